@@ -1,0 +1,1 @@
+"""Code that runs inside the SageMaker jobs, the pipeline definition builder and the local runner."""
