@@ -1,0 +1,295 @@
+"""A seeded generator of realistic car-subscription applications, for the local lake and tests.
+
+Each car model has a base daily rate shaped by:
+
+- a weekly pattern (more applications at weekends, fewest mid-week),
+- Japanese public holidays (treated like a Sunday), the year-end break (Dec 29 - Jan 3, very
+  quiet), Golden Week and Obon (quieter: dealers and call centres close, families travel),
+- a yearly trend (growth or decline per model),
+- campaigns (a few one- or two-week spikes per model),
+- launches (some models start inside the window with a decaying launch boost) and
+  discontinuations (some models stop: no applications after their end date).
+
+Daily counts are gamma-Poisson (over-dispersed) draws, so small models have zero days. Each count
+becomes that many application rows with a time of day, plan, channel and prefecture, written as
+the `applications` table: `<lake>/applications/dt=YYYY-MM-DD/part-0.parquet`.
+
+The same seed, end date and sizes always give the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import holidays
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from pipeline_code import tables
+
+_NAME_STEMS = (
+    "Aster", "Breeze", "Corona", "Dune", "Ember", "Fjord", "Glide", "Harbor", "Iris", "Jade",
+    "Kite", "Lumen", "Mirai", "Nova", "Orbit", "Pulse", "Quill", "Ridge", "Sora", "Tide",
+    "Umi", "Vale", "Wren", "Yuki", "Zephyr", "Akari", "Hikari", "Kaze", "Nami", "Sakura",
+    "Tsubasa", "Hoshi", "Midori", "Aoi", "Haru", "Kumo", "Ren", "Shiro", "Taiyo", "Yama",
+)  # fmt: skip
+_BODY_TYPES = ("Compact", "Sedan", "SUV", "Wagon", "Kei", "Minivan", "Hybrid", "EV")
+
+_PLANS = ("3y", "5y", "7y", "flex")
+_PLAN_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
+_CHANNELS = ("web", "app", "dealer", "partner")
+_CHANNEL_WEIGHTS = (0.45, 0.25, 0.22, 0.08)
+# The ten most populous prefectures, then the rest as one bucket: enough realism for a dashboard.
+_PREFECTURES = (
+    "Tokyo", "Kanagawa", "Osaka", "Aichi", "Saitama", "Chiba", "Hyogo", "Hokkaido", "Fukuoka",
+    "Shizuoka", "Other",
+)  # fmt: skip
+_PREFECTURE_WEIGHTS = (0.14, 0.09, 0.07, 0.06, 0.06, 0.05, 0.04, 0.04, 0.04, 0.03, 0.38)
+
+# Monday..Sunday: applications are a weekend activity for private customers.
+_WEEKDAY_FACTOR = np.array([0.95, 0.85, 0.8, 0.85, 1.0, 1.35, 1.3])
+_HOLIDAY_FACTOR = 1.3
+_YEAR_END_FACTOR = 0.25
+_GOLDEN_WEEK_FACTOR = 0.7
+_OBON_FACTOR = 0.65
+# Gamma-Poisson shape: smaller means more over-dispersion than a plain Poisson.
+_DISPERSION_SHAPE = 8.0
+# Hour-of-day weights (0..23) for applied_at: evening peak, quiet at night.
+_HOUR_WEIGHTS = np.array(
+    [1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2.5, 3.5, 4.5, 5, 5, 5, 5, 5, 5, 5, 5.5, 6, 6, 5, 3.5, 2]
+)
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """How one car model's demand behaves over the window."""
+
+    name: str
+    base_rate: float  # mean applications per day before effects
+    yearly_growth: float  # multiplicative trend per year, e.g. 0.2 = +20 %/year
+    launch: dt.date | None  # first day on sale, if inside the window
+    end: dt.date | None  # last day on sale, if inside the window
+    campaigns: tuple[tuple[dt.date, int, float], ...]  # (start, days, multiplier)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `write_demo_applications` wrote."""
+
+    table_path: Path
+    start_date: dt.date
+    end_date: dt.date
+    rows: int
+    partitions: int
+    models: tuple[str, ...]
+    launched_late: tuple[str, ...]
+    discontinued: tuple[str, ...]
+
+
+def model_names(n_models: int) -> list[str]:
+    """Distinct, stable names: the i-th name does not depend on how many models there are."""
+    names = []
+    for i in range(n_models):
+        stem = _NAME_STEMS[i % len(_NAME_STEMS)]
+        body = _BODY_TYPES[(i * 3 + i // len(_NAME_STEMS)) % len(_BODY_TYPES)]
+        names.append(f"{stem} {body}")
+    return names
+
+
+def _profiles(
+    start: dt.date, end: dt.date, n_models: int, rng: np.random.Generator
+) -> list[ModelProfile]:
+    span = (end - start).days
+    profiles: list[ModelProfile] = []
+    for i, name in enumerate(model_names(n_models)):
+        # A few big sellers, many small ones: log-normal sizes.
+        base_rate = float(np.clip(rng.lognormal(mean=1.6, sigma=0.9), 0.4, 60.0))
+        growth = float(rng.normal(0.05, 0.2))
+        # Fixed roles so every data set with enough models has late starters and stoppers.
+        launch = (
+            start + dt.timedelta(days=int(span * rng.uniform(0.3, 0.7))) if i % 7 == 3 else None
+        )
+        stop = start + dt.timedelta(days=int(span * rng.uniform(0.5, 0.85))) if i % 9 == 5 else None
+        campaigns = tuple(
+            (
+                start + dt.timedelta(days=int(rng.integers(0, max(span - 14, 1)))),
+                int(rng.choice([7, 14])),
+                float(rng.uniform(1.5, 3.0)),
+            )
+            for _ in range(int(rng.integers(0, 4)))
+        )
+        profiles.append(ModelProfile(name, base_rate, growth, launch, stop, campaigns))
+    return profiles
+
+
+def _calendar_factor(days: pd.DatetimeIndex) -> np.ndarray:
+    """Weekday, public-holiday and seasonal-break effects shared by every model."""
+    jp_holidays = holidays.country_holidays("JP", years=range(days[0].year, days[-1].year + 1))
+    factor = _WEEKDAY_FACTOR[days.dayofweek.to_numpy()].copy()
+    is_holiday = np.array([day.date() in jp_holidays for day in days])
+    factor[is_holiday] = _WEEKDAY_FACTOR[6] * _HOLIDAY_FACTOR
+    month, day = days.month.to_numpy(), days.day.to_numpy()
+    year_end = ((month == 12) & (day >= 29)) | ((month == 1) & (day <= 3))
+    golden_week = ((month == 4) & (day >= 29)) | ((month == 5) & (day <= 5))
+    obon = (month == 8) & (day >= 13) & (day <= 16)
+    factor[year_end] *= _YEAR_END_FACTOR
+    factor[golden_week] *= _GOLDEN_WEEK_FACTOR
+    factor[obon] *= _OBON_FACTOR
+    return factor
+
+
+def _model_rates(days: pd.DatetimeIndex, profile: ModelProfile) -> np.ndarray:
+    """Expected applications per day for one model, before calendar effects."""
+    dates = days.date
+    years_in = np.arange(len(days)) / 365.25
+    rate = profile.base_rate * np.power(1.0 + profile.yearly_growth, years_in)
+    for start, length, multiplier in profile.campaigns:
+        in_campaign = (dates >= start) & (dates < start + dt.timedelta(days=length))
+        rate[in_campaign] *= multiplier
+    if profile.launch is not None:
+        since = np.array([(d - profile.launch).days for d in dates])
+        # Pent-up demand right after launch, fading over about a month.
+        rate = np.where(since < 0, 0.0, rate * (1.0 + 2.0 * np.exp(-np.maximum(since, 0) / 20)))
+    if profile.end is not None:
+        rate[dates > profile.end] = 0.0
+    return rate
+
+
+def _window(end_date: dt.date, years: float) -> pd.DatetimeIndex:
+    start = end_date - dt.timedelta(days=round(years * 365.25) - 1)
+    return pd.date_range(start, end_date, freq="D")
+
+
+def demo_daily_counts(
+    end_date: dt.date, years: float = 3.0, n_models: int = 30, seed: int = 7
+) -> pd.DataFrame:
+    """Daily counts per model as the between-step series table: series_id, ds (date), y (float).
+
+    Every (model, day) of the window is present, zeros included; the applications written by
+    `write_demo_applications` with the same arguments add up to exactly these counts.
+    """
+    counts, days, _ = _simulate(end_date, years, n_models, seed)
+    names = model_names(n_models)
+    return pd.DataFrame(
+        {
+            "series_id": np.repeat(names, len(days)),
+            "ds": np.tile(days.date, n_models),
+            "y": counts.T.reshape(-1).astype("float64"),
+        }
+    )
+
+
+def _simulate(
+    end_date: dt.date, years: float, n_models: int, seed: int
+) -> tuple[np.ndarray, pd.DatetimeIndex, list[ModelProfile]]:
+    """Counts as a (days, models) matrix, the days, and the model profiles."""
+    if years <= 0 or n_models <= 0:
+        raise ValueError(f"years and n_models must be positive, got {years} and {n_models}")
+    if n_models > len(_NAME_STEMS) * len(_BODY_TYPES):
+        raise ValueError(f"at most {len(_NAME_STEMS) * len(_BODY_TYPES)} models, got {n_models}")
+    rng = np.random.default_rng(seed)
+    days = _window(end_date, years)
+    profiles = _profiles(days[0].date(), end_date, n_models, rng)
+    calendar = _calendar_factor(days)
+    rates = np.column_stack([_model_rates(days, p) for p in profiles]) * calendar[:, None]
+    # Gamma-Poisson: a day-to-day noise factor on the rate, then Poisson counts.
+    noise = rng.gamma(_DISPERSION_SHAPE, 1.0 / _DISPERSION_SHAPE, size=rates.shape)
+    counts = rng.poisson(rates * noise)
+    return counts, days, profiles
+
+
+def _application_rows(
+    counts: np.ndarray, days: pd.DatetimeIndex, names: list[str], rng: np.random.Generator
+) -> pa.Table:
+    """One row per application, in day order (the writer relies on it)."""
+    flat = counts.reshape(-1)  # day-major: day 0 model 0, day 0 model 1, ...
+    n_rows = int(flat.sum())
+    day_index = np.repeat(np.repeat(np.arange(len(days)), counts.shape[1]), flat)
+    model_index = np.repeat(np.tile(np.arange(counts.shape[1]), len(days)), flat)
+    hours = rng.choice(24, size=n_rows, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
+    seconds = hours * 3600 + rng.integers(0, 3600, size=n_rows)
+    day_ns = days.to_numpy().astype("datetime64[ms]")[day_index]
+    applied_at = day_ns + seconds.astype("timedelta64[s]").astype("timedelta64[ms]")
+    order = np.lexsort((applied_at, day_index))  # by day, then time of day
+    dt_text = np.asarray(days.strftime("%Y-%m-%d"))[day_index][order]
+    ids = np.char.add("A", np.char.zfill(np.arange(1, n_rows + 1).astype(str), 9))
+    columns = {
+        "application_id": ids,
+        "applied_at": applied_at[order],
+        "car_model": np.asarray(names)[model_index][order],
+        "plan": np.asarray(_PLANS)[rng.choice(len(_PLANS), size=n_rows, p=_PLAN_WEIGHTS)],
+        "channel": np.asarray(_CHANNELS)[
+            rng.choice(len(_CHANNELS), size=n_rows, p=_CHANNEL_WEIGHTS)
+        ],
+        "prefecture": np.asarray(_PREFECTURES)[
+            rng.choice(len(_PREFECTURES), size=n_rows, p=_PREFECTURE_WEIGHTS)
+        ],
+    }
+    schema = tables.arrow_schema(tables.APPLICATIONS).append(pa.field("dt", pa.string()))
+    return pa.Table.from_pydict({**columns, "dt": dt_text}, schema=schema)
+
+
+def write_demo_applications(
+    lake: Path, end_date: dt.date, years: float = 3.0, n_models: int = 30, seed: int = 7
+) -> DemoSummary:
+    """Write the `applications` table for `years` ending at `end_date` into the lake folder.
+
+    The table folder is replaced as a whole, so a second call never leaves stale partitions.
+    """
+    counts, days, profiles = _simulate(end_date, years, n_models, seed)
+    names = [p.name for p in profiles]
+    table = _application_rows(counts, days, names, np.random.default_rng(seed + 1))
+    table_path = Path(lake) / tables.APPLICATIONS.name
+    if table_path.exists():
+        shutil.rmtree(table_path)
+    pads.write_dataset(
+        table,
+        table_path,
+        format="parquet",
+        partitioning=pads.partitioning(pa.schema([("dt", pa.string())]), flavor="hive"),
+        basename_template="part-{i}.parquet",
+        max_partitions=len(days) + 1,
+        # Rows are in day order, so each partition is written by one file even past this limit.
+        max_open_files=64,
+        existing_data_behavior="overwrite_or_ignore",
+    )
+    return DemoSummary(
+        table_path=table_path,
+        start_date=days[0].date(),
+        end_date=end_date,
+        rows=table.num_rows,
+        partitions=int((counts.sum(axis=1) > 0).sum()),
+        models=tuple(names),
+        launched_late=tuple(p.name for p in profiles if p.launch is not None),
+        discontinued=tuple(p.name for p in profiles if p.end is not None),
+    )
+
+
+def write_small_demo_applications(lake: Path, end_date: dt.date, seed: int = 7) -> DemoSummary:
+    """A small table for tests: 4 models (one launched late) over about one year."""
+    return write_demo_applications(lake, end_date, years=1.0, n_models=4, seed=seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fill a local lake with demo applications.")
+    parser.add_argument("--lake", type=Path, required=True, help="the local lake folder")
+    parser.add_argument("--end-date", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument("--models", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    summary = write_demo_applications(args.lake, args.end_date, args.years, args.models, args.seed)
+    print(
+        f"wrote {summary.rows} applications for {len(summary.models)} models, "
+        f"{summary.start_date}..{summary.end_date}, into {summary.table_path}"
+    )
+
+
+if __name__ == "__main__":
+    main()
