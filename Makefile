@@ -1,0 +1,62 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+ENV ?= dev
+# The machine's Node 20 is past jsii's support window but runs the CLI and jsii correctly.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+LAKE ?= .lake
+DATE ?= $(shell date -d yesterday +%F)
+
+.PHONY: setup demo test lint format synth deploy diff rerun backfill check-job-requirements clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pipeline_code/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## demo: run the whole pipeline locally on demo data for yesterday (or DATE=YYYY-MM-DD)
+demo: setup
+	$(PY) -m pipeline_code.local run --lake $(LAKE) --date $(DATE) --demo
+
+## test: lint, then the whole suite (unit, infra with the real CDK CLI, local end to end)
+test: setup lint
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+## synth / diff / deploy for one environment: make deploy ENV=prod
+synth: setup
+	$(CDK) synth --all -c env=$(ENV)
+
+diff: setup
+	$(CDK) diff --all -c env=$(ENV)
+
+deploy: setup
+	$(CDK) deploy --all -c env=$(ENV)
+
+## the pins in pipeline_code/requirements.txt must resolve for the job image's Python 3.10
+check-job-requirements: setup
+	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.10 \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+	  -r pipeline_code/requirements.txt -d $$(mktemp -d)
+
+clean:
+	rm -rf cdk.out $(LAKE) .pytest_cache .ruff_cache

@@ -1,0 +1,22 @@
+"""Wires the stacks of one environment together: the one place that knows what depends on what."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from stacks.config import EnvironmentConfig
+from stacks.data_stack import DataStack
+from stacks.nag import enable_nag
+
+
+def build_app(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
+    """Add every stack of `config`'s environment to `app`; returns them by short name."""
+    env = cdk.Environment(account=config.account, region=config.region)
+    prefix = config.stack_prefix
+    data = DataStack(app, f"{prefix}-Data", config=config, env=env)
+    stacks: dict[str, cdk.Stack] = {"data": data}
+    for stack in stacks.values():
+        cdk.Tags.of(stack).add("project", "forecast")
+        cdk.Tags.of(stack).add("environment", config.name)
+    enable_nag(app)
+    return stacks

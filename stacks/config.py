@@ -1,0 +1,251 @@
+"""Typed per-environment configuration, parsed from cdk.json `context.environments.<name>`.
+
+Everything that differs between dev and prod lives there; this module turns it into frozen
+dataclasses and fails with a message naming the exact key (`environments.dev.pipeline.horizon_days`)
+when a value is missing, unknown or of the wrong kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT = "forecast"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    enabled: bool
+    cron: str  # EventBridge Scheduler cron expression, e.g. cron(0 3 * * ? *)
+    timezone: str
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    lookback_days: int
+    horizon_days: int
+    backtest_folds: int
+    interval_level: float
+    max_mase: float
+    max_relative_mase: float
+    instance_type: str
+    image_uri: str | None  # None: the region's prebuilt SageMaker scikit-learn image
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    slack_secret_name: str
+    notify_on_success: bool
+    alarm_email: str | None
+    # Hours after the scheduled time by which a successful execution must exist.
+    success_deadline_hours: int
+
+
+@dataclass(frozen=True)
+class QuickSightConfig:
+    enabled: bool
+    principal_arn: str | None
+    timezone: str
+    refresh_time: str  # HH:MM, the daily fallback refresh
+    max_ingestions_per_day: int
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None
+    region: str
+    retain_data: bool
+    schedule: ScheduleConfig
+    pipeline: PipelineConfig
+    monitoring: MonitoringConfig
+    quicksight: QuickSightConfig
+
+    def resource_name(self, suffix: str, sep: str = "-") -> str:
+        """A deployed resource's name, carrying the environment: forecast-dev-<suffix>."""
+        return sep.join([PROJECT, self.name, suffix])
+
+    @property
+    def stack_prefix(self) -> str:
+        return f"Forecast-{self.name}"
+
+    @property
+    def glue_database(self) -> str:
+        return f"{PROJECT}_{self.name}"
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.resource_name("daily")
+
+
+class _Section:
+    """Reads one mapping of the config, remembering its path for error messages."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+        self.read: set[str] = set()
+
+    def _get(self, key: str, default: Any = ...) -> Any:
+        self.read.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is ...:
+            raise ConfigError(f"{self.path}.{key}: missing")
+        return default
+
+    def _fail(self, key: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(f"{self.path}.{key}: expected {expected}, got {value!r}")
+
+    def section(self, key: str) -> _Section:
+        return _Section(self._get(key, {}), f"{self.path}.{key}")
+
+    def string(self, key: str, default: Any = ..., pattern: str | None = None) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self._fail(key, "a non-empty string", value)
+        if pattern and not re.fullmatch(pattern, value):
+            raise self._fail(key, f"a string matching {pattern}", value)
+        return value
+
+    def optional_string(self, key: str, pattern: str | None = None) -> str | None:
+        if self._get(key, None) is None:
+            return None
+        return self.string(key, pattern=pattern)
+
+    def boolean(self, key: str, default: Any = ...) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false", value)
+        return value
+
+    def integer(self, key: str, default: Any = ..., low: int = 1, high: int = 10**6) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._fail(key, f"an integer from {low} to {high}", value)
+        return value
+
+    def number(self, key: str, default: Any = ..., low: float = 0.0, high: float = 1e9) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
+            raise self._fail(key, f"a number above {low} and at most {high}", value)
+        return float(value)
+
+    def timezone(self, key: str, default: Any = ...) -> str:
+        value = self.string(key, default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise self._fail(key, "an IANA time zone such as Asia/Tokyo", value) from err
+        return value
+
+    def reject_unknown_keys(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            raise ConfigError(f"{self.path}.{unknown[0]}: unknown key")
+
+
+_CRON = r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)"
+_ACCOUNT = r"\d{12}"
+_REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+_ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+"
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_IMAGE = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\S+"
+
+
+def _schedule(s: _Section) -> ScheduleConfig:
+    config = ScheduleConfig(
+        enabled=s.boolean("enabled", True),
+        cron=s.string("cron", pattern=_CRON),
+        timezone=s.timezone("timezone"),
+    )
+    s.reject_unknown_keys()
+    return config
+
+
+def _pipeline(s: _Section) -> PipelineConfig:
+    config = PipelineConfig(
+        lookback_days=s.integer("lookback_days", 1095, low=90, high=3650),
+        horizon_days=s.integer("horizon_days", 28, high=365),
+        backtest_folds=s.integer("backtest_folds", 3, high=12),
+        interval_level=s.number("interval_level", 0.8, high=0.99),
+        max_mase=s.number("max_mase"),
+        max_relative_mase=s.number("max_relative_mase", 1.0),
+        instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
+        image_uri=s.optional_string("image_uri", pattern=_IMAGE),
+    )
+    s.reject_unknown_keys()
+    return config
+
+
+def _monitoring(s: _Section, env: str) -> MonitoringConfig:
+    config = MonitoringConfig(
+        slack_secret_name=s.string("slack_secret_name", f"{PROJECT}/{env}/slack-webhook"),
+        notify_on_success=s.boolean("notify_on_success", False),
+        alarm_email=s.optional_string("alarm_email", pattern=_EMAIL),
+        success_deadline_hours=s.integer("success_deadline_hours", 6, high=23),
+    )
+    s.reject_unknown_keys()
+    return config
+
+
+def _quicksight(s: _Section, default_timezone: str) -> QuickSightConfig:
+    enabled = s.boolean("enabled", False)
+    config = QuickSightConfig(
+        enabled=enabled,
+        principal_arn=s.string("principal_arn", pattern=_ARN)
+        if enabled
+        else s.optional_string("principal_arn", pattern=_ARN),
+        timezone=s.timezone("timezone", default_timezone),
+        refresh_time=s.string("refresh_time", "06:00", pattern=r"([01]\d|2[0-3]):[0-5]\d"),
+        max_ingestions_per_day=s.integer("max_ingestions_per_day", 8, high=32),
+    )
+    s.reject_unknown_keys()
+    return config
+
+
+def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
+    """Parse one environment's mapping; raises ConfigError naming the bad key."""
+    if not re.fullmatch(r"[a-z][a-z0-9]{1,11}", name):
+        raise ConfigError(
+            f"environments.{name}: the name must be 2-12 lowercase letters or digits"
+            " (it is part of deployed resource names)"
+        )
+    root = _Section(raw, f"environments.{name}")
+    schedule = _schedule(root.section("schedule"))
+    config = EnvironmentConfig(
+        name=name,
+        account=root.optional_string("account", pattern=_ACCOUNT),
+        region=root.string("region", pattern=_REGION),
+        retain_data=root.boolean("retain_data", True),
+        schedule=schedule,
+        pipeline=_pipeline(root.section("pipeline")),
+        monitoring=_monitoring(root.section("monitoring"), name),
+        quicksight=_quicksight(root.section("quicksight"), schedule.timezone),
+    )
+    root.reject_unknown_keys()
+    return config
+
+
+def load_environment(environments: Any, name: str | None) -> EnvironmentConfig:
+    """Pick and parse the environment named by `-c env=NAME`."""
+    if not isinstance(environments, dict) or not environments:
+        raise ConfigError("environments: cdk.json context must define at least one environment")
+    if not name:
+        raise ConfigError(
+            "env: choose an environment with -c env=NAME"
+            f" (one of {', '.join(sorted(environments))})"
+        )
+    if name not in environments:
+        raise ConfigError(
+            f"env: unknown environment {name!r} (known: {', '.join(sorted(environments))})"
+        )
+    return parse_environment(name, environments[name])

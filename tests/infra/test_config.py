@@ -1,0 +1,110 @@
+"""stacks/config.py: cdk.json environments parse, and every bad value names its key."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, load_environment, parse_environment
+from tests.infra.conftest import cdk_environments
+
+
+def _dev() -> dict[str, Any]:
+    return copy.deepcopy(cdk_environments()["dev"])
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_repo_environments_parse(name: str) -> None:
+    config = load_environment(cdk_environments(), name)
+    assert config.name == name
+    assert config.pipeline_name == f"forecast-{name}-daily"
+    assert config.glue_database == f"forecast_{name}"
+    assert config.schedule.timezone == "Asia/Tokyo"
+
+
+def test_prod_keeps_data_and_runs_on_schedule() -> None:
+    prod = load_environment(cdk_environments(), "prod")
+    assert prod.retain_data is True
+    assert prod.schedule.enabled is True
+
+
+def test_unknown_environment_lists_known_ones() -> None:
+    with pytest.raises(
+        ConfigError, match=r"env: unknown environment 'staging' \(known: dev, prod\)"
+    ):
+        load_environment(cdk_environments(), "staging")
+
+
+def test_missing_env_choice_says_how_to_choose() -> None:
+    with pytest.raises(ConfigError, match="-c env=NAME"):
+        load_environment(cdk_environments(), None)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        (
+            "pipeline",
+            "horizon_days",
+            "28",
+            r"environments\.dev\.pipeline\.horizon_days: expected an integer",
+        ),
+        ("pipeline", "horizon_days", 0, r"environments\.dev\.pipeline\.horizon_days"),
+        ("pipeline", "max_mase", -1, r"environments\.dev\.pipeline\.max_mase: expected a number"),
+        ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
+        ("pipeline", "image_uri", "my-image:latest", r"environments\.dev\.pipeline\.image_uri"),
+        (
+            "schedule",
+            "timezone",
+            "Mars/Olympus",
+            r"environments\.dev\.schedule\.timezone: expected an IANA",
+        ),
+        ("schedule", "cron", "0 3 * * *", r"environments\.dev\.schedule\.cron"),
+        (
+            "schedule",
+            "enabled",
+            "yes",
+            r"environments\.dev\.schedule\.enabled: expected true or false",
+        ),
+        (
+            "monitoring",
+            "alarm_email",
+            "not-an-email",
+            r"environments\.dev\.monitoring\.alarm_email",
+        ),
+        ("quicksight", "refresh_time", "25:00", r"environments\.dev\.quicksight\.refresh_time"),
+    ],
+)
+def test_bad_value_names_its_key(section: str, key: str, value: Any, message: str) -> None:
+    raw = _dev()
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_environment("dev", raw)
+
+
+def test_unknown_key_is_rejected_by_path() -> None:
+    raw = _dev()
+    raw["pipeline"]["horizon"] = 14
+    with pytest.raises(ConfigError, match=r"environments\.dev\.pipeline\.horizon: unknown key"):
+        parse_environment("dev", raw)
+
+
+def test_missing_required_key_is_named() -> None:
+    raw = _dev()
+    del raw["region"]
+    with pytest.raises(ConfigError, match=r"environments\.dev\.region: missing"):
+        parse_environment("dev", raw)
+
+
+def test_quicksight_enabled_requires_a_principal() -> None:
+    raw = _dev()
+    raw["quicksight"] = {"enabled": True}
+    with pytest.raises(ConfigError, match=r"environments\.dev\.quicksight\.principal_arn: missing"):
+        parse_environment("dev", raw)
+
+
+def test_environment_name_must_fit_resource_names() -> None:
+    with pytest.raises(ConfigError, match="lowercase letters or digits"):
+        parse_environment("Dev_1", _dev())

@@ -1,0 +1,123 @@
+"""The data stack: encryption, bucket hardening, the Athena workgroup and the Glue tables."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Match, Template
+
+from pipeline_code import tables
+
+
+def _template(stacks: dict[str, cdk.Stack]) -> Template:
+    return Template.from_stack(stacks["data"])
+
+
+def test_customer_managed_key_rotates(dev_stacks: dict[str, cdk.Stack]) -> None:
+    template = _template(dev_stacks)
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/forecast-dev-data"})
+
+
+def test_data_bucket_is_kms_encrypted_versioned_private_and_logged(
+    dev_stacks: dict[str, cdk.Stack],
+) -> None:
+    template = _template(dev_stacks)
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    Match.object_like(
+                        {
+                            "BucketKeyEnabled": True,
+                            "ServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": Match.any_value(),
+                            },
+                        }
+                    )
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LoggingConfiguration": {
+                "DestinationBucketName": Match.any_value(),
+                "LogFilePrefix": "data-bucket/",
+            },
+        },
+    )
+
+
+def test_every_bucket_denies_plain_http(dev_stacks: dict[str, cdk.Stack]) -> None:
+    template = _template(dev_stacks)
+    buckets = template.find_resources("AWS::S3::Bucket")
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    ssl_denied = [
+        policy["Properties"]["Bucket"]["Ref"]
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert sorted(ssl_denied) == sorted(buckets)
+
+
+def test_workgroup_enforces_encrypted_results(dev_stacks: dict[str, cdk.Stack]) -> None:
+    template = _template(dev_stacks)
+    template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": "forecast-dev-workgroup",
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "ResultConfiguration": {
+                        "EncryptionConfiguration": {
+                            "EncryptionOption": "SSE_KMS",
+                            "KmsKey": Match.any_value(),
+                        },
+                        "OutputLocation": Match.any_value(),
+                    },
+                }
+            ),
+        },
+    )
+
+
+def test_glue_tables_match_the_data_contracts(dev_stacks: dict[str, cdk.Stack]) -> None:
+    template = _template(dev_stacks)
+    template.has_resource_properties(
+        "AWS::Glue::Database",
+        {"DatabaseInput": {"Name": "forecast_dev", "Description": Match.any_value()}},
+    )
+    found = {
+        resource["Properties"]["TableInput"]["Name"]: resource["Properties"]["TableInput"]
+        for resource in template.find_resources("AWS::Glue::Table").values()
+    }
+    assert set(found) == {"applications", "forecasts", "forecast_metrics"}
+    for table in tables.ALL_TABLES:
+        table_input = found[table.name]
+        columns = [(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]]
+        assert columns == [(c.name, c.glue_type) for c in table.columns]
+        assert [k["Name"] for k in table_input["PartitionKeys"]] == [table.partition_key]
+        assert table_input["Parameters"]["classification"] == "parquet"
+    assert found["forecasts"]["PartitionKeys"][0]["Name"] == "execution_date"
+    assert found["applications"]["Parameters"]["projection.dt.type"] == "date"
+    assert "projection.enabled" not in found["forecasts"]["Parameters"]
+
+
+def test_dev_data_is_destroyed_with_the_stack_and_prod_data_is_kept() -> None:
+    from tests.infra.conftest import environment, synth_stacks
+
+    prod = Template.from_stack(synth_stacks(environment("prod"))["data"])
+    for resource in prod.find_resources("AWS::S3::Bucket").values():
+        assert resource["DeletionPolicy"] == "Retain"
+    dev = Template.from_stack(synth_stacks(environment("dev"))["data"])
+    for resource in dev.find_resources("AWS::S3::Bucket").values():
+        assert resource["DeletionPolicy"] == "Delete"
