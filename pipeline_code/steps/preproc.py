@@ -1,0 +1,241 @@
+"""PreProc: turn the extract into clean daily series, one row per (series_id, ds), ending at the
+execution date. Reads `extract/data.parquet`; writes `preproc/series.parquet` and
+`preproc/data_quality.json` (how many rows and series each rule touched).
+
+The rules, in the order applied:
+
+1. Rows without a series_id or with an unreadable ds are dropped (`invalid_key_rows`).
+2. Rows dated after the execution date are dropped (`future_rows`): the run must not see
+   the future, and a re-run of an old date must give what that day's run gave.
+3. Exact duplicate rows are dropped (`exact_duplicate_rows`): a load delivered twice.
+4. y that is not a number (`non_numeric_y`), NaN (`nan_y`) or negative (`negative_y`) is
+   unknown: a count cannot be negative, and a missing value is not a zero. Such a row is dropped;
+   if it leaves its day with no known value, that day is imputed by linear interpolation between
+   the series' neighbouring known days (`imputed_days`).
+5. Remaining rows with the same (series_id, ds) are summed (`summed_key_rows` rows merged): they
+   are partial counts of one day (e.g. from late-arriving partitions).
+6. Each series runs from its first row to the execution date; days with no row are filled with 0
+   (`zero_filled_days`), because the extract emits no row for a day without applications.
+7. Series are set aside (listed in `set_aside`, left out of series.parquet):
+   - `too_short`: fewer than `--min-history-days` days of history; backtests need a few seasons.
+   - `stopped`: no application in the last `--stopped-days` days (the model is no longer offered);
+     its forecast would be a flat zero that clutters the dashboard and costs a training slot.
+
+If nothing usable is left (every y unknown, every series set aside) the step fails naming why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pipeline_code import storage
+from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+
+STEP = "PreProc"
+INPUT = ("extract", "data.parquet")
+SERIES_OUTPUT = ("preproc", "series.parquet")
+QUALITY_OUTPUT = ("preproc", "data_quality.json")
+COLUMNS = ("series_id", "ds", "y")
+
+
+@dataclass
+class Quality:
+    """Counters of every rule, written as data_quality.json."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    set_aside: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, rule: str, n: int) -> None:
+        self.counts[rule] = self.counts.get(rule, 0) + int(n)
+
+
+def _check_columns(frame: pd.DataFrame) -> None:
+    missing = [column for column in COLUMNS if column not in frame.columns]
+    if missing:
+        raise StepError(STEP, f"extract lacks columns {missing}; got {list(frame.columns)}")
+    if frame.empty:
+        raise StepError(STEP, "the extract is empty: no rows to build series from")
+
+
+def drop_invalid_keys(frame: pd.DataFrame, quality: Quality) -> pd.DataFrame:
+    out = frame[list(COLUMNS)].copy()
+    out["ds"] = pd.to_datetime(out["ds"], errors="coerce")
+    series = out["series_id"].astype("string").str.strip()
+    out["series_id"] = series
+    bad = out["ds"].isna() | series.isna() | (series == "")
+    quality.add("invalid_key_rows", bad.sum())
+    out = out[~bad].copy()
+    out["series_id"] = out["series_id"].astype(str)
+    return out
+
+
+def drop_future(frame: pd.DataFrame, execution_date: dt.date, quality: Quality) -> pd.DataFrame:
+    future = frame["ds"] > pd.Timestamp(execution_date)
+    quality.add("future_rows", future.sum())
+    return frame[~future]
+
+
+def drop_exact_duplicates(frame: pd.DataFrame, quality: Quality) -> pd.DataFrame:
+    # Compare y as text so that 'abc' duplicates and NaN duplicates are found like numbers.
+    keys = frame.assign(_y=frame["y"].astype(str)).drop(columns="y")
+    duplicated = keys.duplicated()
+    quality.add("exact_duplicate_rows", duplicated.sum())
+    return frame[~duplicated.to_numpy()]
+
+
+def mark_unknown_values(frame: pd.DataFrame, quality: Quality) -> pd.DataFrame:
+    """y becomes float; NaN, non-numeric and negative values become NaN (unknown)."""
+    raw = frame["y"]
+    numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
+    # pandas counts None and NaN as missing (notna False), so this is only real text.
+    non_numeric = numeric.isna() & raw.notna()
+    quality.add("non_numeric_y", non_numeric.sum())
+    quality.add("nan_y", (numeric.isna() & ~non_numeric).sum())
+    negative = numeric < 0
+    quality.add("negative_y", negative.sum())
+    out = frame.copy()
+    out["y"] = numeric.mask(negative)
+    return out
+
+
+def sum_same_key(frame: pd.DataFrame, quality: Quality) -> pd.DataFrame:
+    """One row per (series_id, ds); a day whose every value is unknown stays NaN."""
+    grouped = frame.groupby(["series_id", "ds"], sort=True)["y"]
+    sizes = grouped.size()
+    quality.add("summed_key_rows", int((sizes - 1).clip(lower=0).sum()))
+    return grouped.sum(min_count=1).reset_index()
+
+
+def fill_days(frame: pd.DataFrame, execution_date: dt.date, quality: Quality) -> pd.DataFrame:
+    """Every day from a series' first row to the execution date: gaps 0, unknown days imputed."""
+    end = pd.Timestamp(execution_date)
+    pieces = []
+    for series_id, rows in frame.groupby("series_id", sort=True):
+        days = pd.date_range(rows["ds"].min(), end, freq="D")
+        y = rows.set_index("ds")["y"].reindex(days)
+        absent = ~days.isin(rows["ds"])
+        quality.add("zero_filled_days", absent.sum())
+        y[absent] = 0.0
+        unknown = y.isna()
+        quality.add("imputed_days", unknown.sum())
+        if unknown.any():
+            # Ends with no known neighbour take the nearest known value.
+            y = y.interpolate(method="linear", limit_direction="both")
+        pieces.append(pd.DataFrame({"series_id": series_id, "ds": days, "y": y.to_numpy()}))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def set_aside(
+    frame: pd.DataFrame,
+    execution_date: dt.date,
+    min_history_days: int,
+    stopped_days: int,
+    quality: Quality,
+) -> pd.DataFrame:
+    """Drop series too short to model or no longer selling; record which and why."""
+    stats = frame.groupby("series_id").agg(days=("ds", "size"), first=("ds", "min"))
+    recent_start = pd.Timestamp(execution_date) - pd.Timedelta(days=stopped_days - 1)
+    recent = frame[frame["ds"] >= recent_start].groupby("series_id")["y"].sum()
+    too_short = sorted(stats.index[stats["days"] < min_history_days])
+    stopped = sorted(s for s in recent.index[recent <= 0] if s not in too_short)
+    quality.set_aside = {"too_short": too_short, "stopped": stopped}
+    quality.add("too_short_series", len(too_short))
+    quality.add("stopped_series", len(stopped))
+    return frame[~frame["series_id"].isin(too_short + stopped)]
+
+
+def _fail_if_unusable(known_rows: int, total_rows: int, counts: dict[str, int]) -> None:
+    if known_rows > 0:
+        return
+    if counts.get("negative_y", 0) == total_rows:
+        raise StepError(STEP, f"all {total_rows} y values in the window are negative")
+    raise StepError(
+        STEP,
+        f"no usable y value in the window: all {total_rows} are NaN, non-numeric or negative",
+    )
+
+
+def clean(
+    frame: pd.DataFrame, execution_date: dt.date, min_history_days: int, stopped_days: int
+) -> tuple[pd.DataFrame, Quality]:
+    """Apply the rules in the module docstring; returns the series and the rule counters."""
+    _check_columns(frame)
+    quality = Quality()
+    quality.add("input_rows", len(frame))
+    rows = drop_invalid_keys(frame, quality)
+    rows = drop_future(rows, execution_date, quality)
+    if rows.empty:
+        raise StepError(STEP, f"no rows on or before the execution date {execution_date}")
+    rows = drop_exact_duplicates(rows, quality)
+    rows = mark_unknown_values(rows, quality)
+    _fail_if_unusable(int(rows["y"].notna().sum()), len(rows), quality.counts)
+    # Series with no known value at all cannot be imputed: they are dropped as unusable.
+    known_series = rows.loc[rows["y"].notna(), "series_id"].unique()
+    unusable = sorted(set(rows["series_id"]) - set(known_series))
+    rows = rows[rows["series_id"].isin(known_series)]
+    daily = fill_days(sum_same_key(rows, quality), execution_date, quality)
+    kept = set_aside(daily, execution_date, min_history_days, stopped_days, quality)
+    quality.set_aside["no_known_value"] = unusable
+    if kept.empty:
+        raise StepError(
+            STEP,
+            f"nothing left to model: every series is set aside ({quality.set_aside}); "
+            f"--min-history-days is {min_history_days}, --stopped-days is {stopped_days}",
+        )
+    out = kept.assign(ds=kept["ds"].dt.date, y=kept["y"].astype("float64"))
+    quality.add("output_rows", len(out))
+    return out.reset_index(drop=True), quality
+
+
+def quality_report(quality: Quality, ctx: RunContext, series: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "step": STEP,
+        "execution_date": ctx.execution_date.isoformat(),
+        "execution_id": ctx.execution_id,
+        "series_out": int(series["series_id"].nunique()),
+        "counts": quality.counts,
+        "set_aside": quality.set_aside,
+    }
+
+
+def run(ctx: RunContext, min_history_days: int, stopped_days: int) -> pd.DataFrame:
+    if min_history_days < 1 or stopped_days < 1:
+        raise StepError(STEP, "--min-history-days and --stopped-days must be at least 1")
+    in_uri = ctx.path(*INPUT)
+    if not storage.exists(in_uri):
+        raise StepError(STEP, f"input {in_uri} does not exist (did Extract run?)")
+    series, quality = clean(
+        storage.read_table(in_uri), ctx.execution_date, min_history_days, stopped_days
+    )
+    storage.write_table(series, ctx.path(*SERIES_OUTPUT))
+    storage.write_json(quality_report(quality, ctx, series), ctx.path(*QUALITY_OUTPUT))
+    print(f"{STEP}: {series['series_id'].nunique()} series, {len(series)} rows; {quality.counts}")
+    return series
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Clean the extract into daily series.")
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--min-history-days", type=int, default=56, help="shorter series are set aside"
+    )
+    parser.add_argument(
+        "--stopped-days", type=int, default=28, help="series with no data this long are set aside"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    run(context_from(args), args.min_history_days, args.stopped_days)
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))
