@@ -105,3 +105,28 @@ FORECAST_METRICS = Table(
 )
 
 ALL_TABLES: tuple[Table, ...] = (APPLICATIONS, FORECASTS, FORECAST_METRICS)
+
+
+def glue_table_input(table: Table, location: str) -> dict[str, object]:
+    """A Glue `TableInput` (boto3 create_table) for a Parquet table at `location`, partitioned
+    by its string partition key."""
+    return {
+        "Name": table.name,
+        "Description": table.comment,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": table.partition_key, "Type": "string"}],
+        "StorageDescriptor": {
+            "Columns": [
+                {"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in table.columns
+            ],
+            "Location": location,
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {
+                "SerializationLibrary": (
+                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                ),
+            },
+        },
+    }
