@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import storage
+from pipeline_code.errors import StepError
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import preproc
+
+END = dt.date(2025, 3, 31)
+
+
+def _days(n: int, end: dt.date = END) -> list[dt.date]:
+    return [end - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
+
+
+def _series(series_id: str, n: int, value: float = 3.0) -> pd.DataFrame:
+    return pd.DataFrame({"series_id": series_id, "ds": _days(n), "y": value})
+
+
+def _clean(frame: pd.DataFrame, min_history: int = 10, stopped: int = 7):
+    return preproc.clean(frame, END, min_history, stopped)
+
+
+def _day(series: pd.DataFrame, series_id: str, day: dt.date) -> float:
+    row = series[(series["series_id"] == series_id) & (series["ds"] == day)]
+    assert len(row) == 1
+    return float(row["y"].iloc[0])
+
+
+def test_gaps_are_zero_filled_to_the_execution_date() -> None:
+    frame = _series("A", 30).drop(index=[10, 11])  # two days without applications
+    frame = frame[frame["ds"] != END]  # and none on the last day
+    series, quality = _clean(frame)
+    assert series["ds"].tolist() == _days(30)
+    assert _day(series, "A", _days(30)[10]) == 0.0
+    assert _day(series, "A", END) == 0.0
+    assert quality.counts["zero_filled_days"] == 3
+    assert series["y"].dtype == "float64"
+
+
+def test_duplicates_are_dropped_and_same_key_rows_summed() -> None:
+    base = _series("A", 20)
+    day = _days(20)[5]
+    extra = pd.DataFrame(
+        {"series_id": ["A", "A"], "ds": [_days(20)[3], day], "y": [3.0, 2.0]}
+    )  # an exact copy of day 3's row, and a second partial count for `day`
+    series, quality = _clean(pd.concat([base, extra]))
+    assert _day(series, "A", _days(20)[3]) == 3.0
+    assert _day(series, "A", day) == 5.0
+    assert quality.counts["exact_duplicate_rows"] == 1
+    assert quality.counts["summed_key_rows"] == 1
+
+
+def test_future_rows_are_dropped() -> None:
+    future = pd.DataFrame({"series_id": ["A"], "ds": [END + dt.timedelta(days=1)], "y": [9.0]})
+    series, quality = _clean(pd.concat([_series("A", 20), future]))
+    assert series["ds"].max() == END
+    assert quality.counts["future_rows"] == 1
+
+
+def test_nan_negative_and_text_values_are_imputed_from_neighbours() -> None:
+    frame = _series("A", 20).astype({"y": object})
+    days = _days(20)
+    frame.loc[5, "y"] = np.nan
+    frame.loc[8, "y"] = -4.0
+    frame.loc[12, "y"] = "n/a"
+    frame.loc[13, "y"] = 5.0
+    frame.loc[11, "y"] = 1.0
+    series, quality = _clean(frame)
+    assert _day(series, "A", days[5]) == 3.0
+    assert _day(series, "A", days[8]) == 3.0
+    assert _day(series, "A", days[12]) == 3.0  # halfway between 1 and 5
+    assert quality.counts["nan_y"] == 1
+    assert quality.counts["negative_y"] == 1
+    assert quality.counts["non_numeric_y"] == 1
+    assert quality.counts["imputed_days"] == 3
+    assert (series["y"] >= 0).all()
+
+
+def test_short_and_stopped_series_are_set_aside() -> None:
+    stopped = _series("Old", 30)
+    stopped = stopped[stopped["ds"] < END - dt.timedelta(days=10)]
+    frame = pd.concat([_series("A", 30), _series("New", 5), stopped])
+    series, quality = _clean(frame)
+    assert set(series["series_id"]) == {"A"}
+    assert quality.set_aside["too_short"] == ["New"]
+    assert quality.set_aside["stopped"] == ["Old"]
+    assert quality.counts["too_short_series"] == 1
+    assert quality.counts["stopped_series"] == 1
+
+
+def test_series_with_only_unknown_values_is_dropped_and_listed() -> None:
+    broken = _series("B", 30, value=np.nan)
+    series, quality = _clean(pd.concat([_series("A", 30), broken]))
+    assert set(series["series_id"]) == {"A"}
+    assert quality.set_aside["no_known_value"] == ["B"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        (_series("A", 30, value=np.nan), "no usable y value"),
+        (_series("A", 30, value=-1.0), "all 30 y values in the window are negative"),
+        (_series("A", 30).iloc[0:0], "the extract is empty"),
+        (_series("A", 30).drop(columns="y"), r"extract lacks columns \['y'\]"),
+        (_series("A", 5), "nothing left to model"),
+    ],
+)
+def test_unusable_input_fails_naming_the_problem(frame: pd.DataFrame, problem: str) -> None:
+    with pytest.raises(StepError, match=problem) as err:
+        _clean(frame)
+    assert err.value.step == "PreProc"
+
+
+def test_only_future_rows_fail() -> None:
+    frame = _series("A", 30).assign(ds=lambda f: [d + dt.timedelta(days=60) for d in f["ds"]])
+    with pytest.raises(StepError, match="PreProc: no rows on or before the execution date"):
+        _clean(frame)
+
+
+def test_run_writes_series_and_data_quality(tmp_path: Path) -> None:
+    ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
+    storage.write_table(pd.concat([_series("A", 80), _series("B", 20)]), ctx.path(*preproc.INPUT))
+    preproc.run(ctx, min_history_days=56, stopped_days=28)
+    series = storage.read_table(ctx.path(*preproc.SERIES_OUTPUT))
+    report = storage.read_json(ctx.path(*preproc.QUALITY_OUTPUT))
+    assert list(series.columns) == ["series_id", "ds", "y"]
+    assert len(series) == 80
+    assert report["execution_date"] == END.isoformat()
+    assert report["set_aside"]["too_short"] == ["B"]
+    assert report["counts"]["input_rows"] == 100
+    assert report["counts"]["output_rows"] == 80
+
+
+def test_run_without_extract_fails(tmp_path: Path) -> None:
+    ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
+    with pytest.raises(StepError, match=r"PreProc: input .* does not exist"):
+        preproc.run(ctx, min_history_days=56, stopped_days=28)
