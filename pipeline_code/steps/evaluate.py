@@ -1,0 +1,214 @@
+"""TrainEvaluation: score Train's backtest and decide the quality gate.
+
+Reads `train/backtest.parquet`; writes `evaluation.json` to `--output-dir` (on SageMaker the
+ProcessingOutput folder the gate's JsonGet reads) and to the run folder's `evaluation/`, plus
+`evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
+`__overall__` row).
+
+evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.mase` and
+`overall.relative_mase`):
+
+    {"overall": {"mase", "smape", "mae", "coverage", "snaive_mase", "relative_mase",
+                 "interval_level", "n_series"},
+     "gate": {"passed", "max_mase", "max_relative_mase", "min_coverage", "reasons", "message"},
+     "per_series": [{"series_id", "model", "mase", "smape", "coverage", "snaive_mase"}, ...],
+     "execution_date", "execution_id"}
+
+Every overall figure is the plain mean of the per-series figures (the M4 convention: each series
+weighs the same); relative_mase = mase / snaive_mase. The gate passes when mase <= max_mase,
+relative_mase <= max_relative_mase (1.0: at least as good as seasonal naive) and, if
+`--min-coverage` is above 0, coverage >= min_coverage. A failed gate does NOT fail this step: the
+pipeline's ConditionStep and FailStep end the execution, with the reasons written here. Only bad
+or missing input raises StepError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import storage
+from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
+
+STEP = "TrainEvaluation"
+INPUT = ("train", "backtest.parquet")
+EVALUATION_JSON = "evaluation.json"
+METRICS_OUTPUT = ("evaluation", "metrics.parquet")
+REQUIRED = ("series_id", "model", "role", "fold", "y", "yhat", "yhat_lower", "yhat_upper", "scale")
+METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
+
+
+def load_backtest(ctx: RunContext) -> pd.DataFrame:
+    uri = ctx.path(*INPUT)
+    if not storage.exists(uri):
+        raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
+    frame = storage.read_table(uri)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise StepError(STEP, f"{uri} lacks columns {missing}")
+    if frame.empty:
+        raise StepError(STEP, f"{uri} has no rows: nothing to evaluate")
+    numbers = frame[["y", "yhat", "yhat_lower", "yhat_upper", "scale"]].to_numpy(dtype=float)
+    if not np.isfinite(numbers).all() or (frame["scale"] <= 0).any():
+        raise StepError(STEP, f"{uri} has missing/infinite values or a non-positive scale")
+    roles = set(frame["role"].unique())
+    if roles != {"chosen", "benchmark"}:
+        raise StepError(STEP, f"{uri} roles are {sorted(roles)}; expected chosen and benchmark")
+    return frame
+
+
+def _scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-series MASE, sMAPE, MAE, coverage, folds and points of one role's rows."""
+    error = (frame["y"] - frame["yhat"]).abs()
+    denominator = frame["y"].abs() + frame["yhat"].abs()
+    terms = pd.DataFrame(
+        {
+            "series_id": frame["series_id"],
+            "model": frame["model"],
+            "fold": frame["fold"],
+            "mase": error / frame["scale"],
+            "smape": np.where(
+                denominator == 0, 0.0, 200.0 * error / denominator.where(denominator > 0, 1)
+            ),
+            "mae": error,
+            "coverage": (
+                (frame["y"] >= frame["yhat_lower"]) & (frame["y"] <= frame["yhat_upper"])
+            ).astype(float),
+        }
+    )
+    grouped = terms.groupby("series_id", sort=True)
+    scores = grouped[["mase", "smape", "mae", "coverage"]].mean()
+    scores["model"] = grouped["model"].first()
+    scores["n_folds"] = grouped["fold"].nunique().astype("int64")
+    scores["n_points"] = grouped.size().astype("int64")
+    return scores
+
+
+def per_series_metrics(backtest: pd.DataFrame) -> pd.DataFrame:
+    """One row per series: the chosen model's scores and seasonal naive's MASE on the same folds."""
+    chosen = _scores(backtest[backtest["role"] == "chosen"])
+    benchmark = _scores(backtest[backtest["role"] == "benchmark"])
+    chosen["snaive_mase"] = benchmark["mase"].reindex(chosen.index)
+    if chosen["snaive_mase"].isna().any():
+        raise StepError(STEP, "some series have no seasonal-naive benchmark rows")
+    return chosen.reset_index()[METRIC_COLUMNS]
+
+
+def overall_metrics(per_series: pd.DataFrame, interval_level: float) -> dict[str, Any]:
+    mase = float(per_series["mase"].mean())
+    snaive_mase = float(per_series["snaive_mase"].mean())
+    return {
+        "mase": mase,
+        "smape": float(per_series["smape"].mean()),
+        "mae": float(per_series["mae"].mean()),
+        "coverage": float(per_series["coverage"].mean()),
+        "snaive_mase": snaive_mase,
+        "relative_mase": mase / snaive_mase if snaive_mase > 0 else math.inf,
+        "interval_level": interval_level,
+        "n_series": len(per_series),
+    }
+
+
+def gate(
+    overall: dict[str, Any], max_mase: float, max_relative_mase: float, min_coverage: float
+) -> dict[str, Any]:
+    """The verdict and, when it fails, one reason per broken threshold."""
+    reasons = []
+    if not overall["mase"] <= max_mase:
+        reasons.append(f"MASE {overall['mase']:.4f} is above the maximum {max_mase:.4f}")
+    if not overall["relative_mase"] <= max_relative_mase:
+        reasons.append(
+            f"relative MASE {overall['relative_mase']:.4f} (model / seasonal naive) is above "
+            f"the maximum {max_relative_mase:.4f}"
+        )
+    if min_coverage > 0 and not overall["coverage"] >= min_coverage:
+        reasons.append(
+            f"interval coverage {overall['coverage']:.4f} is below the minimum {min_coverage:.4f}"
+        )
+    return {
+        "passed": not reasons,
+        "max_mase": max_mase,
+        "max_relative_mase": max_relative_mase,
+        "min_coverage": min_coverage,
+        "reasons": reasons,
+        "message": "; ".join(reasons) if reasons else "passed",
+    }
+
+
+def _overall_row(per_series: pd.DataFrame, overall: dict[str, Any]) -> pd.DataFrame:
+    row = {
+        "series_id": OVERALL_SERIES_ID,
+        "model": "all",
+        **{k: overall[k] for k in ("mase", "smape", "mae", "coverage", "snaive_mase")},
+        "n_folds": int(per_series["n_folds"].max()),
+        "n_points": int(per_series["n_points"].sum()),
+    }
+    return pd.DataFrame([row])[METRIC_COLUMNS]
+
+
+def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd.DataFrame]:
+    per_series = per_series_metrics(backtest)
+    level = float(backtest["interval_level"].iloc[0]) if "interval_level" in backtest else math.nan
+    overall = overall_metrics(per_series, level)
+    if not all(math.isfinite(v) for v in overall.values() if isinstance(v, float)):
+        raise StepError(STEP, f"overall metrics are not finite: {overall}")
+    report = {
+        "overall": overall,
+        "gate": gate(overall, args.max_mase, args.max_relative_mase, args.min_coverage),
+        "per_series": per_series[
+            ["series_id", "model", "mase", "smape", "coverage", "snaive_mase"]
+        ].to_dict(orient="records"),
+    }
+    metrics = pd.concat([per_series, _overall_row(per_series, overall)], ignore_index=True)
+    return report, metrics
+
+
+def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
+    report, metrics = evaluate(load_backtest(ctx), args)
+    report["execution_date"] = ctx.execution_date.isoformat()
+    report["execution_id"] = ctx.execution_id
+    os.makedirs(args.output_dir, exist_ok=True)
+    storage.write_json(report, os.path.join(args.output_dir, EVALUATION_JSON))
+    storage.write_json(report, ctx.path("evaluation", EVALUATION_JSON))
+    storage.write_table(metrics, ctx.path(*METRICS_OUTPUT))
+    overall, verdict = report["overall"], report["gate"]
+    print(
+        f"{STEP}: {overall['n_series']} series, MASE {overall['mase']:.4f} "
+        f"(seasonal naive {overall['snaive_mase']:.4f}, relative {overall['relative_mase']:.4f}), "
+        f"sMAPE {overall['smape']:.2f}, coverage {overall['coverage']:.3f}; "
+        f"gate: {verdict['message']}"
+    )
+    return report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Score the backtest and decide the gate.")
+    add_common_arguments(parser)
+    parser.add_argument("--max-mase", type=float, default=1.5, help="highest overall MASE")
+    parser.add_argument(
+        "--max-relative-mase", type=float, default=1.0, help="highest MASE / seasonal-naive MASE"
+    )
+    parser.add_argument(
+        "--min-coverage", type=float, default=0.0, help="lowest interval coverage (0 = no check)"
+    )
+    parser.add_argument(
+        "--output-dir", required=True, help="local folder for evaluation.json (ProcessingOutput)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    run(context_from(args), args)
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))

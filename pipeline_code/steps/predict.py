@@ -1,0 +1,137 @@
+"""Predict: forecast the horizon with each series' chosen model, point and interval.
+
+Reads `preproc/series.parquet` and `train/models.pkl`; writes `predict/forecasts.parquet`:
+
+    series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model
+
+Each chosen model is refitted on the latest window (milliseconds per series) and forecast from
+the series' last day; the interval comes from that model's backtest errors at
+`--interval-level`. Demand is a count, so yhat and both bounds are clipped at 0, and
+yhat_lower <= yhat <= yhat_upper always holds. A series whose data ends before the execution
+date is forecast across the missing days, and only the target dates are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import pickle
+import sys
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import storage
+from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.forecasting import (
+    ForecastSettings,
+    SeriesData,
+    SeriesForecast,
+    SeriesModel,
+    map_series,
+    predict_series,
+)
+from pipeline_code.forecasting.artifacts import TrainedModels, load_models
+from pipeline_code.forecasting.series_table import last_day
+from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+from pipeline_code.steps.train import MODELS_OUTPUT, load_series
+
+STEP = "Predict"
+OUTPUT = ("predict", "forecasts.parquet")
+COLUMNS = ("series_id", "target_date", "yhat", "yhat_lower", "yhat_upper", "model")
+
+
+def load_trained(ctx: RunContext) -> TrainedModels:
+    uri = ctx.path(*MODELS_OUTPUT)
+    if not storage.exists(uri):
+        raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
+    try:
+        return load_models(storage.read_bytes(uri))
+    except (ValueError, pickle.UnpicklingError, AttributeError, EOFError) as err:
+        raise StepError(STEP, f"{uri} is not a models file of this code version: {err}") from err
+
+
+def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[SeriesModel]:
+    """The model of every series; data and models must describe the same series."""
+    ids = {s.series_id for s in series}
+    without_model = sorted(ids - set(trained.models))
+    without_data = sorted(set(trained.models) - ids)
+    if without_model or without_data:
+        raise StepError(
+            STEP,
+            f"series and models differ: no model for {without_model[:5]}, "
+            f"no data for {without_data[:5]} (was Train run on this run's series.parquet?)",
+        )
+    return [trained.models[s.series_id] for s in series]
+
+
+def _forecast_one(
+    pair: tuple[SeriesData, SeriesModel], settings: ForecastSettings, steps: int, level: float
+) -> SeriesForecast:
+    series, model = pair
+    return predict_series(series, model, settings, horizon=steps, level=level)
+
+
+def forecast_frame(
+    series: list[SeriesData],
+    forecasts: list[SeriesForecast],
+    execution_date: dt.date,
+    horizon: int,
+) -> pd.DataFrame:
+    """Keep the steps whose date is execution date + 1 .. + horizon."""
+    target_dates = [execution_date + dt.timedelta(days=k) for k in range(1, horizon + 1)]
+    parts = []
+    for s, fc in zip(series, forecasts, strict=True):
+        skip = (execution_date - last_day(s)).days  # days between the data's end and the date
+        window = slice(skip, skip + horizon)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "series_id": s.series_id,
+                    "target_date": target_dates,
+                    "yhat": fc.yhat[window],
+                    "yhat_lower": fc.lower[window],
+                    "yhat_upper": fc.upper[window],
+                    "model": fc.model,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def run(ctx: RunContext, args: argparse.Namespace) -> pd.DataFrame:
+    if args.horizon < 1 or not 0 < args.interval_level < 1:
+        raise StepError(STEP, "--horizon must be >= 1 and --interval-level between 0 and 1")
+    series, _ = load_series(ctx, STEP)
+    trained = load_trained(ctx)
+    models = _pair_models(series, trained)
+    steps = args.horizon + max((ctx.execution_date - last_day(s)).days for s in series)
+    forecast = partial(
+        _forecast_one, settings=trained.settings, steps=steps, level=args.interval_level
+    )
+    forecasts = map_series(forecast, list(zip(series, models, strict=True)), args.workers)
+    frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)
+    if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
+        raise StepError(STEP, "a forecast is not finite")
+    storage.write_table(frame, ctx.path(*OUTPUT))
+    print(f"{STEP}: {len(series)} series x {args.horizon} days -> {ctx.path(*OUTPUT)}")
+    return frame
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Forecast the horizon with the chosen models.")
+    add_common_arguments(parser)
+    parser.add_argument("--horizon", type=int, default=28, help="days after the execution date")
+    parser.add_argument("--interval-level", type=float, default=0.8, help="nominal coverage")
+    parser.add_argument("--workers", type=int, default=0, help="processes; 0 = all cores")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    run(context_from(args), args)
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))
