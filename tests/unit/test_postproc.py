@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import boto3
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import storage, tables
+from pipeline_code.errors import StepError
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import postproc
+from tests.unit import moto_server
+
+# The moto fixtures, made visible to this module's tests.
+_moto_server = moto_server._moto_server
+aws = moto_server.aws
+
+DAY = dt.date(2025, 3, 31)
+OTHER_DAY = dt.date(2025, 3, 30)
+DATABASE = "forecast_demo"
+
+
+def _forecasts(level: float = 5.0) -> pd.DataFrame:
+    targets = [DAY + dt.timedelta(days=i) for i in range(1, 4)]
+    return pd.DataFrame(
+        {
+            "series_id": ["A"] * 3 + ["B"] * 3,
+            "target_date": targets * 2,
+            "yhat": [level] * 6,
+            "yhat_lower": [level - 2] * 6,
+            "yhat_upper": [level + 2] * 6,
+            "model": ["ets"] * 3 + ["snaive"] * 3,
+        }
+    )
+
+
+def _metrics() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "series_id": ["A", "B", tables.OVERALL_SERIES_ID],
+            "model": ["ets", "snaive", "all"],
+            "mase": [0.8, 1.0, 0.9],
+            "smape": [20.0, 25.0, 22.5],
+            "mae": [1.0, 1.5, 1.25],
+            "coverage": [0.9, 0.8, 0.85],
+            "snaive_mase": [1.0, 1.0, 1.0],
+            "n_folds": [3, 3, 3],
+            "n_points": [84, 84, 168],
+        }
+    )
+
+
+def _stage(
+    root: str, day: dt.date, run_id: str, forecasts: pd.DataFrame, metrics: pd.DataFrame
+) -> RunContext:
+    """Put a run's inputs into its run folder."""
+    ctx = RunContext(execution_date=day, execution_id=run_id, data_root=root)
+    storage.write_table(forecasts, ctx.path(*postproc.FORECASTS_INPUT))
+    storage.write_table(metrics, ctx.path(*postproc.METRICS_INPUT))
+    return ctx
+
+
+def _publish(root: str, day: dt.date, run_id: str, forecasts=None, metrics=None) -> None:
+    forecasts = _forecasts() if forecasts is None else forecasts
+    metrics = _metrics() if metrics is None else metrics
+    postproc.run(_stage(root, day, run_id, forecasts, metrics), DATABASE)
+
+
+def _snapshot(lake: Path) -> dict[str, bytes | str]:
+    """Every file's bytes and every symlink's target under the published tables."""
+    state: dict[str, bytes | str] = {}
+    for table in ("forecasts", "forecast_metrics"):
+        for path in sorted((lake / table).rglob("*")):
+            key = str(path.relative_to(lake))
+            if path.is_symlink():
+                state[key] = os.readlink(path)
+            elif path.is_file():
+                state[key] = path.read_bytes()
+    return state
+
+
+def _read_local(lake: Path, table: str) -> pd.DataFrame:
+    pattern = str(lake / table / "execution_date=*" / "*.parquet")
+    query = f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true)"
+    return duckdb.sql(query).df()
+
+
+# --- local -----------------------------------------------------------------------------------
+
+
+def test_local_publish_is_readable_by_partition_glob(tmp_path: Path) -> None:
+    _publish(str(tmp_path), DAY, "exec-1")
+    forecasts = _read_local(tmp_path, "forecasts")
+    metrics = _read_local(tmp_path, "forecast_metrics")
+    assert len(forecasts) == 6
+    assert set(forecasts["execution_id"]) == {"exec-1"}
+    assert forecasts["execution_date"].astype(str).unique().tolist() == [DAY.isoformat()]
+    assert list(metrics.columns[:-1]) == tables.FORECAST_METRICS.column_names
+    assert (tmp_path / "forecasts" / f"execution_date={DAY}").is_symlink()
+
+
+def test_rerun_replaces_only_that_dates_partition(tmp_path: Path) -> None:
+    _publish(str(tmp_path), OTHER_DAY, "exec-0", forecasts=_forecasts(level=9.0))
+    other = {k: v for k, v in _snapshot(tmp_path).items() if str(OTHER_DAY) in k}
+    _publish(str(tmp_path), DAY, "exec-1")
+    _publish(str(tmp_path), DAY, "exec-2", forecasts=_forecasts(level=7.0))
+    forecasts = _read_local(tmp_path, "forecasts")
+    today = forecasts[forecasts["execution_date"].astype(str) == DAY.isoformat()]
+    assert today["yhat"].tolist() == [7.0] * 6
+    assert set(today["execution_id"]) == {"exec-2"}
+    assert {k: v for k, v in _snapshot(tmp_path).items() if str(OTHER_DAY) in k} == other
+    versions = tmp_path / "forecasts" / ".versions" / f"execution_date={DAY}"
+    assert len(list(versions.iterdir())) == 1  # the superseded version is gone
+
+
+def test_same_date_twice_gives_the_same_rows(tmp_path: Path) -> None:
+    _publish(str(tmp_path), DAY, "exec-1")
+    first = _read_local(tmp_path, "forecasts")
+    _publish(str(tmp_path), DAY, "exec-1")
+    pd.testing.assert_frame_equal(_read_local(tmp_path, "forecasts"), first)
+
+
+def test_real_partition_folder_is_replaced_by_the_switch(tmp_path: Path) -> None:
+    legacy = tmp_path / "forecasts" / f"execution_date={DAY}"
+    legacy.mkdir(parents=True)
+    storage.write_table(_forecasts(level=1.0), str(legacy / "old.parquet"))
+    _publish(str(tmp_path), DAY, "exec-1")
+    assert legacy.is_symlink()
+    assert _read_local(tmp_path, "forecasts")["yhat"].tolist() == [5.0] * 6
+
+
+def _nan_yhat() -> pd.DataFrame:
+    return _forecasts().assign(yhat=[np.nan] + [5.0] * 5)
+
+
+def _bound_above_yhat() -> pd.DataFrame:
+    return _forecasts().assign(yhat_lower=[6.0] + [3.0] * 5)
+
+
+BAD_INPUTS = [
+    (_forecasts().iloc[0:0], _metrics(), "forecasts.parquet is empty"),
+    (_forecasts().drop(columns="yhat_upper"), _metrics(), r"lacks columns \['yhat_upper'\]"),
+    (_nan_yhat(), _metrics(), "1 NaN or non-numeric yhat values"),
+    (_bound_above_yhat(), _metrics(), "without yhat_lower <= yhat <= yhat_upper"),
+    (pd.concat([_forecasts(), _forecasts()]), _metrics(), "more than one row per"),
+    (_forecasts(), _metrics().iloc[0:0], "metrics.parquet is empty"),
+    (_forecasts(), _metrics().drop(columns="series_id"), r"lacks columns \['series_id'\]"),
+]
+
+
+@pytest.mark.parametrize(("forecasts", "metrics", "problem"), BAD_INPUTS)
+def test_bad_input_fails_and_leaves_the_published_partition(
+    tmp_path: Path, forecasts: pd.DataFrame, metrics: pd.DataFrame, problem: str
+) -> None:
+    _publish(str(tmp_path), DAY, "exec-1")
+    before = _snapshot(tmp_path)
+    with pytest.raises(StepError, match=problem) as err:
+        _publish(str(tmp_path), DAY, "exec-2", forecasts=forecasts, metrics=metrics)
+    assert err.value.step == "PostProc"
+    assert _snapshot(tmp_path) == before
+
+
+def test_missing_input_fails(tmp_path: Path) -> None:
+    ctx = RunContext(execution_date=DAY, execution_id="exec-1", data_root=str(tmp_path))
+    with pytest.raises(StepError, match=r"PostProc: input .*forecasts.parquet does not exist"):
+        postproc.run(ctx, DATABASE)
+
+
+def test_missing_metric_columns_are_published_as_null(tmp_path: Path) -> None:
+    _publish(str(tmp_path), DAY, "exec-1", metrics=_metrics()[["series_id", "model", "mase"]])
+    metrics = _read_local(tmp_path, "forecast_metrics")
+    assert metrics["coverage"].isna().all()
+    assert metrics["mase"].tolist() == [0.8, 1.0, 0.9]
+
+
+# --- AWS (moto) ------------------------------------------------------------------------------
+
+
+def _aws_tables() -> None:
+    boto3.client("s3").create_bucket(Bucket="data")
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    for table in (tables.FORECASTS, tables.FORECAST_METRICS):
+        location = f"s3://data/{table.name}/"
+        glue.create_table(
+            DatabaseName=DATABASE, TableInput=tables.glue_table_input(table, location)
+        )
+
+
+def _location(table: str, day: dt.date) -> str:
+    partition = boto3.client("glue").get_partition(
+        DatabaseName=DATABASE, TableName=table, PartitionValues=[day.isoformat()]
+    )
+    return partition["Partition"]["StorageDescriptor"]["Location"]
+
+
+def _keys(prefix: str = "") -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket="data", Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_aws_publish_points_the_glue_partition_at_a_fresh_prefix(aws: str) -> None:
+    _aws_tables()
+    _publish("s3://data", DAY, "exec-1")
+    location = _location("forecasts", DAY)
+    assert location.startswith(f"s3://data/forecasts/execution_date={DAY}/exec-1-")
+    published = storage.read_table(location + "part-0.parquet")
+    # pyarrow adds the partition column it reads from the hive-style path.
+    assert published.columns.tolist() == [*tables.FORECASTS.column_names, "execution_date"]
+    assert len(published) == 6
+    metrics_location = _location("forecast_metrics", DAY)
+    assert storage.read_table(metrics_location + "part-0.parquet")["n_folds"].tolist() == [3] * 3
+
+
+def test_aws_rerun_switches_location_and_deletes_old_prefix(aws: str) -> None:
+    _aws_tables()
+    _publish("s3://data", OTHER_DAY, "exec-0")
+    other_location = _location("forecasts", OTHER_DAY)
+    other_keys = _keys(f"forecasts/execution_date={OTHER_DAY}/")
+    _publish("s3://data", DAY, "exec-1")
+    first = _location("forecasts", DAY)
+    _publish("s3://data", DAY, "exec-2", forecasts=_forecasts(level=7.0))
+    second = _location("forecasts", DAY)
+    assert second != first
+    assert _keys(f"forecasts/execution_date={DAY}/") == [
+        second.removeprefix("s3://data/") + "part-0.parquet"
+    ]
+    assert storage.read_table(second + "part-0.parquet")["yhat"].tolist() == [7.0] * 6
+    assert _location("forecasts", OTHER_DAY) == other_location
+    assert _keys(f"forecasts/execution_date={OTHER_DAY}/") == other_keys
+
+
+def test_aws_bad_input_leaves_partition_and_files(aws: str) -> None:
+    _aws_tables()
+    _publish("s3://data", DAY, "exec-1")
+    location = _location("forecasts", DAY)
+    keys = _keys("forecasts/")
+    with pytest.raises(StepError, match=r"PostProc: .*NaN or non-numeric yhat"):
+        _publish("s3://data", DAY, "exec-2", forecasts=_nan_yhat())
+    assert _location("forecasts", DAY) == location
+    assert _keys("forecasts/") == keys
+
+
+def test_aws_missing_glue_table_fails(aws: str) -> None:
+    boto3.client("s3").create_bucket(Bucket="data")
+    boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
+    with pytest.raises(StepError, match=f"Glue table {DATABASE}.forecasts does not exist"):
+        _publish("s3://data", DAY, "exec-1")
