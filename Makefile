@@ -44,7 +44,7 @@ format: setup
 
 ## synth / diff / deploy for one environment: make deploy ENV=prod
 synth: setup
-	$(CDK) synth --all -c env=$(ENV)
+	$(CDK) synth -c env=$(ENV)
 
 diff: setup
 	$(CDK) diff --all -c env=$(ENV)

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
-import aws_cdk as cdk
+# SDK 2.x is chosen on purpose (it builds the definition offline); its notices are not news here.
+os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
 
-from stacks.app_builder import build_app
-from stacks.config import ConfigError, load_environment
+import aws_cdk as cdk  # noqa: E402
+
+from stacks.app_builder import build_app  # noqa: E402
+from stacks.config import ConfigError, load_environment  # noqa: E402
 
 
 def main() -> None:

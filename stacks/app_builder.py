@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.nag import enable_nag
+from stacks.pipeline_stack import PipelineStack
 
 
 def build_app(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
@@ -14,7 +15,8 @@ def build_app(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=config.account, region=config.region)
     prefix = config.stack_prefix
     data = DataStack(app, f"{prefix}-Data", config=config, env=env)
-    stacks: dict[str, cdk.Stack] = {"data": data}
+    pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, data=data, env=env)
+    stacks: dict[str, cdk.Stack] = {"data": data, "pipeline": pipeline}
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "forecast")
         cdk.Tags.of(stack).add("environment", config.name)

@@ -79,6 +79,10 @@ class EnvironmentConfig:
     def glue_database(self) -> str:
         return f"{PROJECT}_{self.name}"
 
+    def data_bucket_name(self, account: str) -> str:
+        """A fixed, predictable name: every stack derives it instead of importing it."""
+        return f"{PROJECT}-{self.name}-data-{account}-{self.region}"
+
     @property
     def pipeline_name(self) -> str:
         return self.resource_name("daily")

@@ -80,6 +80,7 @@ class DataStack(cdk.Stack):
         return s3.Bucket(
             self,
             "DataBucket",
+            bucket_name=self.config.data_bucket_name(self.account),
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,

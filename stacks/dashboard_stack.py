@@ -1,0 +1,335 @@
+"""Dashboard stack: the Athena view of forecasts against actuals, QuickSight's data source and
+SPICE data set on it, a daily fallback refresh, and a refresh started by each pipeline success.
+
+Built only for environments whose `quicksight.enabled` is true. What QuickSight needs before
+this stack deploys (subscription, its access to the bucket, the key and Athena) is in
+docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_quicksight as quicksight
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks import dashboard_view
+from stacks.config import EnvironmentConfig
+from stacks.data_stack import DataStack
+from stacks.nag import acknowledge
+
+REFRESH_FUNCTION_CODE = Path(__file__).resolve().parents[1] / "lambda" / "quicksight_refresh"
+EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+# Long enough to follow an ingestion of this size (a minute or two) with room to spare.
+REFRESH_TIMEOUT = cdk.Duration.minutes(10)
+
+# What an owner of each asset may do, as the QuickSight console grants it.
+DATA_SOURCE_OWNER_ACTIONS = [
+    "quicksight:DescribeDataSource",
+    "quicksight:DescribeDataSourcePermissions",
+    "quicksight:PassDataSource",
+    "quicksight:UpdateDataSource",
+    "quicksight:UpdateDataSourcePermissions",
+    "quicksight:DeleteDataSource",
+]
+DATA_SET_OWNER_ACTIONS = [
+    "quicksight:DescribeDataSet",
+    "quicksight:DescribeDataSetPermissions",
+    "quicksight:PassDataSet",
+    "quicksight:DescribeIngestion",
+    "quicksight:ListIngestions",
+    "quicksight:CreateIngestion",
+    "quicksight:CancelIngestion",
+    "quicksight:UpdateDataSet",
+    "quicksight:UpdateDataSetPermissions",
+    "quicksight:DeleteDataSet",
+]
+
+
+class DashboardStack(cdk.Stack):
+    """QuickSight on top of the published tables; deployed after the data stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        data: DataStack,
+        pipeline_name: str,
+        alerts_topic: sns.ITopic,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        if not config.quicksight.enabled or not config.quicksight.principal_arn:
+            raise ValueError(
+                f"environments.{config.name}.quicksight: the dashboard stack needs enabled: true"
+                " and a principal_arn"
+            )
+        self.config = config
+        self.principal_arn = config.quicksight.principal_arn
+        # Names, not tokens, cross from the data stack; the explicit dependency orders deploys.
+        self.add_dependency(data)
+        self.view = self._view(data.database_name)
+        self.data_source = self._data_source(data.workgroup.name)
+        self.data_set = self._data_set(data.database_name)
+        self.refresh_schedule = self._refresh_schedule()
+        self.refresh_function = self._refresh_function(alerts_topic)
+        self.rule = self._success_rule(pipeline_name)
+
+    @property
+    def data_set_id(self) -> str:
+        return self.config.resource_name("dashboard")
+
+    @property
+    def data_set_arn(self) -> str:
+        return self.format_arn(
+            service="quicksight", resource="dataset", resource_name=self.data_set_id
+        )
+
+    # -- Athena view -------------------------------------------------------------------------
+
+    def _view(self, database: str) -> glue.CfnTable:
+        return glue.CfnTable(
+            self,
+            "View",
+            catalog_id=self.account,
+            database_name=database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=dashboard_view.VIEW_NAME,
+                description="Latest forecasts per series next to daily actual applications",
+                table_type="VIRTUAL_VIEW",
+                parameters={"presto_view": "true", "comment": "Presto View"},
+                view_original_text=dashboard_view.view_original_text(database),
+                view_expanded_text=dashboard_view.VIEW_EXPANDED_TEXT,
+                partition_keys=[],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[
+                        glue.CfnTable.ColumnProperty(
+                            name=column.name, type=column.glue_type, comment=column.comment
+                        )
+                        for column in dashboard_view.COLUMNS
+                    ],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(),
+                ),
+            ),
+        )
+
+    # -- QuickSight --------------------------------------------------------------------------
+
+    def _data_source(self, workgroup: str) -> quicksight.CfnDataSource:
+        return quicksight.CfnDataSource(
+            self,
+            "DataSource",
+            aws_account_id=self.account,
+            data_source_id=self.config.resource_name("athena"),
+            name=f"Forecast ({self.config.name}) Athena",
+            type="ATHENA",
+            # The workgroup enforces its result location and KMS encryption for QuickSight too.
+            data_source_parameters=quicksight.CfnDataSource.DataSourceParametersProperty(
+                athena_parameters=quicksight.CfnDataSource.AthenaParametersProperty(
+                    work_group=workgroup
+                )
+            ),
+            ssl_properties=quicksight.CfnDataSource.SslPropertiesProperty(disable_ssl=False),
+            permissions=[
+                quicksight.CfnDataSource.ResourcePermissionProperty(
+                    principal=self.principal_arn, actions=DATA_SOURCE_OWNER_ACTIONS
+                )
+            ],
+        )
+
+    def _data_set(self, database: str) -> quicksight.CfnDataSet:
+        data_set = quicksight.CfnDataSet(
+            self,
+            "DataSet",
+            aws_account_id=self.account,
+            data_set_id=self.data_set_id,
+            name=f"Forecast vs actuals ({self.config.name})",
+            import_mode="SPICE",
+            physical_table_map={
+                "view": quicksight.CfnDataSet.PhysicalTableProperty(
+                    relational_table=quicksight.CfnDataSet.RelationalTableProperty(
+                        data_source_arn=self.data_source.attr_arn,
+                        catalog=dashboard_view.ATHENA_CATALOG,
+                        schema=database,
+                        name=dashboard_view.VIEW_NAME,
+                        input_columns=[
+                            quicksight.CfnDataSet.InputColumnProperty(
+                                name=column.name, type=column.quicksight_type
+                            )
+                            for column in dashboard_view.COLUMNS
+                        ],
+                    )
+                )
+            },
+            logical_table_map={
+                "forecastVsActuals": quicksight.CfnDataSet.LogicalTableProperty(
+                    alias="forecast_vs_actuals",
+                    source=quicksight.CfnDataSet.LogicalTableSourceProperty(
+                        physical_table_id="view"
+                    ),
+                )
+            },
+            permissions=[
+                quicksight.CfnDataSet.ResourcePermissionProperty(
+                    principal=self.principal_arn, actions=DATA_SET_OWNER_ACTIONS
+                )
+            ],
+        )
+        # Creating a SPICE data set runs a first ingestion, which needs the view in place.
+        data_set.add_dependency(self.view)
+        return data_set
+
+    def _refresh_schedule(self) -> quicksight.CfnRefreshSchedule:
+        settings = self.config.quicksight
+        schedule = quicksight.CfnRefreshSchedule(
+            self,
+            "FallbackRefresh",
+            aws_account_id=self.account,
+            data_set_id=self.data_set_id,
+            schedule=quicksight.CfnRefreshSchedule.RefreshScheduleMapProperty(
+                schedule_id="daily-fallback",
+                refresh_type="FULL_REFRESH",
+                schedule_frequency=quicksight.CfnRefreshSchedule.ScheduleFrequencyProperty(
+                    interval="DAILY",
+                    time_of_the_day=settings.refresh_time,
+                    time_zone=settings.timezone,
+                ),
+            ),
+        )
+        schedule.add_dependency(self.data_set)
+        return schedule
+
+    # -- refresh on pipeline success ---------------------------------------------------------
+
+    def _refresh_function(self, alerts_topic: sns.ITopic) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            "RefreshLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "RefreshRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Starts and follows SPICE ingestions of the dashboard data set",
+        )
+        # Instead of AWSLambdaBasicExecutionRole: write to this function's log group only.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        self._grant_ingestions(role)
+        alerts_topic.grant_publish(role)
+        dead_letters = self._dead_letter_queue()
+
+        function = lambda_.Function(
+            self,
+            "RefreshFunction",
+            description="Refreshes the dashboard's SPICE data set after a pipeline success",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(REFRESH_FUNCTION_CODE)),
+            timeout=REFRESH_TIMEOUT,
+            memory_size=256,
+            role=role,
+            log_group=log_group,
+            environment={
+                "DATASET_ID": self.data_set_id,
+                "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+                "MAX_INGESTIONS_PER_DAY": str(self.config.quicksight.max_ingestions_per_day),
+                "TIMEZONE": self.config.quicksight.timezone,
+                "FALLBACK_REFRESH_TIME": self.config.quicksight.refresh_time,
+            },
+            # The function alerts on every failure it sees; a retry would only alert again.
+            retry_attempts=0,
+            dead_letter_queue=dead_letters,
+        )
+        function.node.add_dependency(role)
+        return function
+
+    def _grant_ingestions(self, role: iam.Role) -> None:
+        ingestions = self.format_arn(
+            service="quicksight",
+            resource="dataset",
+            resource_name=f"{self.data_set_id}/ingestion/*",
+        )
+        policy = iam.Policy(
+            self,
+            "IngestionPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["quicksight:ListIngestions"], resources=[self.data_set_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["quicksight:CreateIngestion", "quicksight:DescribeIngestion"],
+                    # Authorised on the ingestion resource; the data set ARN is listed too
+                    # because QuickSight's documentation names both for these actions.
+                    resources=[self.data_set_arn, ingestions],
+                ),
+            ],
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "Ingestion ids are derived from pipeline execution ids at run time; the wildcard is"
+            " confined to the ingestions of this one data set.",
+        )
+
+    def _dead_letter_queue(self) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            "RefreshDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the refresh function and its rule.",
+        )
+        return queue
+
+    def _success_rule(self, pipeline_name: str) -> events.Rule:
+        # SageMaker writes pipeline ARNs with the name in lower case.
+        pipeline_arn = self.format_arn(
+            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
+        )
+        rule = events.Rule(
+            self,
+            "PipelineSucceeded",
+            description="Refresh the dashboard's SPICE data set when the pipeline succeeds",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[EXECUTION_STATUS_CHANGE],
+                detail={
+                    "pipelineArn": [pipeline_arn],
+                    "currentPipelineExecutionStatus": ["Succeeded"],
+                },
+            ),
+        )
+        rule.add_target(
+            targets.LambdaFunction(
+                self.refresh_function,
+                retry_attempts=4,
+                max_event_age=cdk.Duration.hours(2),
+                dead_letter_queue=self.refresh_function.dead_letter_queue,
+            )
+        )
+        return rule

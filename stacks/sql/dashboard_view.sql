@@ -1,0 +1,44 @@
+-- Each series' latest published forecasts next to its daily actuals (Athena engine v3 / Trino).
+-- Table names are unqualified: the view lives in the same Glue database as the tables.
+WITH ranked_forecasts AS (
+    SELECT
+        series_id,
+        target_date,
+        yhat,
+        yhat_lower,
+        yhat_upper,
+        model,
+        execution_date,
+        -- Per series rather than per table: a series missing from the newest run keeps
+        -- showing the forecast it last received instead of disappearing.
+        dense_rank() OVER (PARTITION BY series_id ORDER BY execution_date DESC) AS recency
+    FROM forecasts
+),
+latest_forecasts AS (
+    SELECT series_id, target_date, yhat, yhat_lower, yhat_upper, model, execution_date
+    FROM ranked_forecasts
+    WHERE recency = 1
+),
+actuals AS (
+    SELECT
+        car_model AS series_id,
+        CAST(applied_at AS date) AS ds,
+        count(*) AS y
+    FROM applications
+    -- Thirteen months of history, enough for a year-over-year look; the bound prunes `dt`
+    -- partitions so the daily refresh does not scan the whole source.
+    WHERE dt >= CAST(current_date - INTERVAL '400' DAY AS varchar)
+    GROUP BY car_model, CAST(applied_at AS date)
+)
+SELECT
+    coalesce(f.series_id, a.series_id) AS series_id,
+    coalesce(f.target_date, a.ds) AS ds,
+    a.y AS y,
+    f.yhat AS yhat,
+    f.yhat_lower AS yhat_lower,
+    f.yhat_upper AS yhat_upper,
+    f.model AS model,
+    f.execution_date AS forecast_execution_date
+FROM latest_forecasts AS f
+FULL OUTER JOIN actuals AS a
+    ON f.series_id = a.series_id AND f.target_date = a.ds
