@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import storage
+from pipeline_code.errors import StepError
+from pipeline_code.steps import evaluate
+from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
+
+
+def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.0):
+    n = len(y)
+    return pd.DataFrame(
+        {
+            "series_id": series_id,
+            "model": model,
+            "role": role,
+            "fold": np.arange(n) // 2,
+            "cutoff": dt.date(2025, 1, 1),
+            "target_date": [dt.date(2025, 1, 2 + i) for i in range(n)],
+            "step": np.arange(n) % 2 + 1,
+            "y": np.asarray(y, float),
+            "yhat": np.asarray(yhat, float),
+            "yhat_lower": np.asarray(lower, float),
+            "yhat_upper": np.asarray(upper, float),
+            "scale": scale,
+            "interval_level": 0.8,
+        }
+    )
+
+
+def _backtest() -> pd.DataFrame:
+    """Two series, two folds of two steps; errors chosen so every metric is known by hand."""
+    y = [10, 10, 10, 10]
+    return pd.concat(
+        [
+            # A: |errors| 1,1,1,1 over scale 2 -> MASE 0.5; 3 of 4 inside -> coverage 0.75
+            _rows("A", "chosen", "ets", y, [11, 9, 11, 9], [9, 8, 11.5, 8], [12, 10, 12, 10]),
+            _rows("A", "benchmark", "snaive", y, [12, 8, 12, 8], [0] * 4, [20] * 4),  # 1.0
+            # B: errors 0 -> MASE 0; all inside
+            _rows("B", "chosen", "theta", y, y, [9] * 4, [11] * 4),
+            _rows("B", "benchmark", "snaive", y, [14, 14, 14, 14], [0] * 4, [20] * 4),  # 2.0
+        ],
+        ignore_index=True,
+    )
+
+
+def _args(lake: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--execution-date",
+        "2025-01-10",
+        "--execution-id",
+        "ex-1",
+        "--data-root",
+        str(lake),
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+
+
+def _setup(lake: Path, frame: pd.DataFrame) -> None:
+    storage.write_table(frame, str(lake / "runs" / "ex-1" / "train" / "backtest.parquet"))
+
+
+def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    evaluate.main(_args(tmp_path, tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    a, b = sorted(report["per_series"], key=lambda r: r["series_id"])
+    assert (a["model"], a["mase"], a["coverage"], a["snaive_mase"]) == ("ets", 0.5, 0.75, 1.0)
+    assert (b["model"], b["mase"], b["coverage"], b["snaive_mase"]) == ("theta", 0.0, 1.0, 2.0)
+    overall = report["overall"]
+    assert overall["mase"] == pytest.approx(0.25)
+    assert overall["snaive_mase"] == pytest.approx(1.5)
+    assert overall["relative_mase"] == pytest.approx(0.25 / 1.5)
+    assert overall["coverage"] == pytest.approx(0.875)
+    assert overall["smape"] == pytest.approx(np.mean([200 / 21, 200 / 19]) / 2)
+    assert overall["n_series"] == 2 and overall["interval_level"] == 0.8
+    assert report["gate"]["passed"] is True and report["gate"]["reasons"] == []
+    # the same report in the run folder, for PostProc and people
+    in_run = tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json"
+    assert json.loads(in_run.read_text()) == report
+
+
+def test_metrics_parquet_has_the_forecast_metrics_columns_and_overall_row(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    evaluate.main(_args(tmp_path, tmp_path / "out"))
+    metrics = pd.read_parquet(tmp_path / "runs" / "ex-1" / "evaluation" / "metrics.parquet")
+    expected = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
+    assert list(metrics.columns) == expected
+    overall = metrics[metrics["series_id"] == OVERALL_SERIES_ID].iloc[0]
+    assert overall["model"] == "all" and overall["n_points"] == 8 and overall["n_folds"] == 2
+    a = metrics[metrics["series_id"] == "A"].iloc[0]
+    assert a["mae"] == 1.0 and a["n_points"] == 4
+
+
+def test_failed_gate_is_reported_not_raised(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    thresholds = ("--max-mase", "0.1", "--max-relative-mase", "0.1", "--min-coverage", "0.9")
+    evaluate.main(_args(tmp_path, tmp_path / "out", *thresholds))
+    gate = json.loads((tmp_path / "out" / "evaluation.json").read_text())["gate"]
+    assert gate["passed"] is False
+    assert (gate["max_mase"], gate["max_relative_mase"], gate["min_coverage"]) == (0.1, 0.1, 0.9)
+    assert len(gate["reasons"]) == 3
+    assert "MASE 0.2500 is above the maximum 0.1000" in gate["message"]
+
+
+def test_model_worse_than_seasonal_naive_fails_the_relative_gate(tmp_path: Path) -> None:
+    frame = _backtest()
+    swap = {"chosen": "benchmark", "benchmark": "chosen"}
+    _setup(tmp_path, frame.assign(role=frame["role"].map(swap)))
+    evaluate.main(_args(tmp_path, tmp_path / "out", "--max-mase", "5"))
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert report["overall"]["relative_mase"] == pytest.approx(6.0)
+    assert report["gate"]["passed"] is False
+    assert report["gate"]["reasons"][0].startswith("relative MASE")
+
+
+def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
+    with pytest.raises(StepError, match="does not exist"):
+        evaluate.main(_args(tmp_path, tmp_path / "out"))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda f: f.drop(columns="scale"), "lacks columns"),
+        (lambda f: f.iloc[0:0], "no rows"),
+        (lambda f: f.assign(yhat=f["yhat"].where(f.index != 2)), "missing/infinite"),
+        (lambda f: f[f["role"] == "chosen"], "roles"),
+    ],
+)
+def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) -> None:
+    _setup(tmp_path, breakage(_backtest()))
+    with pytest.raises(StepError, match=message):
+        evaluate.main(_args(tmp_path, tmp_path / "out"))

@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code.forecasting import (
+    SeriesData,
+    daily_settings,
+    infer_frequency,
+    map_series,
+    predict_series,
+    settings_for_frequency,
+    train_series,
+)
+from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting.holiday_calendar import holiday_matrix
+from pipeline_code.forecasting.metrics import (
+    coverage,
+    interval_offsets,
+    mase_scale,
+    smape,
+)
+from pipeline_code.forecasting.selection import choose_model, fold_cutoffs
+from pipeline_code.forecasting.series_table import SeriesTableError, series_from_frame
+from tests.unit.forecast_data import series_frame, weekly_series
+
+START = dt.date(2024, 1, 1)
+
+
+# --- metrics
+
+
+def test_coverage_counts_actuals_inside_bounds_inclusive() -> None:
+    actual = np.array([1.0, 2.0, 3.0, 4.0])
+    lower = np.array([0.0, 2.0, 3.5, 0.0])
+    upper = np.array([1.0, 3.0, 4.0, 3.0])
+    assert coverage(actual, lower, upper) == 0.5
+
+
+def test_smape_scores_zero_over_zero_as_perfect_and_matches_definition() -> None:
+    assert smape(np.array([0.0, 100.0]), np.array([0.0, 110.0])) == pytest.approx(
+        (0.0 + 200 * 10 / 210) / 2
+    )
+
+
+def test_mase_scale_is_seasonal_difference_mae_and_never_zero() -> None:
+    assert mase_scale(np.array([1.0, 2.0, 1.0, 4.0]), 2) == pytest.approx(1.0)  # |0|, |2|
+    assert mase_scale(np.zeros(30), 7) == 1.0
+    assert mase_scale(np.full(30, 5.0), 7) == 5.0
+
+
+def test_interval_offsets_are_empirical_quantiles_widened_for_few_errors() -> None:
+    errors = np.arange(1.0, 101.0)  # 1..100
+    low, high = interval_offsets(errors, 0.8)
+    assert 9.0 <= low <= 11.0 and 90.0 <= high <= 92.0
+    few_low, few_high = interval_offsets(np.arange(1.0, 11.0), 0.8)
+    assert few_high == 10.0 and few_low == 1.0  # 10 errors: the conformal level reaches the max
+    assert interval_offsets(np.array([]), 0.8) == (0.0, 0.0)
+
+
+# --- frequency
+
+
+def test_settings_follow_the_frequency() -> None:
+    weekly = settings_for_frequency("W")
+    assert (weekly.season_length, weekly.mase_season_length, weekly.horizon) == (52, 1, 13)
+    hourly = settings_for_frequency("H")
+    assert (hourly.season_length, hourly.extra_season_lengths) == (24, (168,))
+    assert settings_for_frequency("D", horizon=14).horizon == 14
+    with pytest.raises(ValueError):
+        settings_for_frequency("Q")
+
+
+def test_infer_frequency_from_timestamps() -> None:
+    assert infer_frequency(pd.Series(pd.date_range("2024-01-01", periods=50, freq="h"))) == "H"
+    assert infer_frequency(pd.Series(pd.date_range("2024-01-01", periods=50, freq="D"))) == "D"
+    assert infer_frequency(pd.Series(pd.date_range("2024-01-01", periods=50, freq="W"))) == "W"
+
+
+# --- candidates and selection
+
+
+def test_ets_and_theta_beat_seasonal_naive_on_a_noisy_weekly_series() -> None:
+    y = weekly_series(400, noise=4.0, seed=3)
+    trained = train_series(SeriesData("a", y, START), daily_settings(backtest_folds=3))
+    scores = trained.model.candidate_mase
+    assert scores["ets"] < scores["snaive"]
+    assert scores["theta"] < scores["snaive"]
+    assert scores["ets_damped"] < scores["snaive"]
+
+
+def test_selection_picks_the_lowest_backtest_mase() -> None:
+    y = weekly_series(300, seed=5, drift=0.5)
+    settings = daily_settings()
+    trained = train_series(SeriesData("a", y, START), settings)
+    scores = {k: v for k, v in trained.model.candidate_mase.items() if k in settings.candidates}
+    assert trained.model.model == min(scores, key=scores.get)
+    assert set(scores) == set(settings.candidates)
+
+
+def test_choose_model_breaks_ties_by_candidate_order_and_skips_failures() -> None:
+    order = ("snaive", "ets", "theta")
+    assert choose_model({"snaive": 1.0, "ets": 0.5, "theta": 0.5}, order) == "ets"
+    assert choose_model({"snaive": 1.0, "ets": np.inf}, order) == "snaive"
+    assert choose_model({}, order) == cand.BENCHMARK
+
+
+def test_folds_end_at_the_last_observation_and_shrink_for_short_series() -> None:
+    settings = daily_settings(horizon=28, backtest_folds=3)
+    assert fold_cutoffs(400, settings).tolist() == [316, 344, 372]
+    assert fold_cutoffs(60, settings).tolist() == [32]  # room for one fold only
+    assert fold_cutoffs(30, settings).tolist() == []
+
+
+def test_candidates_without_a_calendar_or_failing_drop_out() -> None:
+    inp = cand.CandidateInput(weekly_series(100), horizon=7, season_length=7)
+    forecasts = cand.run_candidates(("snaive", "ets_holiday", "comb"), inp)
+    assert "ets_holiday" not in forecasts  # undated series: no holidays
+    assert {"snaive", "comb", "ets", "ets_damped", "theta"} <= set(forecasts)
+    comb = np.mean([forecasts["ets"], forecasts["ets_damped"], forecasts["theta"]], axis=0)
+    np.testing.assert_allclose(forecasts["comb"], comb)
+
+
+def test_holiday_effect_is_recovered_and_forecast_on_future_holidays() -> None:
+    n = 364 * 2
+    holidays = holiday_matrix(START, n + 28, "JP")
+    y = weekly_series(n, noise=1.0, seed=1) - 15.0 * holidays[:n, 0]
+    effects = cand.holiday_effects(y[-364:], holidays[n - 364 : n], 7)
+    assert effects[0] == pytest.approx(-15.0, abs=2.0)
+
+    settings = daily_settings(candidates=("ets_holiday",))
+    model = train_series(SeriesData("a", y, START), settings).model
+    forecast = predict_series(SeriesData("a", y, START), model, settings, horizon=28)
+    future_holidays = holidays[n:, 0].astype(bool)
+    assert future_holidays.any()
+    # A holiday's forecast sits well below the same weekday in the neighbouring weeks.
+    day = int(np.flatnonzero(future_holidays)[0])
+    neighbours = [forecast.yhat[d] for d in (day - 7, day + 7) if 0 <= d < 28]
+    assert forecast.yhat[day] < min(neighbours) - 8.0
+
+
+def test_backtest_interval_coverage_is_near_nominal_on_stationary_noise() -> None:
+    rng = np.random.default_rng(7)
+    settings = daily_settings(candidates=("snaive", "ets"), holiday_country="")
+    inside = []
+    for i in range(25):
+        y = 50.0 + rng.normal(0.0, 5.0, 240)
+        bt = train_series(SeriesData(f"s{i}", y, START), settings).backtest
+        assert bt is not None
+        inside.append((bt.actual >= bt.lower) & (bt.actual <= bt.upper))
+    assert 0.72 <= float(np.mean(inside)) <= 0.88
+
+
+def test_forecast_bounds_are_ordered_and_nonnegative_for_sparse_counts() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.poisson(0.3, 200).astype(float)
+    settings = daily_settings()
+    model = train_series(SeriesData("a", y, START), settings).model
+    forecast = predict_series(SeriesData("a", y, START), model, settings, level=0.9)
+    assert len(forecast.yhat) == 28
+    assert (forecast.yhat >= 0).all() and (forecast.lower >= 0).all()
+    assert (forecast.lower <= forecast.yhat).all() and (forecast.yhat <= forecast.upper).all()
+
+
+def test_wider_level_gives_wider_intervals() -> None:
+    y = weekly_series(200, seed=4)
+    settings = daily_settings()
+    model = train_series(SeriesData("a", y, START), settings).model
+    narrow = predict_series(SeriesData("a", y, START), model, settings, level=0.5)
+    wide = predict_series(SeriesData("a", y, START), model, settings, level=0.95)
+    assert (wide.upper - wide.lower >= narrow.upper - narrow.lower).all()
+    assert (wide.upper - wide.lower > narrow.upper - narrow.lower).any()
+
+
+def test_too_short_series_gets_seasonal_naive_without_backtest() -> None:
+    y = weekly_series(20)
+    trained = train_series(SeriesData("a", y, START), daily_settings())
+    assert trained.backtest is None and trained.model.model == "snaive"
+    forecast = predict_series(SeriesData("a", y, START), trained.model, daily_settings())
+    np.testing.assert_allclose(forecast.yhat[:7], y[-7:])
+
+
+def test_weekly_and_hourly_profiles_run_end_to_end() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(24 * 7 * 5)
+    hourly = 100 + 30 * np.sin(2 * np.pi * t / 24) + 10 * (t % 168 < 24) + rng.normal(0, 3, len(t))
+    settings = settings_for_frequency("H", backtest_folds=2)
+    trained = train_series(SeriesData("h", hourly), settings)
+    assert (
+        trained.model.candidate_mase[trained.model.model] < trained.model.candidate_mase["snaive"]
+    )
+    weekly = 1000 + np.cumsum(rng.normal(0, 10, 300))
+    trained = train_series(SeriesData("w", weekly), settings_for_frequency("W"))
+    assert trained.backtest is not None and trained.backtest.actual.shape == (3, 13)
+
+
+def test_map_series_in_processes_keeps_order() -> None:
+    assert map_series(abs, [-3, 2, -1, 0, 5], workers=2) == [3, 2, 1, 0, 5]
+    assert map_series(abs, [-1], workers=0) == [1]
+
+
+# --- series table
+
+
+def _table() -> pd.DataFrame:
+    return series_frame(2, 30, dt.date(2025, 1, 31))
+
+
+def test_series_table_splits_sorted_series_with_their_start_day() -> None:
+    series = series_from_frame(_table().sample(frac=1.0, random_state=0), dt.date(2025, 1, 31))
+    assert [s.series_id for s in series] == ["car00", "car01"]
+    assert series[0].start == dt.date(2025, 1, 2) and len(series[0].y) == 30
+    expected = _table().query("series_id == 'car01'")["y"].to_numpy()
+    np.testing.assert_allclose(series[1].y, expected)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda f: f.drop(index=5), "gaps"),
+        (lambda f: pd.concat([f, f.iloc[[3]]]), "more than one row"),
+        (lambda f: f.assign(y=f["y"].where(f.index != 4)), "missing"),
+        (lambda f: f.drop(columns="y"), "lacks columns"),
+        (lambda f: f.iloc[0:0], "empty"),
+    ],
+)
+def test_series_table_rejects_contract_breaks(breakage, message: str) -> None:
+    with pytest.raises(SeriesTableError, match=message):
+        series_from_frame(breakage(_table()), dt.date(2025, 1, 31))
+
+
+def test_series_table_rejects_rows_after_the_execution_date() -> None:
+    with pytest.raises(SeriesTableError, match="after the execution date"):
+        series_from_frame(_table(), dt.date(2025, 1, 30))
