@@ -52,6 +52,16 @@ diff: setup
 deploy: setup
 	$(CDK) deploy --all -c env=$(ENV)
 
+## re-run one data day, or backfill a range and wait for it, on the deployed pipeline:
+## make rerun ENV=prod DATE=2026-11-20; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
+CONCURRENCY ?= 2
+rerun: setup
+	$(PY) -m pipeline_code.rerun --env $(ENV) --date $(DATE)
+
+backfill: setup
+	$(PY) -m pipeline_code.rerun --env $(ENV) --from $(FROM) --to $(TO) \
+	  --concurrency $(CONCURRENCY) --wait
+
 ## the pins in pipeline_code/requirements.txt must resolve for the job image's Python 3.10
 check-job-requirements: setup
 	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.10 \
