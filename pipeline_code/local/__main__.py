@@ -1,0 +1,5 @@
+import sys
+
+from pipeline_code.local.cli import main
+
+sys.exit(main())

@@ -1,0 +1,161 @@
+"""`python -m pipeline_code.local`: run the pipeline definition on this machine.
+
+    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --demo
+    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --param MaxMase=1.2
+    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --definition pipeline.json
+    python -m pipeline_code.local definition > pipeline.json
+
+Exit codes: 0 success, 1 a step failed, 2 bad input (arguments or definition), 3 the quality
+gate failed (the FailStep was reached). Nothing is published unless the run succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from pipeline_code import definition as pipeline_definition
+from pipeline_code.local import summary
+from pipeline_code.local.demo import ensure_demo_data
+from pipeline_code.local.expressions import DefinitionError
+from pipeline_code.local.runner import (
+    RunRequest,
+    StepRecord,
+    execute,
+    load_definition,
+    new_execution_id,
+    start_datetime,
+)
+
+EXIT_STEP_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_GATE_FAILED = 3
+
+LOCAL_PIPELINE_NAME = "forecast-local"
+
+
+def local_definition() -> str:
+    """The definition as deployed, built with the default settings (placeholders included)."""
+    settings = pipeline_definition.DefinitionSettings(pipeline_name=LOCAL_PIPELINE_NAME)
+    return pipeline_definition.build_definition(settings)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--date {text!r} is not a YYYY-MM-DD date") from err
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"--param {text!r} is not Name=Value")
+    return name, value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline_code.local", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the pipeline for one execution date")
+    run.add_argument(
+        "--lake", type=Path, required=True, help="the local folder standing in for the data bucket"
+    )
+    run.add_argument("--date", type=_date, required=True, help="execution date, YYYY-MM-DD")
+    run.add_argument(
+        "--demo", action="store_true", help="fill the lake with demo data first (if missing)"
+    )
+    run.add_argument(
+        "--demo-models", type=int, default=30, help="car models in generated demo data"
+    )
+    run.add_argument("--demo-years", type=float, default=3.0, help="years of generated demo data")
+    run.add_argument("--definition", type=Path, help="a definition JSON (default: build it now)")
+    run.add_argument(
+        "--param",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter, e.g. MaxMase=1.2 (repeatable)",
+    )
+    run.add_argument("--execution-id", help="the execution id (default: a new local id)")
+    run.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    show = commands.add_parser("definition", help="print the definition the local run builds")
+    show.add_argument("--out", type=Path, help="write it to this file instead")
+    return parser.parse_args(argv)
+
+
+def _read_definition(path: Path | None) -> dict:
+    if path is None:
+        return load_definition(local_definition(), "the built definition")
+    if not path.is_file():
+        raise DefinitionError(str(path), "no such definition file")
+    return load_definition(path.read_text(), str(path))
+
+
+def _parameter_values(args: argparse.Namespace) -> dict[str, str]:
+    values = dict(args.param)
+    if "ExecutionDate" in values:
+        raise DefinitionError("--param", "set the execution date with --date, not ExecutionDate=")
+    values["ExecutionDate"] = args.date.isoformat()
+    return values
+
+
+def _print_progress(record: StepRecord) -> None:
+    if record.status == "Executing":
+        print(f"  {record.name:<18} running ...", flush=True)
+    else:
+        detail = (
+            f"  {record.detail.splitlines()[0]}"
+            if record.kind == "Condition" and record.detail
+            else ""
+        )
+        print(
+            f"  {record.name:<18} {record.status:<10} {record.seconds:6.1f} s{detail}", flush=True
+        )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    lake = args.lake.resolve()
+    lake.mkdir(parents=True, exist_ok=True)
+    definition = _read_definition(args.definition)
+    if args.demo:
+        print(ensure_demo_data(lake, args.date, args.demo_years, args.demo_models), flush=True)
+    request = RunRequest(
+        definition=definition,
+        lake=lake,
+        execution_id=args.execution_id or new_execution_id(),
+        start_time=start_datetime(),
+        parameter_values=_parameter_values(args),
+        pipeline_name=LOCAL_PIPELINE_NAME,
+        on_step=_print_progress,
+    )
+    print(f"execution {request.execution_id} for {args.date} (lake {lake})", flush=True)
+    outcome = execute(request)
+    report = None
+    if outcome.succeeded and not args.no_report:
+        report = summary.write_run_report(lake, args.date, outcome.execution_id)
+    print(summary.render(lake, args.date, outcome, report))
+    if outcome.succeeded:
+        return 0
+    return EXIT_GATE_FAILED if outcome.gate_failed else EXIT_STEP_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "definition":
+            text = local_definition()
+            if args.out:
+                args.out.write_text(text)
+            else:
+                print(text)
+            return 0
+        return run_command(args)
+    except (DefinitionError, KeyError) as err:
+        print(f"ERROR {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,500 @@
+"""Execute a pipeline definition JSON on this machine, step by step, as the service would.
+
+Each ProcessingStep runs its real entry point, `python -m pipeline_code.steps.<module>` (read from
+the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments. The
+job's own preparation (unpacking the code zip, pip install) is skipped: the working tree's
+`pipeline_code` and this interpreter's packages stand in for them. The data bucket (whatever
+`s3://<bucket>` the steps' `--data-root` names) maps onto the lake folder. A processing output
+writes into a temporary folder that is copied to its destination in the lake after the step
+succeeds, as SageMaker uploads it, so a JsonGet reads the file from the same place.
+
+Steps run in a topological order of their DependsOn and data references. A ConditionStep runs its
+IfSteps or ElseSteps; a FailStep ends the execution as failed with its resolved message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline_code import definition as pipeline_definition
+from pipeline_code.local.expressions import (
+    DefinitionError,
+    Scope,
+    all_conditions_hold,
+    referenced_steps,
+    resolve_text,
+)
+from pipeline_code.local.lake import LakeMapping
+
+REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
+
+LOCAL_STAND_INS: Mapping[str, str] = {
+    "glue_database": "forecast_local",
+    "athena_workgroup": "primary",
+}
+"""Deploy-time placeholders a local run fills in (a definition built without the CDK keeps them)."""
+
+_STEP_MODULE = re.compile(r"-m\s+(pipeline_code\.steps\.[A-Za-z_]\w*)")
+_STDERR_TAIL_LINES = 30
+
+
+@dataclass
+class StepRecord:
+    name: str
+    kind: str
+    status: str  # Executing | Succeeded | Failed
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class RunOutcome:
+    execution_id: str
+    parameters: dict[str, Any]
+    steps: list[StepRecord] = field(default_factory=list)
+    failed_step: str | None = None
+    failure: str | None = None
+    gate_failed: bool = False  # a FailStep was reached
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failed_step is None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    definition: Mapping[str, Any]
+    lake: Path
+    execution_id: str
+    start_time: str
+    parameter_values: Mapping[str, str]  # raw text, typed by the definition's Parameters
+    pipeline_name: str = "local"
+    repo_root: Path = REPO_ROOT
+    on_step: Callable[[StepRecord], None] = lambda record: None
+
+
+class StepFailed(Exception):
+    """A step ended the execution; the outcome already records why."""
+
+
+def new_execution_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"local-{now:%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
+
+
+def start_datetime(now: dt.datetime | None = None) -> str:
+    """The execution's start time as an ISO timestamp in UTC (what START_DATETIME carries)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def load_definition(text: str, source: str) -> dict[str, Any]:
+    """Parse a definition and fill in the placeholders a local run has stand-ins for."""
+    text = pipeline_definition.substitute_placeholders(text, LOCAL_STAND_INS)
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DefinitionError(source, f"not valid JSON: {err}") from err
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("Steps"), list):
+        raise DefinitionError(source, "a pipeline definition needs a Steps list")
+    return parsed
+
+
+def typed_parameters(definition: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults from the definition, overridden by `values` (text, converted to each type)."""
+    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise DefinitionError(
+            "Parameters", f"unknown parameters {unknown}; defined: {sorted(declared)}"
+        )
+    parameters: dict[str, Any] = {}
+    for name, declaration in declared.items():
+        kind = declaration.get("Type", "String")
+        if name in values:
+            parameters[name] = _parse_parameter(name, kind, values[name])
+        elif "DefaultValue" in declaration:
+            parameters[name] = declaration["DefaultValue"]
+        else:
+            raise DefinitionError(f"Parameters.{name}", "has no default; pass --param")
+    return parameters
+
+
+def _parse_parameter(name: str, kind: str, text: str) -> Any:
+    parsers: dict[str, Callable[[str], Any]] = {
+        "String": str,
+        "Integer": int,
+        "Float": float,
+        "Boolean": _parse_boolean,
+    }
+    if kind not in parsers:
+        raise DefinitionError(f"Parameters.{name}", f"unknown parameter type {kind!r}")
+    try:
+        return parsers[kind](text)
+    except ValueError as err:
+        raise DefinitionError(f"Parameters.{name}", f"{text!r} is not a valid {kind}") from err
+
+
+def _parse_boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(text)
+    return lowered == "true"
+
+
+def execute(request: RunRequest) -> RunOutcome:
+    """Run the whole definition; the outcome says which step failed, if any, and why."""
+    parameters = typed_parameters(request.definition, request.parameter_values)
+    outcome = RunOutcome(execution_id=request.execution_id, parameters=parameters)
+    with tempfile.TemporaryDirectory(prefix="pipeline-local-") as scratch:
+        execution = _Execution(request, parameters, outcome, Path(scratch))
+        # A failed step has recorded itself in the outcome; stopping is all that is left.
+        with contextlib.suppress(StepFailed):
+            execution.run_steps(request.definition["Steps"], "Steps")
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Output:
+    name: str
+    local_path: str  # inside the container
+    destination: str  # s3:// URI
+
+
+class _Execution:
+    """One execution's state: parameter values, finished steps, where their outputs went."""
+
+    def __init__(
+        self, request: RunRequest, parameters: dict[str, Any], outcome: RunOutcome, scratch: Path
+    ) -> None:
+        self.request = request
+        self.outcome = outcome
+        self.scratch = scratch
+        self.output_uris: dict[tuple[str, str], str] = {}
+        self.property_files: dict[tuple[str, str], tuple[str, str]] = {}
+        self.finished: set[str] = set()
+        self.scope = Scope(
+            parameters=parameters,
+            execution=self._execution_variables(),
+            property_file=self._read_property_file,
+            output_uri=self._output_uri,
+        )
+        self.lake = LakeMapping(self._data_bucket(request.definition), request.lake)
+
+    # -- scope ------------------------------------------------------------------------------------
+
+    def _execution_variables(self) -> dict[str, str]:
+        request = self.request
+        return {
+            "PipelineExecutionId": request.execution_id,
+            "PipelineExecutionArn": (
+                "arn:aws:sagemaker:local:000000000000:pipeline/"
+                f"{request.pipeline_name}/execution/{request.execution_id}"
+            ),
+            "PipelineName": request.pipeline_name,
+            "StartDateTime": request.start_time,
+            "CurrentDateTime": start_datetime(),
+        }
+
+    def _output_uri(self, step: str, output: str) -> str:
+        if (step, output) not in self.output_uris:
+            raise DefinitionError(
+                f"Steps.{step}", f"output {output!r} is not available (has the step run?)"
+            )
+        return self.output_uris[(step, output)]
+
+    def _read_property_file(self, step: str, name: str) -> Any:
+        if (step, name) not in self.property_files:
+            raise DefinitionError(
+                f"Steps.{step}", f"property file {name!r} is not available (has the step run?)"
+            )
+        output, file_path = self.property_files[(step, name)]
+        location = self.lake.to_local(self._output_uri(step, output)) / file_path
+        if not location.exists():
+            raise DefinitionError(
+                f"Steps.{step}.PropertyFiles.{name}", f"{location} was not written"
+            )
+        return json.loads(location.read_text())
+
+    def _data_bucket(self, definition: Mapping[str, Any]) -> str:
+        """The `s3://<bucket>` the steps' --data-root names: that bucket is the lake."""
+        for step, where in _processing_steps(definition["Steps"], "Steps"):
+            arguments = (
+                step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
+            )
+            for i, value in enumerate(arguments[:-1]):
+                if value == "--data-root":
+                    root = resolve_text(
+                        arguments[i + 1], self.scope, f"{where}.ContainerArguments[{i + 1}]"
+                    )
+                    match = re.fullmatch(r"(s3://[^/]+)/?", root)
+                    if not match:
+                        raise DefinitionError(where, f"--data-root {root!r} is not s3://<bucket>")
+                    return match.group(1)
+        raise DefinitionError("Steps", "no processing step passes --data-root s3://<bucket>")
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def run_steps(self, steps: list[Any], where: str) -> None:
+        for step, step_where in _in_dependency_order(steps, where, self.finished):
+            self._run_step(step, step_where)
+            self.finished.add(step["Name"])
+
+    def _run_step(self, step: Mapping[str, Any], where: str) -> None:
+        kind = step.get("Type")
+        runners: dict[str, Callable[[Mapping[str, Any], str], None]] = {
+            "Processing": self._run_processing,
+            "Condition": self._run_condition,
+            "Fail": self._run_fail,
+        }
+        if kind not in runners:
+            raise DefinitionError(where, f"step type {kind!r} is not supported by the local runner")
+        runners[kind](step, where)
+
+    def _run_condition(self, step: Mapping[str, Any], where: str) -> None:
+        arguments = step.get("Arguments", {})
+        record = self._begin(step["Name"], "Condition")
+        holds = all_conditions_hold(
+            arguments.get("Conditions", []), self.scope, f"{where}.Arguments.Conditions"
+        )
+        self._end(record, "Succeeded", f"evaluated to {str(holds).lower()}")
+        branch = "IfSteps" if holds else "ElseSteps"
+        self.run_steps(arguments.get(branch, []), f"{where}.Arguments.{branch}")
+
+    def _run_fail(self, step: Mapping[str, Any], where: str) -> None:
+        record = self._begin(step["Name"], "Fail")
+        message = resolve_text(
+            step.get("Arguments", {}).get("ErrorMessage", ""),
+            self.scope,
+            f"{where}.Arguments.ErrorMessage",
+        )
+        self._end(record, "Failed", message)
+        self.outcome.failed_step = step["Name"]
+        self.outcome.failure = message
+        self.outcome.gate_failed = True
+        raise StepFailed(step["Name"])
+
+    def _run_processing(self, step: Mapping[str, Any], where: str) -> None:
+        name = step["Name"]
+        arguments = step.get("Arguments", {})
+        app = arguments.get("AppSpecification", {})
+        module = step_module(app.get("ContainerEntrypoint", []), f"{where}.AppSpecification")
+        outputs = self._outputs(arguments, name, where)
+        folders = {output.name: self.scratch / name / output.name for output in outputs}
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            module,
+            *self._arguments(app.get("ContainerArguments", []), outputs, folders, where),
+        ]
+        self._check_inputs(arguments, where)
+        record = self._begin(name, "Processing")
+        started = time.monotonic()
+        result = subprocess.run(
+            command,
+            cwd=self.request.repo_root,
+            env=self._environment(arguments, where),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self._write_log(name, command, result)
+        if result.returncode != 0:
+            self._end(record, "Failed", _tail(result.stderr), started)
+            self.outcome.failed_step = name
+            self.outcome.failure = (
+                f"{name} exited with code {result.returncode}:\n{_tail(result.stderr)}"
+            )
+            raise StepFailed(name)
+        self._publish_outputs(name, outputs, folders)
+        for property_file in step.get("PropertyFiles", []):
+            key = (name, property_file["PropertyFileName"])
+            self.property_files[key] = (property_file["OutputName"], property_file["FilePath"])
+        self._end(record, "Succeeded", "", started)
+
+    def _outputs(self, arguments: Mapping[str, Any], step: str, where: str) -> list[_Output]:
+        outputs = []
+        declared = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for i, output in enumerate(declared):
+            output_where = f"{where}.Arguments.ProcessingOutputConfig.Outputs[{i}]"
+            s3_output = output.get("S3Output", {})
+            destination = resolve_text(s3_output.get("S3Uri"), self.scope, f"{output_where}.S3Uri")
+            if not self.lake.covers(destination):
+                raise DefinitionError(
+                    output_where,
+                    f"{destination!r} is outside the data bucket {self.lake.bucket_uri}",
+                )
+            outputs.append(
+                _Output(
+                    name=resolve_text(
+                        output.get("OutputName"), self.scope, f"{output_where}.OutputName"
+                    ),
+                    local_path=resolve_text(
+                        s3_output.get("LocalPath"), self.scope, f"{output_where}.LocalPath"
+                    ),
+                    destination=destination,
+                )
+            )
+        return outputs
+
+    def _arguments(
+        self, arguments: list[Any], outputs: list[_Output], folders: Mapping[str, Path], where: str
+    ) -> list[str]:
+        resolved = [
+            resolve_text(
+                value, self.scope, f"{where}.Arguments.AppSpecification.ContainerArguments[{i}]"
+            )
+            for i, value in enumerate(arguments)
+        ]
+        return [self._localise(value, outputs, folders) for value in resolved]
+
+    def _localise(self, value: str, outputs: list[_Output], folders: Mapping[str, Path]) -> str:
+        """Container paths of outputs -> scratch folders; data bucket URIs -> lake paths."""
+        for output in outputs:
+            if value == output.local_path or value.startswith(output.local_path.rstrip("/") + "/"):
+                return str(folders[output.name]) + value[len(output.local_path) :]
+        return self.lake.map_argument(value)
+
+    def _check_inputs(self, arguments: Mapping[str, Any], where: str) -> None:
+        """Only the code input is expected: steps read data through --data-root, not inputs."""
+        for i, processing_input in enumerate(arguments.get("ProcessingInputs", [])):
+            local_path = processing_input.get("S3Input", {}).get("LocalPath")
+            if local_path != pipeline_definition.CODE_INPUT_DIR:
+                raise DefinitionError(
+                    f"{where}.Arguments.ProcessingInputs[{i}]",
+                    "the local runner supports only the code input "
+                    f"({pipeline_definition.CODE_INPUT_DIR})",
+                )
+
+    def _environment(self, arguments: Mapping[str, Any], where: str) -> dict[str, str]:
+        environment = dict(os.environ)
+        for key, value in arguments.get("Environment", {}).items():
+            environment[key] = resolve_text(
+                value, self.scope, f"{where}.Arguments.Environment.{key}"
+            )
+        python_path = [str(self.request.repo_root), environment.get("PYTHONPATH", "")]
+        environment["PYTHONPATH"] = os.pathsep.join(part for part in python_path if part)
+        return environment
+
+    def _publish_outputs(
+        self, step: str, outputs: list[_Output], folders: Mapping[str, Path]
+    ) -> None:
+        """What SageMaker does at the end of a job: upload each output folder to its URI."""
+        for output in outputs:
+            target = self.lake.to_local(output.destination)
+            shutil.copytree(folders[output.name], target, dirs_exist_ok=True)
+            self.output_uris[(step, output.name)] = output.destination
+
+    def _write_log(
+        self, step: str, command: list[str], result: subprocess.CompletedProcess[str]
+    ) -> None:
+        logs = self.request.lake / "runs" / self.request.execution_id / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{step}.log").write_text(
+            f"$ {' '.join(command)}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+
+    # -- progress ---------------------------------------------------------------------------------
+
+    def _begin(self, name: str, kind: str) -> StepRecord:
+        record = StepRecord(name=name, kind=kind, status="Executing")
+        self.outcome.steps.append(record)
+        self.request.on_step(record)
+        return record
+
+    def _end(
+        self, record: StepRecord, status: str, detail: str, started: float | None = None
+    ) -> None:
+        record.status = status
+        record.detail = detail
+        record.seconds = time.monotonic() - started if started is not None else 0.0
+        self.request.on_step(record)
+
+
+def step_module(entrypoint: list[Any], where: str) -> str:
+    """The `pipeline_code.steps.<module>` a ContainerEntrypoint runs."""
+    for part in entrypoint:
+        match = _STEP_MODULE.search(part) if isinstance(part, str) else None
+        if match:
+            return match.group(1)
+    raise DefinitionError(
+        where, "ContainerEntrypoint does not run `python -m pipeline_code.steps.<module>`"
+    )
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-_STDERR_TAIL_LINES:])
+
+
+def _processing_steps(steps: list[Any], where: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+    for i, step in enumerate(steps):
+        step_where = f"{where}[{step.get('Name', i)}]"
+        if step.get("Type") == "Processing":
+            yield step, step_where
+        if step.get("Type") == "Condition":
+            for branch in ("IfSteps", "ElseSteps"):
+                yield from _processing_steps(
+                    step.get("Arguments", {}).get(branch, []), f"{step_where}.Arguments.{branch}"
+                )
+
+
+def _in_dependency_order(
+    steps: list[Any], where: str, finished: set[str]
+) -> list[tuple[Mapping[str, Any], str]]:
+    """Steps ordered so each runs after its DependsOn and the steps whose data it reads.
+
+    Dependencies on steps outside this list (a branch step reading a top-level step) must have
+    run already; a missing or circular dependency is a definition error.
+    """
+    by_name: dict[str, tuple[Mapping[str, Any], str]] = {}
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or "Name" not in step:
+            raise DefinitionError(f"{where}[{i}]", "a step needs a Name")
+        by_name[step["Name"]] = (step, f"{where}[{step['Name']}]")
+    waiting = {
+        name: _dependencies(step, step_where) for name, (step, step_where) in by_name.items()
+    }
+    for name, needs in waiting.items():
+        unknown = needs - set(by_name) - finished
+        if unknown:
+            raise DefinitionError(
+                by_name[name][1], f"depends on steps that do not run before it: {sorted(unknown)}"
+            )
+    ordered: list[tuple[Mapping[str, Any], str]] = []
+    done: set[str] = set()
+    while waiting:
+        ready = [name for name, needs in waiting.items() if (needs & set(by_name)) <= done]
+        if not ready:
+            raise DefinitionError(where, f"circular dependencies among {sorted(waiting)}")
+        for name in ready:
+            ordered.append(by_name[name])
+            done.add(name)
+            del waiting[name]
+    return ordered
+
+
+def _dependencies(step: Mapping[str, Any], where: str) -> set[str]:
+    depends_on = step.get("DependsOn", [])
+    if not isinstance(depends_on, list):
+        raise DefinitionError(f"{where}.DependsOn", "must be a list of step names")
+    # A ConditionStep's branches are separate lists; only its own arguments count here.
+    arguments = dict(step.get("Arguments", {}))
+    if step.get("Type") == "Condition":
+        arguments = {"Conditions": arguments.get("Conditions", [])}
+    own = {**step, "Arguments": arguments}
+    return set(depends_on) | (referenced_steps(own) - {step["Name"]})

@@ -1,0 +1,79 @@
+"""What a local run prints at the end: date, id, steps, gate metrics, where results went."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline_code import tables
+from pipeline_code.local.runner import RunOutcome
+
+_GATE_KEYS = ("mase", "relative_mase", "snaive_mase", "smape", "coverage", "n_series")
+
+
+def run_dir(lake: Path, execution_id: str) -> Path:
+    return lake / "runs" / execution_id
+
+
+def published_partitions(lake: Path, execution_date: dt.date) -> list[Path]:
+    """The output tables' partitions for the date that exist in the lake."""
+    partitions = []
+    for table in (tables.FORECASTS, tables.FORECAST_METRICS):
+        partition = lake / table.name / f"{table.partition_key}={execution_date.isoformat()}"
+        if partition.exists():
+            partitions.append(partition)
+    return partitions
+
+
+def write_run_report(lake: Path, execution_date: dt.date, execution_id: str) -> Path:
+    # Imported here: matplotlib is only needed once a run has succeeded.
+    from pipeline_code.local.report import write_report
+
+    return write_report(lake, run_dir(lake, execution_id), execution_date, execution_id)
+
+
+def gate_metrics(lake: Path, execution_id: str) -> dict[str, Any]:
+    path = run_dir(lake, execution_id) / "evaluation" / "evaluation.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def _gate_line(evaluation: dict[str, Any]) -> str:
+    overall = evaluation.get("overall", {})
+    gate = evaluation.get("gate", {})
+    parts = [f"{key} {_format(overall[key])}" for key in _GATE_KEYS if key in overall]
+    verdict = {True: "passed", False: "failed"}.get(gate.get("passed"), "unknown")
+    reasons = "; ".join(str(reason) for reason in gate.get("reasons", []))
+    return f"gate {verdict}: " + ", ".join(parts) + (f" ({reasons})" if reasons else "")
+
+
+def _format(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Path | None) -> str:
+    lines = [
+        "",
+        f"execution date  {execution_date.isoformat()}",
+        f"execution id    {outcome.execution_id}",
+        f"run folder      {run_dir(lake, outcome.execution_id)}",
+        "steps           "
+        + ", ".join(f"{s.name} {s.status} ({s.seconds:.1f} s)" for s in outcome.steps),
+    ]
+    evaluation = gate_metrics(lake, outcome.execution_id)
+    if evaluation:
+        lines.append(f"quality         {_gate_line(evaluation)}")
+    if outcome.succeeded:
+        for partition in published_partitions(lake, execution_date):
+            lines.append(f"published       {partition}")
+        if report is not None:
+            lines.append(f"report          {report}")
+        lines.append("status          Succeeded")
+    else:
+        lines.append(f"status          Failed at {outcome.failed_step}; nothing was published")
+        lines.append(f"reason          {outcome.failure}")
+        lines.append(f"logs            {run_dir(lake, outcome.execution_id) / 'logs'}")
+    return "\n".join(lines)
