@@ -27,6 +27,7 @@ from pipeline_code.local.runner import (
     load_definition,
     new_execution_id,
     start_datetime,
+    typed_parameters,
 )
 
 EXIT_STEP_FAILED = 1
@@ -123,6 +124,8 @@ def run_command(args: argparse.Namespace) -> int:
     lake = args.lake.resolve()
     lake.mkdir(parents=True, exist_ok=True)
     definition = _read_definition(args.definition)
+    parameter_values = _parameter_values(args)
+    typed_parameters(definition, parameter_values)  # bad --param: fail before any work
     if args.demo:
         print(ensure_demo_data(lake, args.date, args.demo_years, args.demo_models), flush=True)
     request = RunRequest(
@@ -130,7 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
         lake=lake,
         execution_id=args.execution_id or new_execution_id(),
         start_time=start_datetime(),
-        parameter_values=_parameter_values(args),
+        parameter_values=parameter_values,
         pipeline_name=LOCAL_PIPELINE_NAME,
         on_step=_print_progress,
     )

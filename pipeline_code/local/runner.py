@@ -82,7 +82,8 @@ class RunRequest:
     start_time: str
     parameter_values: Mapping[str, str]  # raw text, typed by the definition's Parameters
     pipeline_name: str = "local"
-    repo_root: Path = REPO_ROOT
+    # Looked up when the request is made, so tests can point it at a stand-in package.
+    repo_root: Path = field(default_factory=lambda: REPO_ROOT)
     on_step: Callable[[StepRecord], None] = lambda record: None
 
 

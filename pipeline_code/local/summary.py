@@ -60,9 +60,10 @@ def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Pat
         f"execution date  {execution_date.isoformat()}",
         f"execution id    {outcome.execution_id}",
         f"run folder      {run_dir(lake, outcome.execution_id)}",
-        "steps           "
-        + ", ".join(f"{s.name} {s.status} ({s.seconds:.1f} s)" for s in outcome.steps),
     ]
+    for i, step in enumerate(outcome.steps):
+        label = "steps" if i == 0 else ""
+        lines.append(f"{label:<16}{step.name:<18} {step.status:<10} {step.seconds:6.1f} s")
     evaluation = gate_metrics(lake, outcome.execution_id)
     if evaluation:
         lines.append(f"quality         {_gate_line(evaluation)}")

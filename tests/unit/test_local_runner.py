@@ -1,0 +1,497 @@
+"""The local runner on small hand-made definitions, with stand-in step modules in a temp package."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_code.definition import (
+    CODE_INPUT_DIR,
+    STEP_MODULES,
+    DefinitionSettings,
+    build_definition,
+    container_entrypoint,
+)
+from pipeline_code.local import cli
+from pipeline_code.local.expressions import (
+    DefinitionError,
+    Scope,
+    all_conditions_hold,
+    condition_holds,
+    json_path_value,
+    resolve,
+)
+from pipeline_code.local.runner import (
+    RunRequest,
+    execute,
+    load_definition,
+    step_module,
+    typed_parameters,
+)
+
+BUCKET = "s3://forecast-data-dev"
+
+
+def scope(
+    parameters: dict[str, Any] | None = None, files: dict[tuple[str, str], Any] | None = None
+) -> Scope:
+    files = files or {}
+    return Scope(
+        parameters=parameters or {},
+        execution={"PipelineExecutionId": "exec-1", "StartDateTime": "2025-01-02T03:00:00.000Z"},
+        property_file=lambda step, name: files[(step, name)],
+        output_uri=lambda step, output: f"{BUCKET}/{step}/{output}",
+    )
+
+
+def json_get(path: str, step: str = "Score", name: str = "Report") -> dict[str, Any]:
+    return {
+        "Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.{name}"}, "Path": path}
+    }
+
+
+# --- expressions ---------------------------------------------------------------------------------
+
+
+def test_join_renders_parameters_execution_variables_and_nested_joins() -> None:
+    expression = {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                "s3://b/runs",
+                {"Get": "Execution.PipelineExecutionId"},
+                {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxMase"}]}},
+                {"Get": "Parameters.Enabled"},
+            ],
+        }
+    }
+    value = resolve(expression, scope({"MaxMase": 1.5, "Enabled": True}), "here")
+    assert value == "s3://b/runs/exec-1/1.5/true"
+
+
+def test_json_get_reads_the_property_file_by_path() -> None:
+    files = {("Score", "Report"): {"overall": {"mase": 0.8}, "folds": [{"mase": 0.7}]}}
+    assert resolve(json_get("overall.mase"), scope(files=files), "x") == 0.8
+    assert resolve(json_get("folds[0].mase"), scope(files=files), "x") == 0.7
+    with pytest.raises(DefinitionError, match=r"x\.Std:JsonGet: JSON path 'overall\.missing'"):
+        resolve(json_get("overall.missing"), scope(files=files), "x")
+
+
+def test_output_uri_property_resolves_to_where_the_output_went() -> None:
+    reference = {"Get": "Steps.Score.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+    assert resolve(reference, scope(), "x") == f"{BUCKET}/Score/evaluation"
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ({"Get": "Parameters.Nope"}, "unknown parameter 'Nope'"),
+        ({"Get": "Execution.Nope"}, "unknown execution variable 'Nope'"),
+        ({"Get": "Steps.A.ProcessingJobArn"}, "does not support Get"),
+        ({"Std:Split": {}}, "unknown expression with keys"),
+        ({"Std:Join": {"On": ""}}, "needs an object with a Values list"),
+    ],
+)
+def test_unknown_expressions_name_the_place(expression: dict[str, Any], problem: str) -> None:
+    with pytest.raises(DefinitionError, match=r"Steps\[Gate\]\.Conditions\[0\]") as raised:
+        resolve(expression, scope(), "Steps[Gate].Conditions[0]")
+    assert problem in str(raised.value)
+
+
+def binary(kind: str, left: Any, right: Any) -> dict[str, Any]:
+    return {"Type": kind, "LeftValue": left, "RightValue": right}
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (binary("Equals", json_get("gate.passed"), True), True),
+        (
+            binary("LessThanOrEqualTo", json_get("overall.mase"), {"Get": "Parameters.MaxMase"}),
+            True,
+        ),
+        (binary("LessThan", json_get("overall.mase"), 0.8), False),
+        (binary("GreaterThan", json_get("overall.mase"), 0.5), True),
+        (binary("GreaterThanOrEqualTo", 2, 2.0), True),
+        ({"Type": "Not", "Expression": binary("Equals", json_get("gate.passed"), True)}, False),
+        ({"Type": "Or", "Conditions": [binary("Equals", 1, 2), binary("Equals", 2, 2)]}, True),
+        ({"Type": "In", "QueryValue": "b", "Values": ["a", "b"]}, True),
+    ],
+)
+def test_conditions(condition: dict[str, Any], expected: bool) -> None:
+    files = {("Score", "Report"): {"overall": {"mase": 0.8}, "gate": {"passed": True}}}
+    assert condition_holds(condition, scope({"MaxMase": 1.0}, files), "c") is expected
+
+
+def test_all_conditions_must_hold() -> None:
+    conditions = [binary("Equals", 1, 1), binary("Equals", 1, 2)]
+    assert all_conditions_hold(conditions, scope(), "Conditions") is False
+    assert all_conditions_hold(conditions[:1], scope(), "Conditions") is True
+
+
+def test_a_nan_metric_fails_every_ordering_comparison() -> None:
+    for kind in ("LessThan", "LessThanOrEqualTo", "GreaterThan", "GreaterThanOrEqualTo"):
+        assert condition_holds(binary(kind, math.nan, 1.0), scope(), "c") is False
+
+
+def test_bad_conditions_name_the_place() -> None:
+    with pytest.raises(DefinitionError, match=r"c: unknown condition type 'Xor'"):
+        condition_holds({"Type": "Xor"}, scope(), "c")
+    with pytest.raises(DefinitionError, match="LessThan cannot compare 'a'"):
+        condition_holds(binary("LessThan", "a", 1), scope(), "c")
+
+
+def test_json_path_value_walks_keys_and_indexes() -> None:
+    assert json_path_value({"a": [{"b": 3}]}, "a[0].b", "x") == 3
+
+
+# --- parameters ----------------------------------------------------------------------------------
+
+PARAMETERS = [
+    {"Name": "ExecutionDate", "Type": "String", "DefaultValue": ""},
+    {"Name": "MaxMase", "Type": "Float", "DefaultValue": 1.5},
+    {"Name": "Horizon", "Type": "Integer", "DefaultValue": 28},
+    {"Name": "Publish", "Type": "Boolean", "DefaultValue": True},
+]
+
+
+def test_parameters_take_defaults_and_typed_overrides() -> None:
+    definition = {"Parameters": PARAMETERS}
+    values = typed_parameters(definition, {"MaxMase": "0.9", "Horizon": "7", "Publish": "false"})
+    assert values == {"ExecutionDate": "", "MaxMase": 0.9, "Horizon": 7, "Publish": False}
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"Nope": "1"}, "unknown parameters ['Nope']"),
+        ({"Horizon": "seven"}, "Parameters.Horizon: 'seven' is not a valid Integer"),
+        ({"Publish": "yes"}, "Parameters.Publish: 'yes' is not a valid Boolean"),
+    ],
+)
+def test_bad_parameter_values_are_named(values: dict[str, str], problem: str) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        typed_parameters({"Parameters": PARAMETERS}, values)
+    assert problem in str(raised.value)
+
+
+# --- the real definition -------------------------------------------------------------------------
+
+
+def test_every_step_module_is_read_from_the_built_definition() -> None:
+    definition = load_definition(build_definition(DefinitionSettings(pipeline_name="p")), "built")
+    modules = {}
+    steps = list(definition["Steps"])
+    while steps:
+        step = steps.pop(0)
+        if step["Type"] == "Condition":
+            steps += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+        if step["Type"] == "Processing":
+            entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+            modules[step["Name"]] = step_module(entrypoint, step["Name"])
+    assert modules == {
+        name: f"pipeline_code.steps.{module}" for name, module in STEP_MODULES.items()
+    }
+
+
+def test_local_stand_ins_replace_the_database_placeholders() -> None:
+    text = load_definition(build_definition(DefinitionSettings(pipeline_name="p")), "built")
+    assert "PLACEHOLDER_GLUE_DATABASE" not in json.dumps(text)
+
+
+# --- execution with stand-in steps ---------------------------------------------------------------
+
+SCORE_STEP = """
+import argparse, json, pathlib, sys
+parser = argparse.ArgumentParser()
+parser.add_argument("--data-root"); parser.add_argument("--execution-id")
+parser.add_argument("--execution-date"); parser.add_argument("--score", type=float)
+parser.add_argument("--output-dir")
+args = parser.parse_args()
+if args.score < 0:
+    print("Score: the score must not be negative", file=sys.stderr)
+    sys.exit(1)
+run = pathlib.Path(args.data_root, "runs", args.execution_id)
+run.mkdir(parents=True, exist_ok=True)
+(run / "scored.txt").write_text(args.execution_date)
+out = pathlib.Path(args.output_dir)
+out.mkdir(parents=True, exist_ok=True)
+(out / "evaluation.json").write_text(json.dumps({"overall": {"mase": args.score}}))
+"""
+
+PUBLISH_STEP = """
+import argparse, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--data-root"); parser.add_argument("--execution-id")
+parser.add_argument("--execution-date")
+args = parser.parse_args()
+scored = pathlib.Path(args.data_root, "runs", args.execution_id, "scored.txt").read_text()
+target = pathlib.Path(args.data_root, "published", f"execution_date={args.execution_date}")
+target.mkdir(parents=True, exist_ok=True)
+(target / "result.txt").write_text(f"{scored} {args.execution_id}")
+"""
+
+
+@pytest.fixture
+def stand_in_repo(tmp_path: Path) -> Path:
+    """A repository root whose pipeline_code.steps holds the stand-in steps."""
+    steps = tmp_path / "repo" / "pipeline_code" / "steps"
+    steps.mkdir(parents=True)
+    (steps.parent / "__init__.py").write_text("")
+    (steps / "__init__.py").write_text("")
+    (steps / "score.py").write_text(textwrap.dedent(SCORE_STEP))
+    (steps / "publish.py").write_text(textwrap.dedent(PUBLISH_STEP))
+    return tmp_path / "repo"
+
+
+def common_arguments() -> list[Any]:
+    return [
+        "--data-root",
+        BUCKET,
+        "--execution-id",
+        {"Get": "Execution.PipelineExecutionId"},
+        "--execution-date",
+        {"Get": "Parameters.ExecutionDate"},
+    ]
+
+
+def processing(
+    name: str, module: str, container_arguments: list[Any], **extra: Any
+) -> dict[str, Any]:
+    step_arguments: dict[str, Any] = {
+        "AppSpecification": {
+            "ImageUri": "image",
+            "ContainerEntrypoint": container_entrypoint(module, install_requirements=True),
+            "ContainerArguments": common_arguments() + container_arguments,
+        },
+        "ProcessingInputs": [
+            {
+                "InputName": "code",
+                "S3Input": {"S3Uri": "s3://assets/code.zip", "LocalPath": CODE_INPUT_DIR},
+            }
+        ],
+    }
+    step_arguments.update(extra.pop("job", {}))
+    return {"Name": name, "Type": "Processing", "Arguments": step_arguments, **extra}
+
+
+def gated_definition() -> dict[str, Any]:
+    """Score -> Gate(mase <= MaxMase) -> Publish | Fail, listed out of order on purpose."""
+    score = processing(
+        "Score",
+        "score",
+        [
+            "--score",
+            {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Score"}]}},
+            "--output-dir",
+            "/opt/ml/processing/evaluation",
+        ],
+        job={
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "evaluation",
+                        "S3Output": {
+                            "LocalPath": "/opt/ml/processing/evaluation",
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": [
+                                        f"{BUCKET}/runs",
+                                        {"Get": "Execution.PipelineExecutionId"},
+                                        "evaluation",
+                                    ],
+                                }
+                            },
+                        },
+                    }
+                ]
+            }
+        },
+        PropertyFiles=[
+            {
+                "PropertyFileName": "Report",
+                "OutputName": "evaluation",
+                "FilePath": "evaluation.json",
+            }
+        ],
+    )
+    gate = {
+        "Name": "Gate",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [
+                binary("LessThanOrEqualTo", json_get("overall.mase"), {"Get": "Parameters.MaxMase"})
+            ],
+            "IfSteps": [processing("Publish", "publish", [])],
+            "ElseSteps": [
+                {
+                    "Name": "GateFailed",
+                    "Type": "Fail",
+                    "Arguments": {
+                        "ErrorMessage": {
+                            "Std:Join": {
+                                "On": "",
+                                "Values": [
+                                    "MASE ",
+                                    json_get("overall.mase"),
+                                    " above ",
+                                    {"Get": "Parameters.MaxMase"},
+                                ],
+                            }
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [
+            {"Name": "ExecutionDate", "Type": "String", "DefaultValue": ""},
+            {"Name": "MaxMase", "Type": "Float", "DefaultValue": 1.0},
+            {"Name": "Score", "Type": "Float", "DefaultValue": 0.5},
+        ],
+        "Steps": [gate, score],
+    }
+
+
+def run_cli(
+    definition: dict[str, Any], lake: Path, repo: Path, *extra: str, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    path = lake.parent / "definition.json"
+    path.write_text(json.dumps(definition))
+    monkeypatch.setattr("pipeline_code.local.runner.REPO_ROOT", repo)
+    return cli.main(
+        [
+            "run",
+            "--lake",
+            str(lake),
+            "--date",
+            "2025-03-01",
+            "--definition",
+            str(path),
+            "--no-report",
+            *extra,
+        ]
+    )
+
+
+def test_a_passing_gate_runs_the_branch_and_publishes(tmp_path: Path, stand_in_repo: Path) -> None:
+    lake = tmp_path / "lake"
+    request = RunRequest(
+        definition=gated_definition(),
+        lake=lake,
+        execution_id="exec-ok",
+        start_time="2025-03-02T00:00:00.000Z",
+        parameter_values={"ExecutionDate": "2025-03-01"},
+        repo_root=stand_in_repo,
+    )
+    outcome = execute(request)
+    assert outcome.succeeded, outcome.failure
+    assert [(s.name, s.status) for s in outcome.steps] == [
+        ("Score", "Succeeded"),
+        ("Gate", "Succeeded"),
+        ("Publish", "Succeeded"),
+    ]
+    # The output folder was copied to its destination in the lake, as SageMaker uploads it.
+    evaluation = lake / "runs" / "exec-ok" / "evaluation" / "evaluation.json"
+    assert json.loads(evaluation.read_text()) == {"overall": {"mase": 0.5}}
+    published = lake / "published" / "execution_date=2025-03-01" / "result.txt"
+    assert published.read_text() == "2025-03-01 exec-ok"
+    assert (lake / "runs" / "exec-ok" / "logs" / "Score.log").exists()
+
+
+def test_a_failing_gate_exits_non_zero_with_the_fail_message(
+    tmp_path: Path,
+    stand_in_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lake = tmp_path / "lake"
+    code = run_cli(
+        gated_definition(),
+        lake,
+        stand_in_repo,
+        "--param",
+        "MaxMase=0.25",
+        monkeypatch=monkeypatch,
+    )
+    output = capsys.readouterr().out
+    assert code == cli.EXIT_GATE_FAILED
+    assert "MASE 0.5 above 0.25" in output
+    assert "Failed at GateFailed; nothing was published" in output
+    assert not (lake / "published").exists()
+
+
+def test_a_failing_step_exits_non_zero_with_its_stderr(
+    tmp_path: Path,
+    stand_in_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lake = tmp_path / "lake"
+    code = run_cli(
+        gated_definition(), lake, stand_in_repo, "--param", "Score=-1", monkeypatch=monkeypatch
+    )
+    output = capsys.readouterr().out
+    assert code == cli.EXIT_STEP_FAILED
+    assert "Score: the score must not be negative" in output
+    assert "Failed at Score" in output
+    assert not (lake / "published").exists()
+
+
+def test_an_unsupported_step_type_is_a_clear_error(
+    tmp_path: Path,
+    stand_in_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    definition = gated_definition()
+    definition["Steps"].append({"Name": "Notify", "Type": "Lambda", "Arguments": {}})
+    code = run_cli(definition, tmp_path / "lake", stand_in_repo, monkeypatch=monkeypatch)
+    assert code == cli.EXIT_BAD_INPUT
+    assert "Steps[Notify]: step type 'Lambda' is not supported" in capsys.readouterr().err
+
+
+def test_dependency_cycles_and_unknown_dependencies_are_named(
+    tmp_path: Path, stand_in_repo: Path
+) -> None:
+    definition = gated_definition()
+    score = next(step for step in definition["Steps"] if step["Name"] == "Score")
+    score["DependsOn"] = ["Missing"]
+    request = RunRequest(
+        definition=definition,
+        lake=tmp_path / "lake",
+        execution_id="e",
+        start_time="",
+        parameter_values={},
+        repo_root=stand_in_repo,
+    )
+    with pytest.raises(DefinitionError, match=r"Steps\[Score\]: depends on steps .*'Missing'"):
+        execute(request)
+    score["DependsOn"] = ["Gate"]
+    with pytest.raises(DefinitionError, match="circular dependencies"):
+        execute(request)
+
+
+def test_a_definition_without_a_data_root_is_refused(tmp_path: Path) -> None:
+    definition = {"Parameters": [], "Steps": [processing("Score", "score", [])]}
+    definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"] = []
+    request = RunRequest(
+        definition=definition, lake=tmp_path, execution_id="e", start_time="", parameter_values={}
+    )
+    with pytest.raises(DefinitionError, match="no processing step passes --data-root"):
+        execute(request)
+
+
+def test_bad_date_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["run", "--lake", "/tmp/none", "--date", "2025-02-30"])
+    assert raised.value.code == 2
+    assert "--date '2025-02-30' is not a YYYY-MM-DD date" in capsys.readouterr().err
