@@ -14,10 +14,13 @@ class StepError(RuntimeError):
 
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
-    """Run a step's main; a StepError becomes one clear line on stderr and exit code 1."""
+    """Run a step's main; a StepError or an unreadable ExecutionDate becomes one clear line on
+    stderr and exit code 1, instead of a traceback."""
+    from pipeline_code.run_context import ExecutionDateError
+
     try:
         main(argv)
-    except StepError as err:
+    except (StepError, ExecutionDateError) as err:
         print(f"ERROR {err}", file=sys.stderr)
         return 1
     return 0
