@@ -1,0 +1,117 @@
+"""End to end: `python -m pipeline_code.local run` over small demo data, as a user runs it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline_code.definition import DefinitionSettings, build_definition, substitute_placeholders
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LATER_DATE = dt.date(2025, 6, 30)
+EARLIER_DATE = dt.date(2025, 6, 23)
+HORIZON_DAYS = 28
+
+pytestmark = pytest.mark.slow
+
+
+def run_local(lake: Path, date: dt.date, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "pipeline_code.local", "run",
+        "--lake", str(lake), "--date", date.isoformat(),
+        "--demo", "--demo-models", "4", "--demo-years", "1",
+        *extra,
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600
+    )
+
+
+def partition(lake: Path, table: str, date: dt.date) -> Path:
+    return lake / table / f"execution_date={date.isoformat()}"
+
+
+def read_partition(lake: Path, table: str, date: dt.date) -> pd.DataFrame:
+    files = sorted(partition(lake, table, date).glob("*.parquet"))
+    assert files, f"no files in {partition(lake, table, date)}"
+    return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
+
+
+def content(frame: pd.DataFrame) -> pd.DataFrame:
+    """A partition's rows without the execution id, in a stable order."""
+    frame = frame.drop(columns=["execution_id"])
+    return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake with demo data up to the later date and that date's forecasts published."""
+    lake = tmp_path_factory.mktemp("lake")
+    result = run_local(lake, LATER_DATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lake
+
+
+def test_a_run_publishes_the_dates_forecasts_and_writes_the_report(lake: Path) -> None:
+    forecasts = read_partition(lake, "forecasts", LATER_DATE)
+    per_series = forecasts.groupby("series_id")["target_date"].agg(["min", "max", "count"])
+    assert len(per_series) >= 3
+    assert (per_series["count"] == HORIZON_DAYS).all()
+    assert (pd.to_datetime(per_series["min"]).dt.date == LATER_DATE + dt.timedelta(days=1)).all()
+    assert (forecasts["yhat_lower"] <= forecasts["yhat"]).all()
+    assert (forecasts["yhat"] <= forecasts["yhat_upper"]).all()
+    assert not read_partition(lake, "forecast_metrics", LATER_DATE).empty
+    report = lake / "reports" / f"{LATER_DATE.isoformat()}.html"
+    assert "data:image/png;base64," in report.read_text()
+
+
+def test_the_same_date_twice_gives_the_same_partition(lake: Path) -> None:
+    before = {t: read_partition(lake, t, LATER_DATE) for t in ("forecasts", "forecast_metrics")}
+    result = run_local(lake, LATER_DATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for table, frame in before.items():
+        after = read_partition(lake, table, LATER_DATE)
+        pd.testing.assert_frame_equal(content(after), content(frame))
+        assert after["execution_id"].iloc[0] != frame["execution_id"].iloc[0]
+
+
+def test_another_date_leaves_the_first_untouched(lake: Path) -> None:
+    before = read_partition(lake, "forecasts", LATER_DATE)
+    result = run_local(lake, EARLIER_DATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo data: the lake already has applications" in result.stdout
+    pd.testing.assert_frame_equal(read_partition(lake, "forecasts", LATER_DATE), before)
+    earlier = read_partition(lake, "forecasts", EARLIER_DATE)
+    assert pd.to_datetime(earlier["target_date"]).min().date() == EARLIER_DATE + dt.timedelta(1)
+
+
+def test_a_failing_gate_fails_the_run_and_publishes_nothing(lake: Path) -> None:
+    before = read_partition(lake, "forecasts", LATER_DATE)
+    report = lake / "reports" / f"{LATER_DATE.isoformat()}.html"
+    report_written = report.stat().st_mtime_ns
+    result = run_local(lake, LATER_DATE, "--param", "MaxMase=0.0001")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Quality gate failed, nothing was published: MASE" in result.stdout
+    assert "(max 0.0001)" in result.stdout
+    pd.testing.assert_frame_equal(read_partition(lake, "forecasts", LATER_DATE), before)
+    assert report.stat().st_mtime_ns == report_written
+
+
+def test_a_synthesized_definition_with_real_names_runs_the_same(lake: Path, tmp_path: Path) -> None:
+    """A definition whose placeholders were replaced (as the stack does) maps its bucket too."""
+    text = substitute_placeholders(
+        build_definition(DefinitionSettings(pipeline_name="forecast-dev")),
+        {"data_bucket": "forecast-data-dev-123456789012", "glue_database": "forecast_dev"},
+    )
+    path = tmp_path / "pipeline.json"
+    path.write_text(text)
+    result = run_local(lake, EARLIER_DATE, "--definition", str(path), "--no-report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"published       {partition(lake, 'forecasts', EARLIER_DATE)}" in result.stdout
