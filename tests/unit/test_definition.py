@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -336,12 +338,39 @@ def test_bad_settings_are_named() -> None:
 # --- the job's entry command ---------------------------------------------------------------------
 
 
+def asset_excludes() -> list[str]:
+    """The stack's exclude patterns for the code asset, so the test zips what is deployed.
+
+    Read from the stack's source rather than imported: importing aws_cdk starts a node process.
+    """
+    stack = REPO_ROOT / "stacks" / "pipeline_stack.py"
+    if stack.exists():
+        for node in ast.parse(stack.read_text()).body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "ASSET_EXCLUDES"
+                for target in node.targets
+            ):
+                return list(ast.literal_eval(node.value))
+    return ["**/__pycache__"]
+
+
+def excluded(relative: Path, patterns: list[str]) -> bool:
+    """The asset's exclude globs, for the patterns it uses (a name or `**/name` at any depth)."""
+    for pattern in patterns:
+        pattern = pattern.removeprefix("**/")
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts):
+            return True
+    return False
+
+
 def zip_like_the_cdk_asset(package: Path, target: Path) -> Path:
     """A directory asset's zip: the folder's files at the zip root, no folder of its own."""
+    patterns = asset_excludes()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(package).as_posix())
+            relative = path.relative_to(package)
+            if path.is_file() and not excluded(relative, patterns):
+                archive.write(path, relative.as_posix())
     return target
 
 
