@@ -20,12 +20,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks import dashboard_view
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
 REFRESH_FUNCTION_CODE = Path(__file__).resolve().parents[1] / "lambda" / "quicksight_refresh"
 EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -69,16 +69,16 @@ class DashboardStack(cdk.Stack):
         alerts_topic: sns.ITopic,
         **kwargs: object,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
         if not config.quicksight.enabled or not config.quicksight.principal_arn:
             raise ValueError(
                 f"environments.{config.name}.quicksight: the dashboard stack needs enabled: true"
                 " and a principal_arn"
             )
+        super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.principal_arn = config.quicksight.principal_arn
         # Names, not tokens, cross from the data stack; the explicit dependency orders deploys.
-        self.add_dependency(data)
+        self.add_stack_dependency(data)
         self.view = self._view(data.database_name)
         self.data_source = self._data_source(data.workgroup.name)
         self.data_set = self._data_set(data.database_name)
@@ -172,14 +172,6 @@ class DashboardStack(cdk.Stack):
                     )
                 )
             },
-            logical_table_map={
-                "forecastVsActuals": quicksight.CfnDataSet.LogicalTableProperty(
-                    alias="forecast_vs_actuals",
-                    source=quicksight.CfnDataSet.LogicalTableSourceProperty(
-                        physical_table_id="view"
-                    ),
-                )
-            },
             permissions=[
                 quicksight.CfnDataSet.ResourcePermissionProperty(
                     principal=self.principal_arn, actions=DATA_SET_OWNER_ACTIONS
@@ -187,7 +179,7 @@ class DashboardStack(cdk.Stack):
             ],
         )
         # Creating a SPICE data set runs a first ingestion, which needs the view in place.
-        data_set.add_dependency(self.view)
+        data_set.add_resource_dependency(self.view)
         return data_set
 
     def _refresh_schedule(self) -> quicksight.CfnRefreshSchedule:
@@ -207,7 +199,7 @@ class DashboardStack(cdk.Stack):
                 ),
             ),
         )
-        schedule.add_dependency(self.data_set)
+        schedule.add_resource_dependency(self.data_set)
         return schedule
 
     # -- refresh on pipeline success ---------------------------------------------------------
@@ -232,15 +224,15 @@ class DashboardStack(cdk.Stack):
                 resources=[log_group.log_group_arn],
             )
         )
-        self._grant_ingestions(role)
-        alerts_topic.grant_publish(role)
+        ingestion_policy = self._grant_ingestions(role)
+        self._grant_publish(role, alerts_topic)
         dead_letters = self._dead_letter_queue()
 
         function = lambda_.Function(
             self,
             "RefreshFunction",
             description="Refreshes the dashboard's SPICE data set after a pipeline success",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(REFRESH_FUNCTION_CODE)),
@@ -259,10 +251,12 @@ class DashboardStack(cdk.Stack):
             retry_attempts=0,
             dead_letter_queue=dead_letters,
         )
-        function.node.add_dependency(role)
+        _depend_only_on_policies(
+            function, [role.node.find_child("DefaultPolicy"), ingestion_policy]
+        )
         return function
 
-    def _grant_ingestions(self, role: iam.Role) -> None:
+    def _grant_ingestions(self, role: iam.Role) -> iam.Policy:
         ingestions = self.format_arn(
             service="quicksight",
             resource="dataset",
@@ -284,12 +278,27 @@ class DashboardStack(cdk.Stack):
                 ),
             ],
         )
-        acknowledge(
+        acknowledge_wildcard_resources(
             policy,
-            "AwsSolutions-IAM5",
+            [ingestions],
             "Ingestion ids are derived from pipeline execution ids at run time; the wildcard is"
             " confined to the ingestions of this one data set.",
         )
+        return policy
+
+    @staticmethod
+    def _grant_publish(role: iam.Role, topic: sns.ITopic) -> None:
+        """sns:Publish, plus the two key actions an encrypted topic needs (not kms:*Key*)."""
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
+        )
+        if topic.master_key is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[topic.master_key.key_arn],
+                )
+            )
 
     def _dead_letter_queue(self) -> sqs.Queue:
         queue = sqs.Queue(
@@ -333,3 +342,20 @@ class DashboardStack(cdk.Stack):
             )
         )
         return rule
+
+
+def _depend_only_on_policies(function: lambda_.Function, policies: list[IConstruct]) -> None:
+    """Make the function wait for its policies, and drop its DependsOn on the role itself.
+
+    CDK lists the role in DependsOn although the Role GetAtt already orders it (cfn-lint W3005),
+    and does not list a separate iam.Policy, which must be attached before the first event.
+    """
+    cfn_function = function.node.default_child
+    assert isinstance(cfn_function, cdk.CfnResource)
+    stack = cdk.Stack.of(function)
+    logical_ids = []
+    for policy in policies:
+        cfn_policy = policy.node.default_child
+        assert isinstance(cfn_policy, cdk.CfnResource)
+        logical_ids.append(stack.get_logical_id(cfn_policy))
+    cfn_function.add_override("DependsOn", logical_ids)

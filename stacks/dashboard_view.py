@@ -46,8 +46,11 @@ COLUMNS: tuple[ViewColumn, ...] = (
 
 
 def view_sql() -> str:
-    """The view's query, without a trailing semicolon (Athena rejects one inside a view)."""
-    return SQL_PATH.read_text().strip().rstrip(";").rstrip()
+    """The view's query as stored in the view: comment lines dropped (they document the file,
+    not the view) and no trailing semicolon (Athena rejects one inside a view)."""
+    lines = SQL_PATH.read_text().splitlines()
+    kept = [line for line in lines if not line.lstrip().startswith("--")]
+    return "\n".join(kept).strip().rstrip(";").rstrip()
 
 
 def presto_view_json(database: str) -> dict[str, object]:
