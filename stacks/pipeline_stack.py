@@ -23,7 +23,15 @@ from stacks.nag import acknowledge, acknowledge_wildcard_resources
 REPO = Path(__file__).resolve().parents[1]
 SKLEARN_IMAGE_VERSION = "1.4-2"
 # What the jobs never run: the definition builder, the local runner, operator tools, caches.
-ASSET_EXCLUDES = ["local", "definition.py", "rerun.py", "**/__pycache__", "*.pyc", "README.md"]
+ASSET_EXCLUDES = [
+    "local",
+    "definition.py",
+    "rerun.py",
+    "Dockerfile",
+    "**/__pycache__",
+    "*.pyc",
+    "README.md",
+]
 
 
 def default_image_uri(region: str, instance_type: str) -> str:
