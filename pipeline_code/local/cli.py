@@ -120,6 +120,15 @@ def _print_progress(record: StepRecord) -> None:
         )
 
 
+def _write_report(lake: Path, date: dt.date, execution_id: str) -> Path | None:
+    """The report is a view of a successful run; failing to draw it does not undo the run."""
+    try:
+        return summary.write_run_report(lake, date, execution_id)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"WARNING the report was not written: {err}", file=sys.stderr)
+        return None
+
+
 def run_command(args: argparse.Namespace) -> int:
     lake = args.lake.resolve()
     lake.mkdir(parents=True, exist_ok=True)
@@ -141,7 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
     outcome = execute(request)
     report = None
     if outcome.succeeded and not args.no_report:
-        report = summary.write_run_report(lake, args.date, outcome.execution_id)
+        report = _write_report(lake, args.date, outcome.execution_id)
     print(summary.render(lake, args.date, outcome, report))
     if outcome.succeeded:
         return 0
