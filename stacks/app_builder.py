@@ -6,6 +6,7 @@ import aws_cdk as cdk
 
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
+from stacks.monitoring_stack import MonitoringStack
 from stacks.nag import enable_nag
 from stacks.pipeline_stack import PipelineStack
 
@@ -16,7 +17,10 @@ def build_app(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     prefix = config.stack_prefix
     data = DataStack(app, f"{prefix}-Data", config=config, env=env)
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, data=data, env=env)
-    stacks: dict[str, cdk.Stack] = {"data": data, "pipeline": pipeline}
+    monitoring = MonitoringStack(
+        app, f"{prefix}-Monitoring", config=config, data=data, pipeline=pipeline, env=env
+    )
+    stacks: dict[str, cdk.Stack] = {"data": data, "pipeline": pipeline, "monitoring": monitoring}
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "forecast")
         cdk.Tags.of(stack).add("environment", config.name)
