@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, ValueWarning
 from statsmodels.tsa.forecasting.theta import ThetaModel
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
+from statsmodels.tsa.holtwinters import ExponentialSmoothing, HoltWintersResults
 from statsmodels.tsa.seasonal import MSTL, seasonal_decompose
 from statsmodels.tsa.stattools import acf
 
@@ -137,7 +137,27 @@ def _holt_winters(
         except ValueError:
             # The heuristic needs 10 observations and two cycles; short windows estimate them.
             model = ExponentialSmoothing(history, initialization_method="estimated", **kwargs)
-        return np.asarray(model.fit(use_brute=False).forecast(horizon), dtype=float)
+        return holt_winters_forecast(model.fit(use_brute=False), horizon)
+
+
+def holt_winters_forecast(results: HoltWintersResults, horizon: int) -> np.ndarray:
+    """The additive Holt-Winters forecast from the final states of a fit.
+
+    l_n + (phi + ... + phi^h) b_n + s_{n+h-m(k+1)}: the textbook formula. statsmodels'
+    `forecast()` reruns the whole filter (about half the cost of a fit) and takes each season's
+    state from one update earlier; the latest states are used here.
+    """
+    model = results.model
+    steps = np.arange(1, horizon + 1)
+    forecast = np.full(horizon, float(results.level[-1]))
+    if model.trend is not None:
+        phi = float(results.params["damping_trend"]) if model.damped_trend else 1.0
+        forecast += float(results.trend[-1]) * np.cumsum(phi**steps)
+    if model.seasonal is not None:
+        m = int(model.seasonal_periods)
+        season = np.asarray(results.season, dtype=float)
+        forecast += season[len(season) - m + (steps - 1) % m]
+    return forecast
 
 
 def _exponential_smoothing(inp: CandidateInput, trend: bool, damped: bool) -> np.ndarray:

@@ -235,3 +235,13 @@ def test_series_table_rejects_contract_breaks(breakage, message: str) -> None:
 def test_series_table_rejects_rows_after_the_execution_date() -> None:
     with pytest.raises(SeriesTableError, match="after the execution date"):
         series_from_frame(_table(), dt.date(2025, 1, 30))
+
+
+def test_holt_winters_forecast_from_states_continues_the_cycle_and_damped_trend() -> None:
+    y = weekly_series(200, noise=0.0)  # an exact weekly cycle
+    inp = cand.CandidateInput(y, horizon=21, season_length=7)
+    np.testing.assert_allclose(cand.CANDIDATES["ets"](inp), y[-7:].tolist() * 3, atol=0.5)
+    trend = 10.0 + 0.5 * np.arange(100.0)
+    forecast = cand.CANDIDATES["ets_damped"](cand.CandidateInput(trend, 10, 1))
+    steps = np.diff(np.r_[trend[-1], forecast])
+    assert (steps > 0).all() and (np.diff(steps) <= 1e-9).all()  # rising, never faster
