@@ -1,0 +1,40 @@
+"""The definition the dev stack deploys (CloudFormation tokens resolved as they would be) runs
+locally end to end: what is tested locally is what SageMaker gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.infra.cfn import resolve
+from tests.infra.conftest import environment, synth_stacks
+from tests.integration.test_local_run import partition, run_local
+
+pytestmark = pytest.mark.slow
+
+DATE = dt.date(2025, 3, 31)
+
+
+def _deployed_definition(stacks: dict[str, cdk.Stack]) -> str:
+    template = Template.from_stack(stacks["pipeline"])
+    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
+    return resolve(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"], {})
+
+
+def test_the_dev_definition_runs_locally(tmp_path: Path) -> None:
+    body = _deployed_definition(synth_stacks(environment("dev")))
+    assert "s3://forecast-dev-data-123456789012-ap-northeast-1" in body
+    path = tmp_path / "forecast-dev-daily.json"
+    path.write_text(body)
+    lake = tmp_path / "lake"
+    result = run_local(lake, DATE, "--definition", str(path), "--no-report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    published = partition(lake, "forecasts", DATE)
+    assert f"published       {published}" in result.stdout
+    assert sorted(published.glob("*.parquet"))
+    for step in ("Extract", "PreProc", "Train", "TrainEvaluation", "Predict", "PostProc"):
+        assert f"{step:<18} Succeeded" in result.stdout
