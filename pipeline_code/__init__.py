@@ -1,1 +1,1 @@
-"""Code that runs inside the SageMaker jobs, the pipeline definition builder and the local runner."""
+"""Code that runs inside the SageMaker jobs, the pipeline definition builder, the local runner."""

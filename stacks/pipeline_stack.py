@@ -29,6 +29,8 @@ ASSET_EXCLUDES = [
     "rerun.py",
     "Dockerfile",
     "**/__pycache__",
+    ".ruff_cache",
+    "ruff.toml",
     "*.pyc",
     "README.md",
 ]

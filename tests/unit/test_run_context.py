@@ -49,9 +49,7 @@ def test_an_offset_timestamp_is_converted_not_truncated() -> None:
 
 def test_empty_parameter_falls_back_to_the_execution_start_time() -> None:
     assert resolve_execution_date("", "2026-11-26T18:30:12.345Z", TOKYO) == dt.date(2026, 11, 26)
-    assert resolve_execution_date("  ", "2026-11-26T18:30:12.345Z", TOKYO) == dt.date(
-        2026, 11, 26
-    )
+    assert resolve_execution_date("  ", "2026-11-26T18:30:12.345Z", TOKYO) == dt.date(2026, 11, 26)
 
 
 @pytest.mark.parametrize("raw", ["2026-13-01", "yesterday", "2026/11/26", "26-11-2026T00:00"])
