@@ -95,14 +95,16 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        # Names, not tokens, cross from the other stacks; the dependency orders deploys.
+        # Names, not tokens, cross from the other stacks; the dependencies order deploys. The
+        # alerts have a key of their own (see _alerts_key), so nothing else is read from `data`.
+        self.add_stack_dependency(data)
         self.add_stack_dependency(pipeline)
         self.pipeline_name = config.pipeline_name
         # SageMaker writes pipeline ARNs in events with the name in lower case.
         self.pipeline_arn = self.format_arn(
             service="sagemaker", resource="pipeline", resource_name=self.pipeline_name.lower()
         )
-        self.alerts_key = self._alerts_key(data)
+        self.alerts_key = self._alerts_key()
         self.alerts_topic = self._alerts_topic()
         self.target_dead_letter_queue = self._dead_letter_queue(
             "RuleTargetDeadLetters", "alerts-rules-dlq", "the rules' deliveries to the topic"
@@ -136,7 +138,7 @@ class MonitoringStack(cdk.Stack):
 
     # -- topic and its key ---------------------------------------------------------------------
 
-    def _alerts_key(self, data: DataStack) -> kms.Key:
+    def _alerts_key(self) -> kms.Key:
         """A key of its own: EventBridge and CloudWatch must be able to use it, which the data
         key should not allow, and the AWS-managed SNS key cannot allow at all."""
         removal = cdk.RemovalPolicy.RETAIN if self.config.retain_data else cdk.RemovalPolicy.DESTROY
