@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from stacks.config import EnvironmentConfig
+from stacks.dashboard_stack import DashboardStack
 from stacks.data_stack import DataStack
 from stacks.monitoring_stack import MonitoringStack
 from stacks.nag import enable_nag
@@ -21,6 +22,16 @@ def build_app(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
         app, f"{prefix}-Monitoring", config=config, data=data, pipeline=pipeline, env=env
     )
     stacks: dict[str, cdk.Stack] = {"data": data, "pipeline": pipeline, "monitoring": monitoring}
+    if config.quicksight.enabled:
+        stacks["dashboard"] = DashboardStack(
+            app,
+            f"{prefix}-Dashboard",
+            config=config,
+            data=data,
+            pipeline_name=config.pipeline_name,
+            alerts_topic=monitoring.alerts_topic,
+            env=env,
+        )
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "forecast")
         cdk.Tags.of(stack).add("environment", config.name)

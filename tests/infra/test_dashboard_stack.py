@@ -17,10 +17,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from stacks import dashboard_view
+from stacks.app_builder import build_app
 from stacks.config import EnvironmentConfig
 from stacks.dashboard_stack import DashboardStack
 from stacks.data_stack import DataStack
-from stacks.nag import enable_nag
 from tests.infra.conftest import environment, new_app, synth_stacks
 
 PRINCIPAL = "arn:aws:quicksight:ap-northeast-1:123456789012:group/default/forecast-readers"
@@ -41,22 +41,10 @@ def _enabled(**quicksight: Any) -> EnvironmentConfig:
 
 
 def _build(config: EnvironmentConfig) -> tuple[cdk.App, DashboardStack]:
-    """The dashboard's wiring: the data stack, a stand-in alerts topic on the data key."""
+    """The app as `app.py` builds it, cdk-nag included, with QuickSight enabled."""
     app = new_app()
-    env = cdk.Environment(account=config.account, region=config.region)
-    data = DataStack(app, f"{config.stack_prefix}-Data", config=config, env=env)
-    alerts_stack = cdk.Stack(app, f"{config.stack_prefix}-Alerts", env=env)
-    topic = sns.Topic(alerts_stack, "Alerts", master_key=data.key, enforce_ssl=True)
-    dashboard = DashboardStack(
-        app,
-        f"{config.stack_prefix}-Dashboard",
-        config=config,
-        data=data,
-        pipeline_name=config.pipeline_name,
-        alerts_topic=topic,
-        env=env,
-    )
-    enable_nag(app)
+    dashboard = build_app(app, config)["dashboard"]
+    assert isinstance(dashboard, DashboardStack)
     return app, dashboard
 
 
@@ -253,14 +241,19 @@ def test_iam_is_least_privilege_without_wildcard_actions(template: Template) -> 
     assert "dataset/*" not in resources
 
 
-def test_the_dashboard_template_passes_cfn_lint(
+def test_every_template_passes_cfn_lint_with_the_dashboard_on(
     built: tuple[cdk.App, DashboardStack, Template], tmp_path: Path
 ) -> None:
-    _, _, template = built
-    path = tmp_path / "dashboard.template.json"
-    path.write_text(json.dumps(template.to_json()))
+    app, _, _ = built
+    templates = []
+    for stack in app.node.children:
+        if isinstance(stack, cdk.Stack):
+            path = tmp_path / f"{stack.stack_name}.template.json"
+            path.write_text(json.dumps(Template.from_stack(stack).to_json()))
+            templates.append(str(path))
+    assert any(name.endswith("Dashboard.template.json") for name in templates)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(path)],
+        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
         capture_output=True,
         text=True,
         timeout=300,
