@@ -79,10 +79,10 @@ def series_from_frame(
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(table)]
     y = table["y"].to_numpy(dtype=float)
-    first_days = table["ds"].dt.date.to_numpy()
+    first_days = table["ds"].iloc[starts].dt.date.to_numpy()
     return [
-        SeriesData(series_id=str(ids[a]), y=y[a:b].copy(), start=first_days[a])
-        for a, b in zip(starts, ends, strict=True)
+        SeriesData(series_id=str(ids[a]), y=y[a:b].copy(), start=first_day)
+        for a, b, first_day in zip(starts, ends, first_days, strict=True)
     ]
 
 
