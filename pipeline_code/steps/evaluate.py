@@ -11,8 +11,10 @@ evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.ma
     {"overall": {"mase", "smape", "mae", "coverage", "snaive_mase", "relative_mase",
                  "interval_level", "n_series"},
      "gate": {"passed", "max_mase", "max_relative_mase", "min_coverage", "reasons", "message"},
-     "per_series": [{"series_id", "model", "mase", "smape", "coverage", "snaive_mase"}, ...],
      "execution_date", "execution_id"}
+
+Per-series scores go to metrics.parquet only: the gate's property file stays the same small size
+whatever the number of series.
 
 Every overall figure is the plain mean of the per-series figures (the M4 convention: each series
 weighs the same); relative_mase = mase / snaive_mase. The gate passes when mase <= max_mase,
@@ -163,9 +165,6 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
     report = {
         "overall": overall,
         "gate": gate(overall, args.max_mase, args.max_relative_mase, args.min_coverage),
-        "per_series": per_series[
-            ["series_id", "model", "mase", "smape", "coverage", "snaive_mase"]
-        ].to_dict(orient="records"),
     }
     metrics = pd.concat([per_series, _overall_row(per_series, overall)], ignore_index=True)
     return report, metrics

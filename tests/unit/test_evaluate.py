@@ -73,7 +73,9 @@ def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
     evaluate.main(_args(tmp_path, tmp_path / "out"))
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
-    a, b = sorted(report["per_series"], key=lambda r: r["series_id"])
+    assert "per_series" not in report  # kept small: per-series scores are in metrics.parquet
+    metrics = pd.read_parquet(tmp_path / "runs" / "ex-1" / "evaluation" / "metrics.parquet")
+    a, b = (metrics[metrics["series_id"] == s].iloc[0] for s in ("A", "B"))
     assert (a["model"], a["mase"], a["coverage"], a["snaive_mase"]) == ("ets", 0.5, 0.75, 1.0)
     assert (b["model"], b["mase"], b["coverage"], b["snaive_mase"]) == ("theta", 0.0, 1.0, 2.0)
     overall = report["overall"]
