@@ -16,16 +16,22 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from stacks import dashboard_view
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.python_function import (
+    ARCHITECTURE,
+    RUNTIME,
+    default_policy,
+    depend_only_on_policies,
+    role_and_log_group,
+)
 
 REFRESH_FUNCTION_CODE = Path(__file__).resolve().parents[1] / "lambda" / "quicksight_refresh"
 EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -205,24 +211,8 @@ class DashboardStack(cdk.Stack):
     # -- refresh on pipeline success ---------------------------------------------------------
 
     def _refresh_function(self, alerts_topic: sns.ITopic) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            "RefreshLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(
-            self,
-            "RefreshRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Starts and follows SPICE ingestions of the dashboard data set",
-        )
-        # Instead of AWSLambdaBasicExecutionRole: write to this function's log group only.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
+        role, log_group = role_and_log_group(
+            self, "Refresh", "Starts and follows SPICE ingestions of the dashboard data set"
         )
         ingestion_policy = self._grant_ingestions(role)
         self._grant_publish(role, alerts_topic)
@@ -232,8 +222,8 @@ class DashboardStack(cdk.Stack):
             self,
             "RefreshFunction",
             description="Refreshes the dashboard's SPICE data set after a pipeline success",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(REFRESH_FUNCTION_CODE)),
             timeout=REFRESH_TIMEOUT,
@@ -251,9 +241,7 @@ class DashboardStack(cdk.Stack):
             retry_attempts=0,
             dead_letter_queue=dead_letters,
         )
-        _depend_only_on_policies(
-            function, [role.node.find_child("DefaultPolicy"), ingestion_policy]
-        )
+        depend_only_on_policies(function, [default_policy(role), ingestion_policy])
         return function
 
     def _grant_ingestions(self, role: iam.Role) -> iam.Policy:
@@ -342,20 +330,3 @@ class DashboardStack(cdk.Stack):
             )
         )
         return rule
-
-
-def _depend_only_on_policies(function: lambda_.Function, policies: list[IConstruct]) -> None:
-    """Make the function wait for its policies, and drop its DependsOn on the role itself.
-
-    CDK lists the role in DependsOn although the Role GetAtt already orders it (cfn-lint W3005),
-    and does not list a separate iam.Policy, which must be attached before the first event.
-    """
-    cfn_function = function.node.default_child
-    assert isinstance(cfn_function, cdk.CfnResource)
-    stack = cdk.Stack.of(function)
-    logical_ids = []
-    for policy in policies:
-        cfn_policy = policy.node.default_child
-        assert isinstance(cfn_policy, cdk.CfnResource)
-        logical_ids.append(stack.get_logical_id(cfn_policy))
-    cfn_function.add_override("DependsOn", logical_ids)

@@ -20,7 +20,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -31,6 +30,13 @@ from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.pipeline_stack import PipelineStack
+from stacks.python_function import (
+    ARCHITECTURE,
+    RUNTIME,
+    default_policy,
+    depend_only_on_policies,
+    role_and_log_group,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTIFIER_CODE = REPO / "lambda" / "slack_notifier"
@@ -279,19 +285,10 @@ class MonitoringStack(cdk.Stack):
     # -- Slack notifier ------------------------------------------------------------------------
 
     def _notifier(self) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            "NotifierLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+        role, log_group = role_and_log_group(
+            self, "Notifier", "Posts the forecast pipeline's alerts to Slack"
         )
-        role = iam.Role(
-            self,
-            "NotifierRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Posts the forecast pipeline's alerts to Slack",
-        )
-        statements = self._notifier_statements(log_group)
+        statements = self._notifier_statements()
         for statement in statements:
             role.add_to_policy(statement)
         acknowledge_wildcard_resources(
@@ -304,8 +301,8 @@ class MonitoringStack(cdk.Stack):
             self,
             "Notifier",
             description=f"Posts {self.pipeline_name} failures and alarms to Slack",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler="handler.lambda_handler",
             code=lambda_.Code.from_asset(str(NOTIFIER_CODE), exclude=NOTIFIER_EXCLUDES),
             timeout=NOTIFIER_TIMEOUT,
@@ -317,13 +314,7 @@ class MonitoringStack(cdk.Stack):
             reserved_concurrent_executions=NOTIFIER_RESERVED_CONCURRENCY,
             environment=self._notifier_environment(),
         )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "The notifier's code and tests target the Python 3.12 runtime (see its handler"
-            " docstring); it uses nothing newer and the runtime is supported by Lambda.",
-        )
-        _depend_only_on_default_policy(function, role)
+        depend_only_on_policies(function, [default_policy(role)])
         self._on_failure_to_queue(function)
         return function
 
@@ -339,14 +330,8 @@ class MonitoringStack(cdk.Stack):
             "NOTIFY_STATUSES": ",".join(notify_statuses(config)),
         }
 
-    def _notifier_statements(self, log_group: logs.LogGroup) -> list[iam.PolicyStatement]:
+    def _notifier_statements(self) -> list[iam.PolicyStatement]:
         return [
-            # Instead of AWSLambdaBasicExecutionRole: this function's log group only.
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            ),
             # Secrets Manager appends "-" and six random characters to a secret's ARN;
             # "??????" matches exactly those, so no other secret's name can match.
             iam.PolicyStatement(
@@ -389,7 +374,7 @@ class MonitoringStack(cdk.Stack):
             ),
         )
         # Lambda checks the role's permission on the destination when the config is created.
-        invoke_config.node.add_dependency(_default_policy(function.role))
+        invoke_config.node.add_dependency(default_policy(function.role))
 
     # -- alarms --------------------------------------------------------------------------------
 
@@ -563,19 +548,3 @@ def _rule_suffix(rule: events.Rule) -> str:
     cfn_rule = rule.node.default_child
     assert isinstance(cfn_rule, events.CfnRule) and cfn_rule.name
     return cfn_rule.name.split("-", 2)[2]
-
-
-def _default_policy(role: iam.IRole | None) -> Construct:
-    assert isinstance(role, iam.Role)
-    return role.node.find_child("DefaultPolicy")
-
-
-def _depend_only_on_default_policy(function: lambda_.Function, role: iam.Role) -> None:
-    """CDK lists the role in the function's DependsOn although the role's GetAtt already orders
-    it (cfn-lint W3005); the policy the first invocation needs is what the function must wait
-    for."""
-    cfn_function = function.node.default_child
-    assert isinstance(cfn_function, cdk.CfnResource)
-    cfn_policy = _default_policy(role).node.default_child
-    assert isinstance(cfn_policy, cdk.CfnResource)
-    cfn_function.add_override("DependsOn", [cdk.Stack.of(function).get_logical_id(cfn_policy)])

@@ -1,6 +1,6 @@
 """Forward pipeline failures and alarms from the alerts SNS topic to Slack.
 
-Handler: handler.lambda_handler (code directory lambda/slack_notifier, Python 3.12 runtime,
+Handler: handler.lambda_handler (code directory lambda/slack_notifier, Python 3.14 runtime,
 standard library and the runtime's boto3 only).
 
 One failure, one message. SageMaker emits a step-level Failed event and, once the running

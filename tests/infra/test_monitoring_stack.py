@@ -232,7 +232,7 @@ def test_notifier_runtime_environment_and_concurrency(dev: Template, prod: Templ
     ):
         _, function = _one(template, "AWS::Lambda::Function")
         props = function["Properties"]
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == "python3.14"
         assert props["Handler"] == "handler.lambda_handler"
         assert 60 <= props["Timeout"] <= 90
         assert props["ReservedConcurrentExecutions"] == 2
