@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 LAKE ?= .lake
-DATE ?= $(shell date -d yesterday +%F)
+DATE ?= $(shell $(PYTHON) -c "import datetime as d; print(d.date.today() - d.timedelta(days=1))")
 
 .PHONY: setup demo test lint format synth deploy diff rerun backfill check-job-requirements clean
 

@@ -1,0 +1,88 @@
+"""Bad source data ends a local run with an error naming the step and the problem, and the
+partition published before stays exactly as it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.integration.test_local_run import LATER_DATE, REPO_ROOT, partition, run_local
+
+pytestmark = pytest.mark.slow
+
+
+def run_without_demo(lake: Path, date: dt.date) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "pipeline_code.local", "run",
+        "--lake", str(lake), "--date", date.isoformat(), "--no-report",
+    ]  # fmt: skip
+    return subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def snapshot(lake: Path) -> dict[str, bytes]:
+    """Every published file's bytes, and where each partition link points."""
+    files: dict[str, bytes] = {}
+    for table in ("forecasts", "forecast_metrics"):
+        for link in sorted((lake / table).glob("execution_date=*")):
+            files[str(link)] = os.readlink(link).encode() if link.is_symlink() else b"dir"
+            for path in sorted(link.glob("*.parquet")):
+                files[str(path)] = path.read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def published_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lake = tmp_path_factory.mktemp("published")
+    result = run_local(lake, LATER_DATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lake
+
+
+@pytest.fixture
+def lake(published_lake: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "lake"
+    shutil.copytree(published_lake, copy, symlinks=True)
+    return copy
+
+
+def test_a_date_with_no_data_fails_in_extract_and_keeps_the_partition(lake: Path) -> None:
+    before = snapshot(lake)
+    result = run_without_demo(lake, LATER_DATE + dt.timedelta(days=3))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Extract" in result.stdout and "Failed" in result.stdout
+    assert "ERROR Extract: no data for the execution date" in result.stdout
+    assert snapshot(lake) == before
+    assert not partition(lake, "forecasts", LATER_DATE + dt.timedelta(days=3)).exists()
+
+
+def test_a_mistyped_source_column_fails_in_extract_and_keeps_the_partition(lake: Path) -> None:
+    day = lake / "applications" / f"dt={LATER_DATE.isoformat()}"
+    for path in day.glob("*.parquet"):
+        table = pq.read_table(path)
+        as_text = table.set_column(
+            table.schema.get_field_index("applied_at"),
+            "applied_at",
+            pa.array([str(v) for v in table.column("applied_at").to_pylist()]),
+        )
+        pq.write_table(as_text, path)
+    before = snapshot(lake)
+    result = run_without_demo(lake, LATER_DATE)
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "Extract" in output and "applied_at" in output
+    assert snapshot(lake) == before
