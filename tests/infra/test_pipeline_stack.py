@@ -19,10 +19,8 @@ from aws_cdk.assertions import Match, Template
 from pipeline_code import definition
 from stacks.pipeline_stack import start_execution_input
 from tests.infra.cfn import resolve
-from tests.infra.conftest import REPO, environment, synth_stacks
-from tests.unit.test_definition import extended_schema
-
-SCHEMA = REPO.parent / "shared" / "aws-samples" / "schema" / "pipeline-definition.schema.json"
+from tests.infra.conftest import environment, synth_stacks
+from tests.pipeline_schema import SCHEMA_PATH, extended_schema
 
 
 def _template(stacks: dict[str, cdk.Stack]) -> Template:
@@ -114,9 +112,9 @@ def test_deployed_definition_has_no_placeholder_left(dev_stacks: dict[str, cdk.S
 def test_deployed_definition_validates_against_the_public_schema(
     dev_stacks: dict[str, cdk.Stack],
 ) -> None:
-    if not SCHEMA.exists():
-        pytest.skip(f"the pipeline definition schema is not beside this clone ({SCHEMA})")
-    schema = extended_schema(json.loads(SCHEMA.read_text()))
+    if not SCHEMA_PATH.exists():
+        pytest.skip(f"the pipeline definition schema is not beside this clone ({SCHEMA_PATH})")
+    schema = extended_schema(json.loads(SCHEMA_PATH.read_text()))
     errors = [
         f"{list(error.absolute_path)}: {error.message[:200]}"
         for error in jsonschema.Draft7Validator(schema).iter_errors(
