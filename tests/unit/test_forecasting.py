@@ -5,6 +5,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.forecasting.theta import ThetaModel
+from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from pipeline_code.forecasting import (
     SeriesData,
@@ -239,9 +241,134 @@ def test_series_table_rejects_rows_after_the_execution_date() -> None:
 
 def test_holt_winters_forecast_from_states_continues_the_cycle_and_damped_trend() -> None:
     y = weekly_series(200, noise=0.0)  # an exact weekly cycle
-    inp = cand.CandidateInput(y, horizon=21, season_length=7)
-    np.testing.assert_allclose(cand.CANDIDATES["ets"](inp), y[-7:].tolist() * 3, atol=0.5)
+    fitted = cand.CANDIDATES["ets"](cand.FitInput(y, season_length=7))
+    np.testing.assert_allclose(fitted.forecast(21), y[-7:].tolist() * 3, atol=0.5)
     trend = 10.0 + 0.5 * np.arange(100.0)
-    forecast = cand.CANDIDATES["ets_damped"](cand.CandidateInput(trend, 10, 1))
+    forecast = cand.CANDIDATES["ets_damped"](cand.FitInput(trend, season_length=1)).forecast(10)
     steps = np.diff(np.r_[trend[-1], forecast])
     assert (steps > 0).all() and (np.diff(steps) <= 1e-9).all()  # rising, never faster
+
+
+# --- fitted models
+
+
+def _profile_inputs() -> list[tuple[str, cand.FitInput, np.ndarray | None]]:
+    """A fitting window per profile (daily with holidays, weekly, hourly) and future holidays."""
+    rng = np.random.default_rng(11)
+    n = 364
+    holidays = holiday_matrix(START, n + 80, "JP")
+    daily = weekly_series(n, seed=2, drift=0.3) - 12.0 * holidays[:n, 0]
+    weeks = np.arange(300)
+    weekly = 500 + 80 * np.sin(2 * np.pi * weeks / 52) + np.cumsum(rng.normal(0, 5, 300))
+    hours = np.arange(24 * 7 * 4)
+    hourly = 100 + 30 * np.sin(2 * np.pi * hours / 24) + 15 * (hours % 168 < 24)
+    hourly = hourly + rng.normal(0, 3, len(hours))
+    return [
+        ("daily", cand.FitInput(daily, 7, (), holidays[:n]), holidays[n:]),
+        ("weekly", cand.FitInput(weekly, 52), None),
+        ("hourly", cand.FitInput(hourly, 24, (168,)), None),
+    ]
+
+
+PROFILE_INPUTS = _profile_inputs()
+
+
+def _fold(data: cand.FitInput, horizon: int, future: np.ndarray | None) -> cand.CandidateInput:
+    return cand.CandidateInput(
+        data.history,
+        horizon,
+        data.season_length,
+        data.extra_season_lengths,
+        data.holidays_history,
+        None if future is None else future[:horizon],
+    )
+
+
+@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
+def test_every_fitted_model_forecasts_what_the_backtest_forecasts(
+    profile: str, data: cand.FitInput, future: np.ndarray | None
+) -> None:
+    horizon = {"daily": 28, "weekly": 13, "hourly": 48}[profile]
+    backtest = cand.run_candidates(cand.known_candidates(), _fold(data, horizon, future))
+    for name, expected in backtest.items():
+        fitted = cand.fit_candidate(name, data)
+        np.testing.assert_array_equal(fitted.forecast(horizon, future), expected, err_msg=name)
+    expected_names = {
+        "daily": {"snaive", "naive", "ets", "ets_damped", "theta", "ets_holiday", "comb"},
+        "weekly": {"snaive", "naive", "ets", "ets_damped", "theta", "comb"},
+        "hourly": set(cand.known_candidates()) - {"ets_holiday"},
+    }[profile]
+    assert set(backtest) == expected_names
+
+
+@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
+def test_a_longer_forecast_starts_with_the_shorter_one(
+    profile: str, data: cand.FitInput, future: np.ndarray | None
+) -> None:
+    for name in cand.known_candidates():
+        try:
+            fitted = cand.fit_candidate(name, data)
+        except Exception:
+            continue  # not applicable to this profile
+        short, long = fitted.forecast(5, future), fitted.forecast(75, future)
+        assert long.shape == (75,) and np.isfinite(long).all(), name
+        np.testing.assert_allclose(long[:5], short, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("seasonal", ["multiplicative", "additive", "none"])
+def test_theta_closed_form_equals_statsmodels_forecast(seasonal: str) -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(150)
+    cycle = {"multiplicative": 20.0, "additive": 20.0, "none": 0.0}[seasonal]
+    y = 100 + 0.3 * t + cycle * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, len(t))
+    if seasonal == "additive":
+        y = y - 150  # negative values: statsmodels switches to an additive decomposition
+    fitted = cand.CANDIDATES["theta"](cand.FitInput(y, 7))
+    with cand.quiet_fitting():
+        results = ThetaModel(y, period=7, deseasonalize=True).fit()
+    for horizon in (1, 7, 30):
+        np.testing.assert_allclose(
+            fitted.forecast(horizon), results.forecast(horizon), rtol=1e-13, atol=1e-10
+        )
+
+
+def test_holt_winters_final_states_give_the_textbook_forecast() -> None:
+    y = weekly_series(200, seed=8, drift=0.5)
+    with cand.quiet_fitting():
+        results = ExponentialSmoothing(
+            y,
+            trend="add",
+            damped_trend=True,
+            seasonal="add",
+            seasonal_periods=7,
+            initialization_method="heuristic",
+        ).fit(use_brute=False)
+    fitted = cand.HoltWinters.from_results(results)
+    phi = results.params["damping_trend"]
+    steps = np.arange(1, 31)
+    expected = (
+        results.level[-1]
+        + results.trend[-1] * np.cumsum(phi**steps)
+        + np.asarray(results.season)[len(results.season) - 7 + (steps - 1) % 7]
+    )
+    np.testing.assert_allclose(fitted.forecast(30), expected, rtol=1e-13)
+    assert set(fitted.smoothing) == {"smoothing_level", "smoothing_trend", "smoothing_seasonal"}
+
+
+def test_a_removed_long_cycle_continues_beyond_one_cycle() -> None:
+    weekly = PROFILE_INPUTS[1][1].history
+    adjustment = cand.seasonally_adjust(weekly, 52)
+    seasonal = weekly / adjustment.adjusted  # multiplicative: the decomposed factors
+    future = adjustment.cycle.future(130)
+    n = len(weekly)
+    np.testing.assert_allclose(future, seasonal[n - 52 + np.arange(130) % 52])
+    np.testing.assert_allclose(future[:52], future[52:104])
+
+
+def test_holiday_model_needs_the_future_holidays() -> None:
+    daily, future = PROFILE_INPUTS[0][1], PROFILE_INPUTS[0][2]
+    fitted = cand.CANDIDATES["ets_holiday"](daily)
+    with pytest.raises(ValueError, match="holiday regressors"):
+        fitted.forecast(28)
+    with pytest.raises(ValueError, match="holiday regressors"):
+        fitted.forecast(len(future) + 1, future)
