@@ -10,6 +10,10 @@ settings, so cheaper and simpler models win). Prediction intervals come from the
 backtest errors (empirical quantiles, see `metrics.interval_offsets`): they are calibrated by
 construction, unlike model-based intervals, which assume the model is right. The backtest's own
 intervals use the errors of the *other* folds only, so its coverage is an honest estimate.
+
+After the choice, the chosen model is fitted once more on the latest window (the same window
+`fit_window` gives a fold whose cutoff is the last observation) and kept in `SeriesModel.fitted`;
+`predict_series` forecasts from it without refitting.
 """
 
 from __future__ import annotations
@@ -55,13 +59,15 @@ class SeriesBacktest:
 
 @dataclass(frozen=True)
 class SeriesModel:
-    """What predict needs for one series: the chosen model and its backtest errors."""
+    """What predict needs for one series: the fitted chosen model and its backtest errors."""
 
     series_id: str
     model: str
     errors: np.ndarray  # actual - forecast of the chosen model in the backtest, (folds, horizon)
     candidate_mase: dict[str, float] = field(default_factory=dict)
-    n_observations: int = 0
+    n_observations: int = 0  # length of the series the model was fitted on
+    # The chosen model fitted on the latest window; None when it could not fit that window.
+    fitted: cand.FittedModel | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,23 @@ def _holidays(series: SeriesData, settings: ForecastSettings, length: int) -> np
     return holiday_matrix(series.start, length, settings.holiday_country)
 
 
+def _window_start(cutoff: int, settings: ForecastSettings) -> int:
+    return max(0, cutoff - settings.fit_window)
+
+
+def _fit_input(
+    y: np.ndarray, cutoff: int, settings: ForecastSettings, holidays: np.ndarray | None
+) -> cand.FitInput:
+    """The fitting window ending at `cutoff`."""
+    first = _window_start(cutoff, settings)
+    return cand.FitInput(
+        history=y[first:cutoff],
+        season_length=settings.season_length,
+        extra_season_lengths=settings.extra_season_lengths,
+        holidays_history=None if holidays is None else holidays[first:cutoff],
+    )
+
+
 def _candidate_input(
     y: np.ndarray,
     cutoff: int,
@@ -96,7 +119,7 @@ def _candidate_input(
     holidays: np.ndarray | None,
 ) -> cand.CandidateInput:
     """The fitting window ending at `cutoff` and the regressors of the steps after it."""
-    first = max(0, cutoff - settings.fit_window)
+    first = _window_start(cutoff, settings)
     return cand.CandidateInput(
         history=y[first:cutoff],
         horizon=horizon,
@@ -181,13 +204,29 @@ def _in_sample_errors(y: np.ndarray, season_length: int) -> np.ndarray:
     return (y[lag:] - y[:-lag]) if len(y) > lag else np.zeros(0)
 
 
+def fit_latest(
+    series: SeriesData, name: str, settings: ForecastSettings
+) -> cand.FittedModel | None:
+    """Model `name` fitted on the latest window, as Predict forecasts it; None if it cannot fit."""
+    y = np.asarray(series.y, dtype=float)
+    holidays = _holidays(series, settings, len(y))
+    try:
+        return cand.fit_candidate(name, _fit_input(y, len(y), settings, holidays))
+    except Exception:  # predict falls back to seasonal naive, as a failed backtest fit drops out
+        return None
+
+
 def train_series(series: SeriesData, settings: ForecastSettings) -> SeriesTraining:
-    """Backtest every candidate on one series and choose the best (picklable, no side effects)."""
+    """Backtest every candidate on one series, choose the best and fit it on the latest window.
+
+    Picklable in and out, no side effects.
+    """
     y = np.asarray(series.y, dtype=float)
     cutoffs = fold_cutoffs(len(y), settings)
     if len(cutoffs) == 0:
         errors = _in_sample_errors(y, settings.season_length)[None, :]
-        model = SeriesModel(series.series_id, cand.BENCHMARK, errors, {}, len(y))
+        fitted = fit_latest(series, cand.BENCHMARK, settings)
+        model = SeriesModel(series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted)
         return SeriesTraining(model=model, backtest=None)
 
     per_fold = _fold_forecasts(series, settings, cutoffs)
@@ -218,11 +257,25 @@ def train_series(series: SeriesData, settings: ForecastSettings) -> SeriesTraini
     )
     errors = (actual - bands[chosen][0]).astype(np.float32)
     finite_scores = {k: v for k, v in scores.items() if np.isfinite(v)}
-    model = SeriesModel(series.series_id, chosen, errors, finite_scores, len(y))
+    fitted = fit_latest(series, chosen, settings)
+    model = SeriesModel(series.series_id, chosen, errors, finite_scores, len(y), fitted)
     return SeriesTraining(model=model, backtest=backtest)
 
 
 # --- prediction
+
+
+def _stored_forecast(
+    model: SeriesModel, horizon: int, holidays_future: np.ndarray | None
+) -> np.ndarray | None:
+    """The stored fitted model's forecast; None when there is none or it is not usable."""
+    if model.fitted is None:
+        return None
+    try:
+        forecast = model.fitted.forecast(horizon, holidays_future)
+    except Exception:  # as in the backtest, a model that cannot forecast drops out
+        return None
+    return forecast if cand.usable_forecast(forecast, horizon) else None
 
 
 def predict_series(
@@ -232,19 +285,28 @@ def predict_series(
     horizon: int | None = None,
     level: float | None = None,
 ) -> SeriesForecast:
-    """Refit the chosen model on the latest window and forecast `horizon` steps past the data.
+    """Forecast `horizon` steps past the data from the fitted chosen model (no refit).
 
-    A chosen model that cannot fit the latest window (rare: it fitted every backtest fold) falls
-    back to seasonal naive, and the result says so in `model`.
+    `series` must be the data Train fitted on (the fit ends at its last observation). A chosen
+    model that could not fit the latest window (rare: it fitted every backtest fold) or cannot
+    forecast falls back to seasonal naive of that window, and the result says so in `model`.
     """
     horizon = horizon or settings.horizon
     level = settings.interval_level if level is None else level
     y = np.asarray(series.y, dtype=float)
+    if model.fitted is not None and len(y) != model.n_observations:
+        raise ValueError(
+            f"series {series.series_id}: {len(y)} observations, but its model was fitted on "
+            f"{model.n_observations}"
+        )
     holidays = _holidays(series, settings, len(y) + horizon)
-    inp = _candidate_input(y, len(y), horizon, settings, holidays)
-    forecasts = cand.run_candidates((model.model,), inp)
-    name = model.model if model.model in forecasts else cand.BENCHMARK
-    yhat = _postprocess(forecasts[name], settings)
+    future = None if holidays is None else holidays[len(y) : len(y) + horizon]
+    name, forecast = model.model, _stored_forecast(model, horizon, future)
+    if forecast is None:
+        window = y[_window_start(len(y), settings) :]
+        name = cand.BENCHMARK
+        forecast = cand.seasonal_naive(window, horizon, settings.season_length)
+    yhat = _postprocess(forecast, settings)
     low, high = interval_offsets(model.errors, level)
     lower, upper = _bounds(yhat, yhat + low, yhat + high, settings)
     return SeriesForecast(series.series_id, name, yhat, lower, upper)

@@ -4,11 +4,12 @@ Reads `preproc/series.parquet` and `train/models.pkl`; writes `predict/forecasts
 
     series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model
 
-Each chosen model is refitted on the latest window (milliseconds per series) and forecast from
-the series' last day; the interval comes from that model's backtest errors at
-`--interval-level`. Demand is a count, so yhat and both bounds are clipped at 0, and
-yhat_lower <= yhat <= yhat_upper always holds. A series whose data ends before the execution
-date is forecast across the missing days, and only the target dates are kept.
+Each series is forecast from the fitted model Train stored (no refit), from the series' last day;
+the interval comes from that model's backtest errors at `--interval-level`. The data must be the
+series Train fitted on (the same length). A series whose chosen model could not fit the latest
+window gets seasonal naive, named in `model`. Demand is a count, so yhat and both bounds are
+clipped at 0, and yhat_lower <= yhat <= yhat_upper always holds. A series whose data ends before
+the execution date is forecast across the missing days, and only the target dates are kept.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[Serie
             STEP,
             f"series and models differ: no model for {without_model[:5]}, "
             f"no data for {without_data[:5]} (was Train run on this run's series.parquet?)",
+        )
+    # A stored fit ends at the last observation Train saw: other data would shift the forecast.
+    other_length = [
+        s.series_id for s in series if len(s.y) != trained.models[s.series_id].n_observations
+    ]
+    if other_length:
+        raise StepError(
+            STEP,
+            f"series {other_length[:5]} differ in length from the data their models were fitted "
+            "on (was Train run on this run's series.parquet?)",
         )
     return [trained.models[s.series_id] for s in series]
 

@@ -1,8 +1,8 @@
-"""Train: backtest the candidate models on every series and choose one per series.
+"""Train: backtest the candidate models on every series, choose one per series and fit it.
 
-Reads `preproc/series.parquet`; writes `train/models.pkl` (settings + chosen model and backtest
-errors per series, see `forecasting.artifacts`) and `train/backtest.parquet`, one row per series,
-role, fold and horizon step:
+Reads `preproc/series.parquet`; writes `train/models.pkl` (settings, and per series the chosen
+model fitted on the latest window and its backtest errors, see `forecasting.artifacts`) and
+`train/backtest.parquet`, one row per series, role, fold and horizon step:
 
     series_id, model, role ("chosen" | "benchmark"), fold, cutoff (last training day),
     target_date, step, y, yhat, yhat_lower, yhat_upper, scale (the fold's MASE denominator),

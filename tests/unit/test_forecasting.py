@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -372,3 +373,64 @@ def test_holiday_model_needs_the_future_holidays() -> None:
         fitted.forecast(28)
     with pytest.raises(ValueError, match="holiday regressors"):
         fitted.forecast(len(future) + 1, future)
+
+
+def _refit_forecast(series: SeriesData, name: str, settings, horizon: int) -> np.ndarray:
+    """A from-scratch fit of `name` on the latest window, forecast as the backtest does."""
+    y = series.y
+    n = len(y)
+    first = max(0, n - settings.fit_window)
+    holidays = None
+    if series.start is not None and settings.frequency == "D" and settings.holiday_country:
+        holidays = holiday_matrix(series.start, n + horizon, settings.holiday_country)
+    inp = cand.CandidateInput(
+        y[first:],
+        horizon,
+        settings.season_length,
+        settings.extra_season_lengths,
+        None if holidays is None else holidays[first:n],
+        None if holidays is None else holidays[n:],
+    )
+    return np.maximum(cand.run_candidates((name,), inp)[name], 0.0)
+
+
+@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
+def test_train_stores_the_fitted_choice_and_predict_equals_a_refit(
+    profile: str, data: cand.FitInput, future: np.ndarray | None
+) -> None:
+    settings = settings_for_frequency(profile[0].upper(), backtest_folds=2)
+    series = SeriesData("s", data.history, START if profile == "daily" else None)
+    model = train_series(series, settings).model
+    assert model.fitted is not None and model.n_observations == len(data.history)
+    for horizon in (settings.horizon, settings.horizon + 9, 3):
+        forecast = predict_series(series, model, settings, horizon=horizon)
+        assert forecast.model == model.model
+        expected = _refit_forecast(series, model.model, settings, horizon)
+        np.testing.assert_array_equal(forecast.yhat, expected)
+
+
+def test_every_candidate_as_the_choice_predicts_like_a_refit() -> None:
+    daily = PROFILE_INPUTS[0][1].history
+    series = SeriesData("s", daily, START)
+    for name in daily_settings().candidates:
+        settings = daily_settings(candidates=(name,), backtest_folds=1)
+        model = train_series(series, settings).model
+        assert model.model == name and model.fitted is not None
+        forecast = predict_series(series, model, settings, horizon=40)
+        np.testing.assert_array_equal(forecast.yhat, _refit_forecast(series, name, settings, 40))
+
+
+def test_predict_falls_back_to_seasonal_naive_when_the_choice_could_not_fit() -> None:
+    y = weekly_series(200, seed=1)
+    settings = daily_settings(holiday_country="")
+    model = replace(train_series(SeriesData("a", y, START), settings).model, fitted=None)
+    forecast = predict_series(SeriesData("a", y, START), model, settings, horizon=10)
+    assert forecast.model == "snaive"
+    np.testing.assert_array_equal(forecast.yhat, np.resize(y[-7:], 10))
+
+
+def test_predict_refuses_data_other_than_the_fitted_series() -> None:
+    y = weekly_series(200, seed=1)
+    model = train_series(SeriesData("a", y, START), daily_settings()).model
+    with pytest.raises(ValueError, match="fitted on 200"):
+        predict_series(SeriesData("a", y[:-1], START), model, daily_settings())

@@ -3,12 +3,20 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.forecasting.theta import ThetaModel
+from statsmodels.tsa.holtwinters import ExponentialSmoothing
+from statsmodels.tsa.seasonal import MSTL
 
 from pipeline_code import storage
 from pipeline_code.errors import StepError
+from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting import selection
 from pipeline_code.forecasting.artifacts import load_models
+from pipeline_code.forecasting.holiday_calendar import holiday_matrix
+from pipeline_code.forecasting.series_table import series_from_frame
 from pipeline_code.steps import predict, train
 from tests.unit.forecast_data import series_frame
 
@@ -91,3 +99,63 @@ def test_bad_interval_level_is_a_step_error(tmp_path: Path) -> None:
     _train(tmp_path, series_frame(1, 100, END))
     with pytest.raises(StepError, match="interval-level"):
         predict.main([*_common(tmp_path), "--interval-level", "80"])
+
+
+def _forbid_fitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fitting routine of the candidates raises: Predict must not need any."""
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Predict fitted a model")
+
+    for owner, name in (
+        (ExponentialSmoothing, "fit"),
+        (ThetaModel, "fit"),
+        (MSTL, "fit"),
+        (cand, "seasonal_decompose"),
+        (cand, "holiday_effects"),
+        (cand, "fit_candidate"),
+        (selection, "fit_latest"),
+    ):
+        monkeypatch.setattr(owner, name, no_fit)
+
+
+def _refit_forecasts(lake: Path, date: dt.date, horizon: int) -> dict[str, np.ndarray]:
+    """Each chosen model fitted from scratch on the data (ending at END), at the target dates."""
+    trained = load_models((lake / "runs" / "ex-1" / "train" / "models.pkl").read_bytes())
+    settings = trained.settings
+    skip = (date - END).days
+    steps = skip + horizon
+    expected = {}
+    for s in series_from_frame(pd.read_parquet(_series_uri(lake)), date):
+        name = trained.models[s.series_id].model
+        n = len(s.y)
+        first = max(0, n - settings.fit_window)
+        holidays = holiday_matrix(s.start, n + steps, settings.holiday_country)
+        inp = cand.CandidateInput(
+            s.y[first:], steps, settings.season_length, (), holidays[first:n], holidays[n:]
+        )
+        expected[s.series_id] = np.maximum(cand.run_candidates((name,), inp)[name], 0.0)[skip:]
+    return expected
+
+
+@pytest.mark.parametrize("days_after_data", [0, 3])
+def test_predict_forecasts_from_the_stored_fit_as_a_refit_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, days_after_data: int
+) -> None:
+    date = END + dt.timedelta(days=days_after_data)
+    _train(tmp_path, series_frame(4, 150, END), date=date)
+    with monkeypatch.context() as patched:
+        _forbid_fitting(patched)
+        predict.main([*_common(tmp_path, date), "--horizon", "20"])  # Train's horizon is 14
+    out = _forecasts(tmp_path)
+    expected = _refit_forecasts(tmp_path, date, 20)
+    assert set(out["model"]) - {"snaive"}  # fitted models, not only the fallback
+    for sid, group in out.groupby("series_id"):
+        np.testing.assert_array_equal(group["yhat"].to_numpy(), expected[sid])
+
+
+def test_predict_refuses_data_of_another_length_than_trained(tmp_path: Path) -> None:
+    _train(tmp_path, series_frame(2, 100, END))
+    storage.write_table(series_frame(2, 101, END), _series_uri(tmp_path))
+    with pytest.raises(StepError, match="differ in length"):
+        predict.main(_common(tmp_path))

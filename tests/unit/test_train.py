@@ -3,12 +3,19 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline_code import storage
 from pipeline_code.errors import StepError, run_entry_point
-from pipeline_code.forecasting.artifacts import load_models
+from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting.artifacts import (
+    FORMAT_VERSION,
+    TrainedModels,
+    dump_models,
+    load_models,
+)
 from pipeline_code.steps import train
 from tests.unit.forecast_data import series_frame
 
@@ -36,6 +43,10 @@ def test_train_writes_models_and_backtest_for_every_series(tmp_path: Path) -> No
     assert sorted(trained.models) == ["car00", "car01", "car02"]
     assert trained.settings.horizon == 14 and trained.settings.season_length == 7
     assert trained.execution_date == END
+    for model in trained.models.values():  # the fitted choice, not just its name
+        assert isinstance(model.fitted, cand.FittedModel) and model.n_observations == 120
+        no_holidays = np.zeros((30, 2))
+        assert np.isfinite(model.fitted.forecast(30, no_holidays)).all()
 
     backtest = pd.read_parquet(run_dir / "backtest.parquet")
     assert list(backtest.columns) == list(train.BACKTEST_COLUMNS)
@@ -84,3 +95,23 @@ def test_train_fails_when_no_series_can_be_backtested(tmp_path: Path) -> None:
 def test_entry_point_turns_bad_input_into_exit_code_1(tmp_path: Path, capsys) -> None:
     assert run_entry_point(train.main, _args(tmp_path)) == 1
     assert "ERROR Train:" in capsys.readouterr().err
+
+
+def test_models_file_round_trip_keeps_the_fitted_models(tmp_path: Path) -> None:
+    _write_series(tmp_path, series_frame(3, 120, END))
+    _run(tmp_path)
+    data = (tmp_path / "runs" / "ex-1" / "train" / "models.pkl").read_bytes()
+    trained = load_models(data)
+    again = load_models(dump_models(trained))
+    assert again.settings == trained.settings and again.format_version == FORMAT_VERSION
+    for sid, model in trained.models.items():
+        copy = again.models[sid]
+        assert (copy.model, copy.candidate_mase) == (model.model, model.candidate_mase)
+        assert type(copy.fitted) is type(model.fitted)
+    assert len(data) < 3 * 4096  # a few kilobytes per series at most
+
+
+def test_models_file_of_another_format_version_is_refused() -> None:
+    old = TrainedModels(settings=None, execution_date=END, format_version=FORMAT_VERSION - 1)
+    with pytest.raises(ValueError, match="format version"):
+        load_models(dump_models(old))
