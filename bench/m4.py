@@ -1,11 +1,11 @@
 """M4 Weekly and Hourly: the pipeline's own forecasting code against the published benchmarks.
 
 Every series goes through `train_series` (rolling-origin backtest over the frequency's candidate
-set, per-series choice) and `predict_series` (refit of the chosen model, forecast) exactly as the
-Train and Predict steps run them; only the settings differ, taken from the frequency
-(`settings_for_frequency`). The forecasts are scored with the shared M4 scorer (score.py: sMAPE,
-MASE and OWA against Naive2) and printed beside the published rows of Naive2, SES, Theta, Damped
-and Comb.
+set, per-series choice, fit on the latest window) and `predict_series` (forecast from that fit)
+exactly as the Train and Predict steps run them; only the settings differ, taken from the
+frequency (`settings_for_frequency`). The forecasts are scored with the shared M4 scorer
+(score.py: sMAPE, MASE and OWA against Naive2) and printed beside the published rows of Naive2,
+SES, Theta, Damped and Comb.
 
     .venv/bin/python bench/m4.py                      # both frequencies, every core
     .venv/bin/python bench/m4.py --frequency Hourly --limit 50 --workers 2
