@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aws_cdk.assertions import Template
+
 FAKE_ACCOUNT = "123456789012"
 
 
@@ -44,3 +46,9 @@ def resolve(node: Any, refs: dict[str, str], region: str = "ap-northeast-1") -> 
         return {key: visit(item) for key, item in value.items()}
 
     return visit(node)
+
+
+def deployed_definition_body(template: Template) -> str:
+    """The pipeline's definition JSON as SageMaker receives it, tokens resolved."""
+    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
+    return resolve(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"], {})

@@ -18,7 +18,7 @@ from aws_cdk.assertions import Match, Template
 
 from pipeline_code import definition
 from stacks.pipeline_stack import start_execution_input
-from tests.infra.cfn import resolve
+from tests.infra.cfn import deployed_definition_body, resolve
 from tests.infra.conftest import environment, synth_stacks
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
 
@@ -34,9 +34,7 @@ def _policy_statements(template: Template, role_logical_prefix: str) -> list[dic
 
 
 def _deployed_definition(template: Template) -> dict[str, Any]:
-    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
-    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-    return json.loads(resolve(body, {}))
+    return json.loads(deployed_definition_body(template))
 
 
 def test_role_has_no_wildcard_action_and_no_managed_policy(

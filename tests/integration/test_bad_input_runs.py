@@ -6,32 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.integration.test_local_run import LATER_DATE, REPO_ROOT, partition, run_local
+from tests.integration.test_local_run import LATER_DATE, partition, run_local
 
 pytestmark = pytest.mark.slow
-
-
-def run_without_demo(lake: Path, date: dt.date) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable, "-m", "pipeline_code.local", "run",
-        "--lake", str(lake), "--date", date.isoformat(), "--no-report",
-    ]  # fmt: skip
-    return subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def snapshot(lake: Path) -> dict[str, bytes]:
@@ -62,7 +45,7 @@ def lake(published_lake: Path, tmp_path: Path) -> Path:
 
 def test_a_date_with_no_data_fails_in_extract_and_keeps_the_partition(lake: Path) -> None:
     before = snapshot(lake)
-    result = run_without_demo(lake, LATER_DATE + dt.timedelta(days=3))
+    result = run_local(lake, LATER_DATE + dt.timedelta(days=3), "--no-report", demo=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Extract" in result.stdout and "Failed" in result.stdout
     assert "ERROR Extract: no data for the execution date" in result.stdout
@@ -81,7 +64,7 @@ def test_a_mistyped_source_column_fails_in_extract_and_keeps_the_partition(lake:
         )
         pq.write_table(as_text, path)
     before = snapshot(lake)
-    result = run_without_demo(lake, LATER_DATE)
+    result = run_local(lake, LATER_DATE, "--no-report", demo=False)
     assert result.returncode == 1, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert "Extract" in output and "applied_at" in output

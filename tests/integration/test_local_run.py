@@ -21,12 +21,14 @@ HORIZON_DAYS = 28
 pytestmark = pytest.mark.slow
 
 
-def run_local(lake: Path, date: dt.date, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_local(
+    lake: Path, date: dt.date, *extra: str, demo: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The local run as a user starts it; `demo` first fills the lake with small demo data."""
+    demo_data = ["--demo", "--demo-models", "4", "--demo-years", "1"] if demo else []
     command = [
         sys.executable, "-m", "pipeline_code.local", "run",
-        "--lake", str(lake), "--date", date.isoformat(),
-        "--demo", "--demo-models", "4", "--demo-years", "1",
-        *extra,
+        "--lake", str(lake), "--date", date.isoformat(), *demo_data, *extra,
     ]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.infra.cfn import resolve
+from tests.infra.cfn import deployed_definition_body
 from tests.infra.conftest import environment, synth_stacks
 from tests.integration.test_local_run import partition, run_local
 
@@ -19,14 +18,9 @@ pytestmark = pytest.mark.slow
 DATE = dt.date(2025, 3, 31)
 
 
-def _deployed_definition(stacks: dict[str, cdk.Stack]) -> str:
-    template = Template.from_stack(stacks["pipeline"])
-    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
-    return resolve(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"], {})
-
-
 def test_the_dev_definition_runs_locally(tmp_path: Path) -> None:
-    body = _deployed_definition(synth_stacks(environment("dev")))
+    stacks = synth_stacks(environment("dev"))
+    body = deployed_definition_body(Template.from_stack(stacks["pipeline"]))
     assert "s3://forecast-dev-data-123456789012-ap-northeast-1" in body
     path = tmp_path / "forecast-dev-daily.json"
     path.write_text(body)
