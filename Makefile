@@ -62,9 +62,9 @@ backfill: setup
 	$(PY) -m pipeline_code.rerun --env $(ENV) --from $(FROM) --to $(TO) \
 	  --concurrency $(CONCURRENCY) --wait
 
-## the pins in pipeline_code/requirements.txt must resolve for the job image's Python 3.10
+## the pins in pipeline_code/requirements.txt must resolve as wheels for the job image's Python
 check-job-requirements: setup
-	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.10 \
+	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.11 \
 	  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
 	  -r pipeline_code/requirements.txt -d $$(mktemp -d)
 

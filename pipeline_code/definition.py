@@ -6,10 +6,9 @@ the CDK stack swaps them for tokens with `substitute_placeholders` (a plain stri
 because the SDK parses some of these values and breaks on tokens). Where each one appears:
 
 - `role_arn` `arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE`: whole value (`RoleArn`).
-- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`ImageUri`), only when the settings' image_uri
-  is None.
-- `code_uri` `s3://PLACEHOLDER-CODE-ASSET/pipeline_code.zip`: whole value (the code input's
-  `S3Uri`); replace it with the asset's `s3://bucket/key` URL.
+- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`ImageUri`): the job image that `cdk deploy`
+  builds from `pipeline_code/Dockerfile`.
+- `region` `PLACEHOLDER-REGION`: whole value (the jobs' `AWS_REGION` and `AWS_DEFAULT_REGION`).
 - `data_bucket` `PLACEHOLDER-DATA-BUCKET`: a substring, always right after `s3://` (the
   `--data-root` argument and the evaluation output's URI); replace it with the bucket name.
 - `glue_database` `PLACEHOLDER_GLUE_DATABASE`: whole value (`--database` of Extract and PostProc).
@@ -17,12 +16,9 @@ because the SDK parses some of these values and breaks on tokens). Where each on
 
 No placeholder is a substring of another, so replacing them in any order is safe.
 
-Step code ships as one zip: the CDK directory asset of the repository's `pipeline_code/` folder, so
-the package's files sit at the zip's root (`requirements.txt`, `steps/...`). A ProcessingInput
-downloads that zip, unopened, into `CODE_INPUT_DIR`; `container_entrypoint` unpacks it into
-`<CODE_DIR>/pipeline_code` so that `python -m pipeline_code.steps.<module>` resolves from
-`CODE_DIR`, installs the requirements when the image lacks them, and runs the step with the
-container arguments.
+The step code and its pinned dependencies are baked into the job image, so a job installs
+nothing at start and its entry command is `python3 -m pipeline_code.steps.<module>` (short enough
+for the API's 256-character limit per entry-point item).
 
 Caching is off for every step, on purpose. Each step's arguments carry `--execution-id` (steps
 share files through the run folder `runs/<execution-id>/`), so a cache key never matches across
@@ -46,16 +42,12 @@ from typing import Any
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
     "image_uri": "PLACEHOLDER-IMAGE-URI",
-    "code_uri": "s3://PLACEHOLDER-CODE-ASSET/pipeline_code.zip",
+    "region": "PLACEHOLDER-REGION",
     "data_bucket": "PLACEHOLDER-DATA-BUCKET",
     "glue_database": "PLACEHOLDER_GLUE_DATABASE",
     "athena_workgroup": "PLACEHOLDER_ATHENA_WORKGROUP",
 }
 
-CODE_INPUT_DIR = "/opt/ml/processing/input/code"
-"""Where the code input downloads the zip (as `<asset hash>.zip`, the file name is not known)."""
-CODE_DIR = "/opt/ml/processing/code"
-"""Where the zip is unpacked, as `<CODE_DIR>/pipeline_code/...`; the steps run from here."""
 EVALUATION_DIR = "/opt/ml/processing/evaluation"
 """TrainEvaluation's `--output-dir`, uploaded to the run folder's `evaluation/` by its output."""
 
@@ -99,10 +91,6 @@ class DefinitionSettings:
     instance_count: int = 1
     volume_size_gb: int = 30
     max_runtime_seconds: int = 3600
-    image_uri: str | None = None
-    """None: the prebuilt SageMaker scikit-learn 1.4-2 image, filled in by the stack per region."""
-    install_requirements: bool = True
-    """True for the prebuilt image (pip install at job start); False for an image that has them."""
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -125,44 +113,21 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "instance_count must be > 0": settings.instance_count > 0,
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
-        "image_uri must not be empty (use None for the default image)": settings.image_uri != "",
     }
     return [problem for problem, ok in checks.items() if not ok]
 
 
-def container_entrypoint(module: str, install_requirements: bool) -> list[str]:
-    """The job's entry command: unpack the code zip, install requirements, run the step.
+def container_entrypoint(module: str) -> list[str]:
+    """The job's entry command: the step module, from the code baked into the job image.
+    SageMaker appends the ContainerArguments."""
+    return ["python3", "-m", f"pipeline_code.steps.{module}"]
 
-    SageMaker appends the ContainerArguments, which reach the step as `"$@"`; the last element
-    fills `$0` (the step module) so error messages name the step. `PIPELINE_CODE_INPUT_DIR` and
-    `PIPELINE_CODE_DIR` override the two folders, which lets a test run this command on a laptop.
-    """
-    install = (
-        "python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check"
-        ' -r "$package/requirements.txt"\n'
-        if install_requirements
-        else ""
-    )
-    script = (
-        "set -euo pipefail\n"
-        f'input_dir="${{PIPELINE_CODE_INPUT_DIR:-{CODE_INPUT_DIR}}}"\n'
-        f'code_dir="${{PIPELINE_CODE_DIR:-{CODE_DIR}}}"\n'
-        'package="$code_dir/pipeline_code"\n'
-        'shopt -s nullglob\nzips=("$input_dir"/*.zip)\n'
-        'if [ "${#zips[@]}" -ne 1 ]; then\n'
-        '  echo "$0: expected one code zip in $input_dir, found ${#zips[@]}" >&2; exit 2\n'
-        "fi\n"
-        # `unzip` is not in every image; Python's zipfile module always is.
-        'mkdir -p "$package" && python3 -m zipfile -e "${zips[0]}" "$package"\n'
-        'if [ ! -f "$package/steps/__init__.py" ]; then\n'
-        '  echo "$0: ${zips[0]} must hold the pipeline_code folder\'s files at its root" >&2\n'
-        "  exit 2\n"
-        "fi\n"
-        f"{install}"
-        'cd "$code_dir"\n'
-        f'exec python3 -m pipeline_code.steps.{module} "$@"\n'
-    )
-    return ["bash", "-c", script, f"pipeline_code.steps.{module}"]
+
+def job_environment() -> dict[str, str]:
+    """Every job's environment. The region is explicit because pyarrow's S3 filesystem falls
+    back to us-east-1 without it; unbuffered output shows progress in the job's log as it runs."""
+    region = PLACEHOLDERS["region"]
+    return {"PYTHONUNBUFFERED": "1", "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
 
 
 def substitute_placeholders(definition: str, values: Mapping[str, str]) -> str:
@@ -293,6 +258,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
         "Train": [
             "--horizon",
             parameters.horizon.to_string(),
+            "--interval-level",
+            str(settings.interval_level),
             "--season-length",
             str(settings.season_length),
             "--backtest-folds",
@@ -363,26 +330,15 @@ def _processor(settings: DefinitionSettings, step_name: str, session: Any) -> An
 
     return Processor(
         role=PLACEHOLDERS["role_arn"],
-        image_uri=settings.image_uri or PLACEHOLDERS["image_uri"],
-        entrypoint=container_entrypoint(STEP_MODULES[step_name], settings.install_requirements),
+        image_uri=PLACEHOLDERS["image_uri"],
+        entrypoint=container_entrypoint(STEP_MODULES[step_name]),
         instance_count=settings.instance_count,
         instance_type=settings.instance_type,
         volume_size_in_gb=settings.volume_size_gb,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         base_job_name=f"{settings.pipeline_name}-{step_name}".lower()[:32],
-        # Unbuffered output: the job's CloudWatch log shows progress as it happens.
-        env={"PYTHONUNBUFFERED": "1"},
+        env=job_environment(),
         sagemaker_session=session,
-    )
-
-
-def _code_input() -> Any:
-    from sagemaker.processing import ProcessingInput
-
-    return ProcessingInput(
-        input_name="code",
-        source=PLACEHOLDERS["code_uri"],
-        destination=CODE_INPUT_DIR,
     )
 
 
@@ -420,9 +376,7 @@ def _processing_step(
     arguments = (
         _common_arguments(settings, parameters) + _step_arguments(settings, parameters)[step_name]
     )
-    step_args = _processor(settings, step_name, session).run(
-        inputs=[_code_input()], outputs=outputs, arguments=arguments
-    )
+    step_args = _processor(settings, step_name, session).run(outputs=outputs, arguments=arguments)
     return ProcessingStep(
         name=step_name,
         step_args=step_args,

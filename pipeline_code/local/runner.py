@@ -1,9 +1,9 @@
 """Execute a pipeline definition JSON on this machine, step by step, as the service would.
 
 Each ProcessingStep runs its real entry point, `python -m pipeline_code.steps.<module>` (read from
-the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments. The
-job's own preparation (unpacking the code zip, pip install) is skipped: the working tree's
-`pipeline_code` and this interpreter's packages stand in for them. The data bucket (whatever
+the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments and
+Environment. The working tree's `pipeline_code` and this interpreter's packages stand in for the
+job image's copy of them. The data bucket (whatever
 `s3://<bucket>` the steps' `--data-root` names) maps onto the lake folder. A processing output
 writes into a temporary folder that is copied to its destination in the lake after the step
 succeeds, as SageMaker uploads it, so a JsonGet reads the file from the same place.
@@ -44,6 +44,8 @@ REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
 LOCAL_STAND_INS: Mapping[str, str] = {
     "glue_database": "forecast_local",
     "athena_workgroup": "primary",
+    # Local steps call no AWS API; any valid region name keeps a stray client well-formed.
+    "region": "us-east-1",
 }
 """Deploy-time placeholders a local run fills in (a definition built without the CDK keeps them)."""
 
@@ -372,15 +374,13 @@ class _Execution:
         return self.lake.map_argument(value)
 
     def _check_inputs(self, arguments: Mapping[str, Any], where: str) -> None:
-        """Only the code input is expected: steps read data through --data-root, not inputs."""
-        for i, processing_input in enumerate(arguments.get("ProcessingInputs", [])):
-            local_path = processing_input.get("S3Input", {}).get("LocalPath")
-            if local_path != pipeline_definition.CODE_INPUT_DIR:
-                raise DefinitionError(
-                    f"{where}.Arguments.ProcessingInputs[{i}]",
-                    "the local runner supports only the code input "
-                    f"({pipeline_definition.CODE_INPUT_DIR})",
-                )
+        """Steps read data through --data-root and have their code in the image: no inputs."""
+        if arguments.get("ProcessingInputs"):
+            raise DefinitionError(
+                f"{where}.Arguments.ProcessingInputs",
+                "the local runner supports no job inputs: steps read their data through"
+                " --data-root",
+            )
 
     def _environment(self, arguments: Mapping[str, Any], where: str) -> dict[str, str]:
         environment = dict(os.environ)
@@ -429,10 +429,10 @@ class _Execution:
 
 def step_module(entrypoint: list[Any], where: str) -> str:
     """The `pipeline_code.steps.<module>` a ContainerEntrypoint runs."""
-    for part in entrypoint:
-        match = _STEP_MODULE.search(part) if isinstance(part, str) else None
-        if match:
-            return match.group(1)
+    command = " ".join(part for part in entrypoint if isinstance(part, str))
+    match = _STEP_MODULE.search(command)
+    if match:
+        return match.group(1)
     raise DefinitionError(
         where, "ContainerEntrypoint does not run `python -m pipeline_code.steps.<module>`"
     )

@@ -54,7 +54,12 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "horizon_days", 0, r"environments\.dev\.pipeline\.horizon_days"),
         ("pipeline", "max_mase", -1, r"environments\.dev\.pipeline\.max_mase: expected a number"),
         ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
-        ("pipeline", "image_uri", "my-image:latest", r"environments\.dev\.pipeline\.image_uri"),
+        (
+            "monitoring",
+            "notifier_reserved_concurrency",
+            0,
+            r"environments\.dev\.monitoring\.notifier_reserved_concurrency",
+        ),
         (
             "schedule",
             "timezone",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import copy
-import fnmatch
+import importlib
+import io
 import json
-import os
 import re
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,6 @@ from pipeline_code.definition import (
     STEP_MODULES,
     DefinitionSettings,
     build_definition,
-    container_entrypoint,
     substitute_placeholders,
 )
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
@@ -95,7 +91,57 @@ def test_six_processing_steps_run_the_step_modules(definition: dict[str, Any]) -
     assert set(steps) == set(STEP_MODULES)
     for name, step in steps.items():
         entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
-        assert f"python3 -m pipeline_code.steps.{STEP_MODULES[name]} " in entrypoint[2]
+        assert entrypoint == ["python3", "-m", f"pipeline_code.steps.{STEP_MODULES[name]}"]
+        assert "ProcessingInputs" not in step["Arguments"], "code and packages are in the image"
+
+
+def test_every_job_knows_its_region(definition: dict[str, Any]) -> None:
+    for step in processing_steps(definition).values():
+        environment = step["Arguments"]["Environment"]
+        assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"]
+        assert environment["AWS_REGION"] == PLACEHOLDERS["region"]
+
+
+def step_options(module: str) -> set[str]:
+    """The options a step's entry point accepts, read from its --help."""
+    step = importlib.import_module(f"pipeline_code.steps.{module}")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), pytest.raises(SystemExit):
+        step.parse_args(["--help"])
+    return set(re.findall(r"^\s+(--[a-z][a-z-]*)", output.getvalue(), re.M))
+
+
+def passed_options(step: dict[str, Any]) -> dict[str, Any]:
+    arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    return {
+        value: json.dumps(arguments[i + 1], sort_keys=True)
+        for i, value in enumerate(arguments)
+        if isinstance(value, str) and value.startswith("--")
+    }
+
+
+def test_every_step_receives_the_settings_it_shares_with_another(
+    definition: dict[str, Any],
+) -> None:
+    """An option two steps accept (the horizon, the interval level, ...) is a shared setting: the
+    definition must pass it to every step that takes it, with the same value, or the steps drift
+    apart on a default."""
+    steps = processing_steps(definition)
+    options = {name: step_options(STEP_MODULES[name]) for name in steps}
+    shared = {
+        option
+        for option in set().union(*options.values())
+        if sum(option in accepted for accepted in options.values()) > 1
+    } - {"--help", "--workers"}
+    assert {"--horizon", "--interval-level", "--execution-id", "--data-root"} <= shared
+    for option in sorted(shared):
+        values = {
+            name: passed_options(steps[name]).get(option)
+            for name, accepted in options.items()
+            if option in accepted
+        }
+        assert None not in values.values(), (option, values)
+        assert len(set(values.values())) == 1, (option, values)
 
 
 def test_training_chain_runs_in_order_and_the_gate_guards_publishing(
@@ -233,8 +279,8 @@ def test_placeholders_sit_where_a_string_replacement_is_safe(definition: dict[st
 def test_substitution_replaces_every_placeholder(definition_json: str) -> None:
     values = {
         "role_arn": "arn:aws:iam::123456789012:role/pipeline",
-        "image_uri": "354813040037.dkr.ecr.ap-northeast-1.amazonaws.com/sklearn:1.4-2",
-        "code_uri": "s3://cdk-assets-123456789012/abc123.zip",
+        "image_uri": "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/jobs:abc123",
+        "region": "ap-northeast-1",
         "data_bucket": "forecast-data-dev",
         "glue_database": "forecasting_dev",
         "athena_workgroup": "forecasting-dev",
@@ -247,130 +293,6 @@ def test_substitution_replaces_every_placeholder(definition_json: str) -> None:
         substitute_placeholders(definition_json, {"bucket": "x"})
 
 
-def test_a_custom_image_needs_no_image_placeholder_nor_pip_install() -> None:
-    settings = DefinitionSettings(
-        pipeline_name="p", image_uri="123.dkr.ecr.x/forecast:1", install_requirements=False
-    )
-    definition = json.loads(build_definition(settings))
-    for step in processing_steps(definition).values():
-        app = step["Arguments"]["AppSpecification"]
-        assert app["ImageUri"] == "123.dkr.ecr.x/forecast:1"
-        assert "pip install" not in app["ContainerEntrypoint"][2]
-
-
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="interval_level"):
         DefinitionSettings(pipeline_name="p", interval_level=80)
-
-
-# --- the job's entry command ---------------------------------------------------------------------
-
-
-def asset_excludes() -> list[str]:
-    """The stack's exclude patterns for the code asset, so the test zips what is deployed.
-
-    Read from the stack's source rather than imported: importing aws_cdk starts a node process.
-    """
-    stack = REPO_ROOT / "stacks" / "pipeline_stack.py"
-    if stack.exists():
-        for node in ast.parse(stack.read_text()).body:
-            if isinstance(node, ast.Assign) and any(
-                isinstance(target, ast.Name) and target.id == "ASSET_EXCLUDES"
-                for target in node.targets
-            ):
-                return list(ast.literal_eval(node.value))
-    return ["**/__pycache__"]
-
-
-def excluded(relative: Path, patterns: list[str]) -> bool:
-    """The asset's exclude globs, for the patterns it uses (a name or `**/name` at any depth)."""
-    for pattern in patterns:
-        pattern = pattern.removeprefix("**/")
-        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts):
-            return True
-    return False
-
-
-def zip_like_the_cdk_asset(package: Path, target: Path) -> Path:
-    """A directory asset's zip: the folder's files at the zip root, no folder of its own."""
-    patterns = asset_excludes()
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*")):
-            relative = path.relative_to(package)
-            if path.is_file() and not excluded(relative, patterns):
-                archive.write(path, relative.as_posix())
-    return target
-
-
-def run_entrypoint(
-    entrypoint: list[str], arguments: list[str], input_dir: Path, code_dir: Path
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PIPELINE_CODE_INPUT_DIR": str(input_dir),
-        "PIPELINE_CODE_DIR": str(code_dir),
-        # `python3` in the job image has the requirements; here the test's interpreter does.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": "",
-    }
-    return subprocess.run(
-        [*entrypoint, *arguments],
-        env=environment,
-        cwd=input_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.mark.parametrize("module", sorted(STEP_MODULES.values()))
-def test_entrypoint_unpacks_the_code_zip_and_runs_the_step(tmp_path: Path, module: str) -> None:
-    if not (REPO_ROOT / "pipeline_code" / "steps" / f"{module}.py").exists():
-        pytest.skip(f"pipeline_code/steps/{module}.py does not exist yet")
-    # The container runs `python3`; the test puts its interpreter's folder first on PATH.
-    if not (Path(sys.executable).parent / "python3").exists():
-        pytest.skip("no python3 next to the test interpreter")
-    input_dir = tmp_path / "input" / "code"
-    input_dir.mkdir(parents=True)
-    zip_like_the_cdk_asset(REPO_ROOT / "pipeline_code", input_dir / "5f0e1d2c3b4a.zip")
-    code_dir = tmp_path / "code"
-    entrypoint = container_entrypoint(module, install_requirements=False)
-    result = run_entrypoint(entrypoint, ["--help"], input_dir, code_dir)
-    assert result.returncode == 0, result.stderr
-    assert "--execution-id" in result.stdout
-    assert (code_dir / "pipeline_code" / "steps" / f"{module}.py").exists()
-
-
-def test_entrypoint_runs_a_probe_module_with_the_container_arguments(tmp_path: Path) -> None:
-    """Arguments arrive intact (spaces included) and the step runs from the unpacked code."""
-    package = tmp_path / "asset"
-    (package / "steps").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "steps" / "__init__.py").write_text("")
-    (package / "steps" / "probe.py").write_text(
-        "import json, sys, pipeline_code\n"
-        "print(json.dumps({'argv': sys.argv[1:], 'package': pipeline_code.__file__}))\n"
-    )
-    (package / "requirements.txt").write_text("")
-    input_dir = tmp_path / "input"
-    input_dir.mkdir()
-    zip_like_the_cdk_asset(package, input_dir / "asset.zip")
-    code_dir = tmp_path / "code"
-    entrypoint = container_entrypoint("probe", install_requirements=False)
-    result = run_entrypoint(entrypoint, ["--a", "x y", "--b", ""], input_dir, code_dir)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["argv"] == ["--a", "x y", "--b", ""]
-    assert report["package"].startswith(str(code_dir / "pipeline_code"))
-
-
-def test_entrypoint_refuses_a_zip_with_the_wrong_layout(tmp_path: Path) -> None:
-    input_dir = tmp_path / "input"
-    input_dir.mkdir()
-    with zipfile.ZipFile(input_dir / "asset.zip", "w") as archive:
-        archive.writestr("pipeline_code/steps/__init__.py", "")
-    entrypoint = container_entrypoint("extract", install_requirements=False)
-    result = run_entrypoint(entrypoint, [], input_dir, tmp_path / "code")
-    assert result.returncode == 2
-    assert "must hold the pipeline_code folder's files at its root" in result.stderr

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from pipeline_code.definition import (
-    CODE_INPUT_DIR,
     STEP_MODULES,
     DefinitionSettings,
     build_definition,
@@ -266,15 +265,9 @@ def processing(
     step_arguments: dict[str, Any] = {
         "AppSpecification": {
             "ImageUri": "image",
-            "ContainerEntrypoint": container_entrypoint(module, install_requirements=True),
+            "ContainerEntrypoint": container_entrypoint(module),
             "ContainerArguments": common_arguments() + container_arguments,
         },
-        "ProcessingInputs": [
-            {
-                "InputName": "code",
-                "S3Input": {"S3Uri": "s3://assets/code.zip", "LocalPath": CODE_INPUT_DIR},
-            }
-        ],
     }
     step_arguments.update(extra.pop("job", {}))
     return {"Name": name, "Type": "Processing", "Arguments": step_arguments, **extra}
