@@ -52,11 +52,12 @@ diff: setup
 deploy: setup
 	$(CDK) deploy --all -c env=$(ENV)
 
-## re-run one data day, or backfill a range and wait for it, on the deployed pipeline:
-## make rerun ENV=prod DATE=2026-11-20; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
+## re-run one data day (WAIT=1 follows it to the end), or backfill a range and wait for it:
+## make rerun ENV=prod DATE=2026-11-20 WAIT=1; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
 CONCURRENCY ?= 2
+WAIT ?=
 rerun: setup
-	$(PY) -m pipeline_code.rerun --env $(ENV) --date $(DATE)
+	$(PY) -m pipeline_code.rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait)
 
 backfill: setup
 	$(PY) -m pipeline_code.rerun --env $(ENV) --from $(FROM) --to $(TO) \
