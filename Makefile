@@ -16,7 +16,8 @@ DATE ?= $(shell $(PYTHON) -c "import datetime as d; print(d.date.today() - d.tim
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pipeline_code/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pipeline_code/requirements.txt \
+		local_run/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -28,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## demo: run the whole pipeline locally on demo data for yesterday (or DATE=YYYY-MM-DD)
 demo: setup
-	$(PY) -m pipeline_code.local run --lake $(LAKE) --date $(DATE) --demo
+	$(PY) -m local_run run --lake $(LAKE) --date $(DATE) --demo
 
 ## test: lint, then the whole suite (unit, infra with the real CDK CLI, local end to end)
 test: setup lint
@@ -57,10 +58,10 @@ deploy: setup
 CONCURRENCY ?= 2
 WAIT ?=
 rerun: setup
-	$(PY) -m pipeline_code.rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait)
+	$(PY) -m rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait)
 
 backfill: setup
-	$(PY) -m pipeline_code.rerun --env $(ENV) --from $(FROM) --to $(TO) \
+	$(PY) -m rerun --env $(ENV) --from $(FROM) --to $(TO) \
 	  --concurrency $(CONCURRENCY) --wait
 
 ## the pins in pipeline_code/requirements.txt must resolve as wheels for the job image's Python

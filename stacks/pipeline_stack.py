@@ -1,5 +1,5 @@
 """Pipeline stack: the job image (built by `cdk deploy` from `pipeline_code/Dockerfile`), the
-least-privilege SageMaker role, the SageMaker Pipeline built from `pipeline_code.definition`, and
+least-privilege SageMaker role, the SageMaker Pipeline built from `stacks.pipeline_definition`, and
 the daily Scheduler schedule that starts it."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code import definition as pipeline_definition
 from pipeline_code import tables
+from stacks import pipeline_definition
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import ATHENA_RESULTS_PREFIX, RUNS_PREFIX, DataStack
 from stacks.nag import acknowledge, acknowledge_wildcard_resources

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from aws_cdk.assertions import Template
 
+from local_run.expressions import Scope, resolve_text
+from local_run.runner import typed_parameters
 from pipeline_code import tables
 from pipeline_code.errors import run_entry_point
-from pipeline_code.local.expressions import Scope, resolve_text
-from pipeline_code.local.runner import typed_parameters
 from stacks.data_stack import ATHENA_RESULTS_PREFIX
 from tests.infra.api_contract import job_steps
 from tests.infra.cfn import (

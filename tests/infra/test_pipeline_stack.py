@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from pipeline_code import definition
+from stacks import pipeline_definition as definition
 from stacks.pipeline_stack import start_execution_input
 from tests.infra.cfn import deployed_definition_body, resolve
 from tests.infra.conftest import environment, synth_stacks

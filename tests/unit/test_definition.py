@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pipeline_code.definition import (
+from stacks.pipeline_definition import (
     EVALUATION_DIR,
     FAIL_STEP,
     GATE_STEP,

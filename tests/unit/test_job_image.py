@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_code.definition import STEP_MODULES, DefinitionSettings, build_definition
+from stacks.pipeline_definition import STEP_MODULES, DefinitionSettings, build_definition
 
 CONTEXT = Path(__file__).resolve().parents[2] / "pipeline_code"
 

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline_code.definition import (
-    STEP_MODULES,
-    DefinitionSettings,
-    build_definition,
-    container_entrypoint,
-)
-from pipeline_code.local import cli
-from pipeline_code.local.expressions import (
+from local_run import cli
+from local_run.expressions import (
     DefinitionError,
     Scope,
     all_conditions_hold,
@@ -25,12 +19,18 @@ from pipeline_code.local.expressions import (
     json_path_value,
     resolve,
 )
-from pipeline_code.local.runner import (
+from local_run.runner import (
     RunRequest,
     execute,
     load_definition,
     step_module,
     typed_parameters,
+)
+from stacks.pipeline_definition import (
+    STEP_MODULES,
+    DefinitionSettings,
+    build_definition,
+    container_entrypoint,
 )
 
 BUCKET = "s3://forecast-data-dev"
@@ -359,7 +359,7 @@ def run_cli(
 ) -> int:
     path = lake.parent / "definition.json"
     path.write_text(json.dumps(definition))
-    monkeypatch.setattr("pipeline_code.local.runner.REPO_ROOT", repo)
+    monkeypatch.setattr("local_run.runner.REPO_ROOT", repo)
     return cli.main(
         [
             "run",

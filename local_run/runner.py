@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_code import definition as pipeline_definition
-from pipeline_code.local.expressions import (
+from local_run.expressions import (
     DefinitionError,
     Scope,
     all_conditions_hold,
     referenced_steps,
     resolve_text,
 )
-from pipeline_code.local.lake import LakeMapping
+from local_run.lake import LakeMapping
+from stacks import pipeline_definition
 
 REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
 
@@ -94,14 +94,14 @@ class StepFailed(Exception):
 
 
 def new_execution_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"local-{now:%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
 
 
 def start_datetime(now: dt.datetime | None = None) -> str:
     """The execution's start time as an ISO timestamp in UTC (what START_DATETIME carries)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def load_definition(text: str, source: str) -> dict[str, Any]:
