@@ -35,6 +35,8 @@ class PipelineConfig:
     max_mase: float
     max_relative_mase: float
     instance_type: str
+    # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
+    keep_alive_seconds: int
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def _pipeline(s: _Section) -> PipelineConfig:
         max_mase=s.number("max_mase"),
         max_relative_mase=s.number("max_relative_mase", 1.0),
         instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
+        keep_alive_seconds=s.integer("keep_alive_seconds", 300, low=0, high=3600),
     )
     s.reject_unknown_keys()
     return config

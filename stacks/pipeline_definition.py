@@ -1,4 +1,8 @@
-"""The SageMaker pipeline definition: six processing steps, a quality gate and a fail step.
+"""The SageMaker pipeline definition: six training-job steps, a quality gate and a fail step.
+
+Each step is a SageMaker training job, not a processing job: training jobs can reuse the previous
+job's instance from a managed warm pool (`keep_alive_seconds`), so a daily run pays one instance
+cold start instead of six. All six share one image, role and resource configuration.
 
 `build_definition(settings)` returns the definition JSON, built offline with the SageMaker Python
 SDK 2.x. Values only known at deploy time are written as the placeholder strings in `PLACEHOLDERS`;
@@ -48,12 +52,10 @@ PLACEHOLDERS: Mapping[str, str] = {
     "athena_workgroup": "PLACEHOLDER_ATHENA_WORKGROUP",
 }
 
-EVALUATION_DIR = "/opt/ml/processing/evaluation"
-"""TrainEvaluation's `--output-dir`, uploaded to the run folder's `evaluation/` by its output."""
-
-EVALUATION_OUTPUT = "evaluation"
-EVALUATION_PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+"""TrainEvaluation writes it to the run folder's `evaluation/`; the gate reads it by S3 URI."""
+JOB_OUTPUT_PREFIX = "runs/job-output"
+"""Where SageMaker uploads each training job's (empty) model archive; steps write the run folder."""
 GATE_STEP = "QualityGate"
 FAIL_STEP = "GateFailed"
 
@@ -91,6 +93,8 @@ class DefinitionSettings:
     instance_count: int = 1
     volume_size_gb: int = 30
     max_runtime_seconds: int = 3600
+    keep_alive_seconds: int = 300
+    """How long each job's instance waits in a warm pool for the next step's job; 0 = no pool."""
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -113,6 +117,7 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "instance_count must be > 0": settings.instance_count > 0,
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
+        "keep_alive_seconds must be 0-3600": 0 <= settings.keep_alive_seconds <= 3600,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -167,11 +172,24 @@ def build_definition(settings: DefinitionSettings) -> str:
 def _quiet_sdk() -> Iterator[None]:
     """Silence the SDK's notices that do not apply to an offline build (no jobs, no config)."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    for name in ("sagemaker.config", "sagemaker.workflow.utilities"):
+    # The SDK builds sessions while importing; on a laptop their credential lookup would probe
+    # the EC2 instance metadata endpoint. A build needs no credentials and calls nothing.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("sagemaker.config", "sagemaker.workflow.utilities", "sagemaker.telemetry"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"sagemaker\..*")
-        yield
+    from sagemaker.telemetry import telemetry_logging
+
+    # Estimator.fit() reports telemetry over the network. The SDK's only switch is a config key,
+    # which would make every config lookup re-validate the config (a minute per build); a build
+    # must call nothing, so the sender is replaced for the build's duration.
+    sender = telemetry_logging._send_telemetry_request
+    telemetry_logging._send_telemetry_request = lambda *args, **kwargs: None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"sagemaker\..*")
+            yield
+    finally:
+        telemetry_logging._send_telemetry_request = sender
 
 
 def _offline_session() -> Any:
@@ -272,8 +290,6 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             parameters.max_mase.to_string(),
             "--max-relative-mase",
             parameters.max_relative_mase.to_string(),
-            "--output-dir",
-            EVALUATION_DIR,
         ],
         "Predict": [
             "--horizon",
@@ -325,83 +341,88 @@ def _retry_policies() -> list[Any]:
     ]
 
 
-def _processor(settings: DefinitionSettings, step_name: str, session: Any) -> Any:
-    from sagemaker.processing import Processor
+def _estimator(
+    settings: DefinitionSettings, step_name: str, arguments: list[Any], session: Any
+) -> Any:
+    """One training job per step. Every job shares the settings SageMaker matches warm pools on
+    (role, instance type and count, volume size and key, network settings), so each job after the
+    first starts on the instance the previous one left in the pool."""
+    from sagemaker.estimator import Estimator
 
-    return Processor(
+    return Estimator(
         role=PLACEHOLDERS["role_arn"],
         image_uri=PLACEHOLDERS["image_uri"],
-        entrypoint=container_entrypoint(STEP_MODULES[step_name]),
+        container_entry_point=container_entrypoint(STEP_MODULES[step_name]),
+        container_arguments=arguments,
         instance_count=settings.instance_count,
         instance_type=settings.instance_type,
-        volume_size_in_gb=settings.volume_size_gb,
-        max_runtime_in_seconds=settings.max_runtime_seconds,
+        volume_size=settings.volume_size_gb,
+        max_run=settings.max_runtime_seconds,
+        keep_alive_period_in_seconds=_keep_alive(settings, step_name),
+        output_path=f"{_data_root()}/{JOB_OUTPUT_PREFIX}",
         base_job_name=f"{settings.pipeline_name}-{step_name}".lower()[:32],
-        env=job_environment(),
+        environment=job_environment(),
+        # No SageMaker Debugger or Profiler: nothing here is a neural network to inspect.
+        disable_profiler=True,
+        debugger_hook_config=False,
         sagemaker_session=session,
     )
 
 
-def _evaluation_output() -> Any:
-    """evaluation.json to the run folder's `evaluation/`, where the gate's JsonGet reads it."""
-    from sagemaker.processing import ProcessingOutput
-    from sagemaker.workflow.execution_variables import ExecutionVariables
-    from sagemaker.workflow.functions import Join
-
-    return ProcessingOutput(
-        output_name=EVALUATION_OUTPUT,
-        source=EVALUATION_DIR,
-        destination=Join(
-            on="/",
-            values=[
-                f"{_data_root()}/runs",
-                ExecutionVariables.PIPELINE_EXECUTION_ID,
-                EVALUATION_OUTPUT,
-            ],
-        ),
-    )
+def _keep_alive(settings: DefinitionSettings, step_name: str) -> int | None:
+    """The last step keeps no instance: no job follows it (KeepAlivePeriodInSeconds is not among
+    the fields a warm pool matches on, so this does not change the earlier matches)."""
+    last = list(STEP_MODULES)[-1]
+    if settings.keep_alive_seconds == 0 or step_name == last:
+        return None
+    return settings.keep_alive_seconds
 
 
-def _processing_step(
+def _job_step(
     settings: DefinitionSettings,
     parameters: _Parameters,
     session: Any,
     step_name: str,
     depends_on: list[Any] | None = None,
-    property_files: list[Any] | None = None,
 ) -> Any:
-    from sagemaker.workflow.steps import ProcessingStep
+    from sagemaker.workflow.steps import TrainingStep
 
-    outputs = [_evaluation_output()] if property_files else None
     arguments = (
         _common_arguments(settings, parameters) + _step_arguments(settings, parameters)[step_name]
     )
-    step_args = _processor(settings, step_name, session).run(outputs=outputs, arguments=arguments)
-    return ProcessingStep(
+    estimator = _estimator(settings, step_name, arguments, session)
+    return TrainingStep(
         name=step_name,
-        step_args=step_args,
+        step_args=estimator.fit(),
         description=_STEP_DESCRIPTIONS[step_name],
         depends_on=depends_on,
-        property_files=property_files,
         retry_policies=_retry_policies(),
     )
 
 
-def _evaluation_property_file() -> Any:
-    from sagemaker.workflow.properties import PropertyFile
+def evaluation_uri() -> Any:
+    """The evaluation file of this execution, where TrainEvaluation writes it."""
+    from sagemaker.workflow.execution_variables import ExecutionVariables
+    from sagemaker.workflow.functions import Join
 
-    return PropertyFile(
-        name=EVALUATION_PROPERTY_FILE, output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
+    return Join(
+        on="/",
+        values=[
+            f"{_data_root()}/runs",
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "evaluation",
+            EVALUATION_FILE,
+        ],
     )
 
 
-def _gate_metric(evaluation_step: Any, report: Any, json_path: str) -> Any:
+def _gate_metric(json_path: str) -> Any:
     from sagemaker.workflow.functions import JsonGet
 
-    return JsonGet(step_name=evaluation_step.name, property_file=report, json_path=json_path)
+    return JsonGet(s3_uri=evaluation_uri(), json_path=json_path)
 
 
-def _gate_conditions(evaluation_step: Any, report: Any, parameters: _Parameters) -> list[Any]:
+def _gate_conditions(parameters: _Parameters) -> list[Any]:
     """Both thresholds, compared here rather than trusting evaluation.json's own verdict.
 
     The comparison with the pipeline parameters is visible in the console next to the values, and
@@ -411,17 +432,15 @@ def _gate_conditions(evaluation_step: Any, report: Any, parameters: _Parameters)
     from sagemaker.workflow.conditions import ConditionLessThanOrEqualTo
 
     return [
+        ConditionLessThanOrEqualTo(left=_gate_metric("overall.mase"), right=parameters.max_mase),
         ConditionLessThanOrEqualTo(
-            left=_gate_metric(evaluation_step, report, "overall.mase"), right=parameters.max_mase
-        ),
-        ConditionLessThanOrEqualTo(
-            left=_gate_metric(evaluation_step, report, "overall.relative_mase"),
+            left=_gate_metric("overall.relative_mase"),
             right=parameters.max_relative_mase,
         ),
     ]
 
 
-def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> Any:
+def _fail_step(parameters: _Parameters) -> Any:
     """Ends the execution as Failed, with the metrics and thresholds in its message."""
     from sagemaker.workflow.execution_variables import ExecutionVariables
     from sagemaker.workflow.fail_step import FailStep
@@ -431,11 +450,11 @@ def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> An
         on="",
         values=[
             "Quality gate failed, nothing was published: MASE ",
-            _gate_metric(evaluation_step, report, "overall.mase"),
+            _gate_metric("overall.mase"),
             " (max ",
             parameters.max_mase,
             "), MASE relative to seasonal-naive ",
-            _gate_metric(evaluation_step, report, "overall.relative_mase"),
+            _gate_metric("overall.relative_mase"),
             " (max ",
             parameters.max_relative_mase,
             "). Details: evaluation.json in the run folder runs/",
@@ -453,23 +472,24 @@ def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> An
 def _build_steps(settings: DefinitionSettings, parameters: _Parameters, session: Any) -> list[Any]:
     from sagemaker.workflow.condition_step import ConditionStep
 
-    def step(name: str, after: Any = None, property_files: list[Any] | None = None) -> Any:
+    def step(name: str, after: Any = None) -> Any:
         depends_on = [after] if after is not None else None
-        return _processing_step(settings, parameters, session, name, depends_on, property_files)
+        return _job_step(settings, parameters, session, name, depends_on)
 
     # Steps share files through the run folder, not step properties, so the order is explicit.
     extract = step("Extract")
     preproc = step("PreProc", after=extract)
     train = step("Train", after=preproc)
-    report = _evaluation_property_file()
-    evaluation = step("TrainEvaluation", after=train, property_files=[report])
+    evaluation = step("TrainEvaluation", after=train)
     predict = step("Predict")
     postproc = step("PostProc", after=predict)
     gate = ConditionStep(
         name=GATE_STEP,
         description="Publish only when the backtest meets the thresholds.",
-        conditions=_gate_conditions(evaluation, report, parameters),
+        # The gate reads evaluation.json by URI, which names no step: the order is explicit.
+        depends_on=[evaluation],
+        conditions=_gate_conditions(parameters),
         if_steps=[predict, postproc],
-        else_steps=[_fail_step(evaluation, report, parameters)],
+        else_steps=[_fail_step(parameters)],
     )
     return [extract, preproc, train, evaluation, gate]

@@ -38,6 +38,7 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         interval_level=pipeline.interval_level,
         backtest_folds=pipeline.backtest_folds,
         instance_type=pipeline.instance_type,
+        keep_alive_seconds=pipeline.keep_alive_seconds,
     )
 
 
@@ -108,7 +109,7 @@ class PipelineStack(cdk.Stack):
             "PipelineRole",
             role_name=self.config.resource_name("pipeline"),
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the forecast pipeline's processing jobs; nothing else",
+            description="Runs the forecast pipeline's step jobs; nothing else",
         )
         statements = self._role_statements(role)
         for statement in statements:
@@ -117,9 +118,10 @@ class PipelineStack(cdk.Stack):
             role.node.find_child("DefaultPolicy"),
             [r for statement in statements for r in statement.resources if "*" in r],
             "Wildcards stop at object keys under the pipeline's own bucket prefixes, the"
-            " processing jobs SageMaker Pipelines names 'pipelines-*' per execution, the log"
-            " streams of the jobs' own log group, and ecr:GetAuthorizationToken, which has no"
-            " resource-level permission.",
+            " training jobs SageMaker Pipelines names 'pipelines-*' per execution, the log"
+            " streams of the jobs' own log group, and ecr:GetAuthorizationToken and"
+            " cloudwatch:PutMetricData (namespace-conditioned), which have no resource-level"
+            " permission.",
         )
         return role
 
@@ -222,7 +224,7 @@ class PipelineStack(cdk.Stack):
         group = self.format_arn(
             service="logs",
             resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs",
+            resource_name="/aws/sagemaker/TrainingJobs",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         return [
@@ -259,15 +261,15 @@ class PipelineStack(cdk.Stack):
 
     def _job_statements(self, role: iam.Role) -> list[iam.PolicyStatement]:
         jobs = self.format_arn(
-            service="sagemaker", resource="processing-job", resource_name="pipelines-*"
+            service="sagemaker", resource="training-job", resource_name="pipelines-*"
         )
         return [
             iam.PolicyStatement(
-                sid="RunProcessingJobs",
+                sid="RunStepJobs",
                 actions=[
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:DescribeProcessingJob",
-                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
                     "sagemaker:AddTags",
                 ],
                 resources=[jobs],
@@ -277,6 +279,16 @@ class PipelineStack(cdk.Stack):
                 actions=["iam:PassRole"],
                 resources=[role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            # Training jobs publish their instance metrics; the action has no resource-level
+            # permission, so the namespace condition is what scopes it.
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+                },
             ),
         ]
 
