@@ -1,5 +1,5 @@
 """Every request the deployed stacks make of AWS, checked against botocore's service models: the
-pipeline's job steps (CreateProcessingJob, CreateTrainingJob, ...), the pipeline itself
+pipeline's job steps (CreateTrainingJob; another job type by its own create call), the pipeline
 (CreatePipeline) and the schedule's StartPipelineExecution, with Scheduler's context attributes
 filled as the service fills them. A planted violation of each kind must be caught."""
 
@@ -98,27 +98,31 @@ def _first_job(definition: dict[str, Any]) -> dict[str, Any]:
     ("plant", "expected"),
     [
         (
-            lambda a: a["AppSpecification"]["ContainerEntrypoint"].append("x" * 257),
+            lambda a: a["AlgorithmSpecification"]["ContainerEntrypoint"].append("x" * 257),
             r"ContainerEntrypoint\[3\]: 257 characters, at most 256",
         ),
         (
-            lambda a: a["AppSpecification"]["ContainerArguments"].extend(["--x"] * 100),
+            lambda a: a["AlgorithmSpecification"]["ContainerArguments"].extend(["--x"] * 100),
             r"ContainerArguments: \d+ items, at most 100",
         ),
         (
-            lambda a: a["ProcessingResources"]["ClusterConfig"].update(InstanceType="ml.x9.huge"),
+            lambda a: a["ResourceConfig"].update(InstanceType="ml.x9.huge"),
             r"InstanceType: 'ml.x9.huge' is not one of",
         ),
         (
-            lambda a: a["ProcessingResources"]["ClusterConfig"].update(VolumeSizeInGB=0),
-            r"VolumeSizeInGB: 0 is outside 1..",
+            lambda a: a["ResourceConfig"].update(VolumeSizeInGB=-1),
+            r"VolumeSizeInGB: -1 is outside 0..",
+        ),
+        (
+            lambda a: a["ResourceConfig"].update(KeepAlivePeriodInSeconds=86400),
+            r"KeepAlivePeriodInSeconds: 86400 is outside 0..",
         ),
         (lambda a: a.update(Colour="blue"), r"Arguments.Colour: unknown member"),
         (lambda a: a.pop("RoleArn"), r"Arguments.RoleArn: required member missing"),
         (lambda a: a.update(RoleArn="not-an-arn"), r"RoleArn: 'not-an-arn' does not match"),
         (
-            lambda a: a["Environment"].update({"K": "v" * 300}),
-            r"Environment.K: 300 characters, at most 256",
+            lambda a: a["Environment"].update({"K": "v" * 600}),
+            r"Environment.K: 600 characters, at most 512",
         ),
     ],
 )
@@ -133,9 +137,11 @@ def test_a_planted_violation_is_caught(
 
 def test_pipeline_expressions_are_left_to_the_service(prod_definition: dict[str, Any]) -> None:
     arguments = _first_job(copy.deepcopy(prod_definition))
-    arguments["AppSpecification"]["ContainerArguments"][1] = {"Get": "Parameters.ExecutionDate"}
-    assert violations(input_shape("sagemaker", "CreateProcessingJob"), arguments, "A") == [
-        "A.ProcessingJobName: required member missing"
+    arguments["AlgorithmSpecification"]["ContainerArguments"][1] = {
+        "Get": "Parameters.ExecutionDate"
+    }
+    assert violations(input_shape("sagemaker", "CreateTrainingJob"), arguments, "A") == [
+        "A.TrainingJobName: required member missing"
     ]
 
 

@@ -55,6 +55,12 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "max_mase", -1, r"environments\.dev\.pipeline\.max_mase: expected a number"),
         ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
         (
+            "pipeline",
+            "keep_alive_seconds",
+            3601,
+            r"environments\.dev\.pipeline\.keep_alive_seconds: expected an integer from 0 to 3600",
+        ),
+        (
             "monitoring",
             "notifier_reserved_concurrency",
             0,

@@ -28,7 +28,7 @@ from local_run.runner import typed_parameters
 from pipeline_code import tables
 from pipeline_code.errors import run_entry_point
 from stacks.data_stack import ATHENA_RESULTS_PREFIX
-from tests.infra.api_contract import job_steps
+from tests.infra.api_contract import SERVICE_JOB_NAME, job_steps
 from tests.infra.cfn import (
     FAKE_ACCOUNT,
     deployed_definition_body,
@@ -124,7 +124,7 @@ def _source(names: Names, endpoint: str) -> None:
 
 def _scope(definition: dict[str, Any]) -> Scope:
     def unavailable(*_: str) -> Any:
-        raise AssertionError("job arguments read no step properties")
+        raise AssertionError("job arguments read no files")
 
     return Scope(
         parameters=typed_parameters(definition, {"ExecutionDate": EXECUTION_DATE.isoformat()}),
@@ -133,40 +133,27 @@ def _scope(definition: dict[str, Any]) -> Scope:
             "StartDateTime": "2026-11-26T18:00:04.231Z",
             "PipelineName": "forecast-prod-daily",
         },
-        property_file=unavailable,
-        output_uri=unavailable,
+        read_json=unavailable,
     )
 
 
-def _run_job(step: dict[str, Any], scope: Scope, scratch: Path) -> None:
-    """What the job does: its entry point with its arguments, then SageMaker's upload of its
-    processing outputs (made with the same role)."""
+def _run_job(step: dict[str, Any], scope: Scope) -> None:
+    """What the job does: its entry point with its arguments, then SageMaker's upload of the
+    job's model archive (empty here) to its output path, made with the same role."""
     arguments = step["Arguments"]
-    module = arguments["AppSpecification"]["ContainerEntrypoint"][-1]
-    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    local_dirs = {o["S3Output"]["LocalPath"]: scratch / o["OutputName"] for o in outputs}
-    argv = [
-        resolve_text(value, scope, step["Name"])
-        for value in arguments["AppSpecification"]["ContainerArguments"]
-    ]
-    argv = [str(local_dirs.get(value, value)) for value in argv]
-    main = importlib.import_module(module).main
-    assert run_entry_point(main, argv) == 0, step["Name"]
-    for output in outputs:
-        destination = resolve_text(output["S3Output"]["S3Uri"], scope, step["Name"])
-        bucket, _, prefix = destination.removeprefix("s3://").partition("/")
-        for path in local_dirs[output["S3Output"]["LocalPath"]].rglob("*"):
-            if path.is_file():
-                key = f"{prefix}/{path.name}"
-                boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    algorithm = arguments["AlgorithmSpecification"]
+    module = algorithm["ContainerEntrypoint"][-1]
+    argv = [resolve_text(value, scope, step["Name"]) for value in algorithm["ContainerArguments"]]
+    assert run_entry_point(importlib.import_module(module).main, argv) == 0, step["Name"]
+    output = arguments["OutputDataConfig"]["S3OutputPath"]
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    key = f"{prefix}/{SERVICE_JOB_NAME}/output/model.tar.gz"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"")
 
 
 @pytest.fixture(scope="module")
 def step_calls(
-    _moto: MotoServer,
-    names: Names,
-    prod_definition: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
+    _moto: MotoServer, names: Names, prod_definition: dict[str, Any]
 ) -> Iterator[list[AwsCall]]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         endpoint = use_fresh_account(_moto.address, monkeypatch)
@@ -176,7 +163,7 @@ def step_calls(
         with _moto.recorder.recording() as calls:
             # PostProc twice, as a retry would: the second replaces the first's partition files.
             for step in [*steps, steps[-1]]:
-                _run_job(step, scope, tmp_path_factory.mktemp(step["Name"]))
+                _run_job(step, scope)
         yield list(calls)
 
 
@@ -244,23 +231,21 @@ PIPELINES_ACCESS_PAGE = (
 def service_uses(definition: dict[str, Any], names: Names) -> list[tuple[str, str, str]]:
     """(action, resource, documentation page) for what SageMaker does with the pipeline role:
     the pipeline starts each job and passes the role to it; the job pulls its image, writes its
-    logs and uploads its outputs. docs/iam.md holds the same table for readers."""
+    logs and metrics and uploads its model archive. docs/iam.md holds the same table."""
     step, _ = next(job_steps(definition["Steps"]))
     arguments = step["Arguments"]
-    image = arguments["AppSpecification"]["ImageUri"]
+    image = arguments["AlgorithmSpecification"]["TrainingImage"]
     registry, _, repository = image.partition("/")
     account, _, _, region = registry.split(".")[:4]
     repository_arn = f"arn:aws:ecr:{region}:{account}:repository/{repository.split(':')[0]}"
-    prefix = f"arn:aws:logs:{names.region}:{names.account}:log-group:/aws/sagemaker/ProcessingJobs"
-    job = (
-        f"arn:aws:sagemaker:{names.region}:{names.account}"
-        ":processing-job/pipelines-0a1b2c3d4e5f-extract-ab12cd34ef"
-    )
-    evaluation = f"arn:aws:s3:::{names.data_bucket}/runs/{EXECUTION_ID}/evaluation/evaluation.json"
+    prefix = f"arn:aws:logs:{names.region}:{names.account}:log-group:/aws/sagemaker/TrainingJobs"
+    job = f"arn:aws:sagemaker:{names.region}:{names.account}:training-job/{SERVICE_JOB_NAME}"
+    output = arguments["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://")
+    model = f"arn:aws:s3:::{output}/{SERVICE_JOB_NAME}/output/model.tar.gz"
     return [
-        ("sagemaker:CreateProcessingJob", job, PIPELINES_ACCESS_PAGE),
-        ("sagemaker:DescribeProcessingJob", job, PIPELINES_ACCESS_PAGE),
-        ("sagemaker:StopProcessingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:CreateTrainingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:DescribeTrainingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:StopTrainingJob", job, PIPELINES_ACCESS_PAGE),
         ("sagemaker:AddTags", job, PIPELINES_ACCESS_PAGE),
         ("iam:PassRole", arguments["RoleArn"], PIPELINES_ACCESS_PAGE),
         ("ecr:GetAuthorizationToken", "*", ROLES_PAGE),
@@ -269,9 +254,10 @@ def service_uses(definition: dict[str, Any], names: Names) -> list[tuple[str, st
         ("ecr:BatchGetImage", repository_arn, ROLES_PAGE),
         ("logs:CreateLogGroup", f"{prefix}:*", ROLES_PAGE),
         ("logs:DescribeLogStreams", f"{prefix}:*", ROLES_PAGE),
-        ("logs:CreateLogStream", f"{prefix}:log-stream:pipelines-0a1b2c3d4e5f/algo-1", ROLES_PAGE),
-        ("logs:PutLogEvents", f"{prefix}:log-stream:pipelines-0a1b2c3d4e5f/algo-1", ROLES_PAGE),
-        ("s3:PutObject", evaluation, ROLES_PAGE),
+        ("logs:CreateLogStream", f"{prefix}:log-stream:{SERVICE_JOB_NAME}/algo-1", ROLES_PAGE),
+        ("logs:PutLogEvents", f"{prefix}:log-stream:{SERVICE_JOB_NAME}/algo-1", ROLES_PAGE),
+        ("cloudwatch:PutMetricData", "*", ROLES_PAGE),
+        ("s3:PutObject", model, ROLES_PAGE),
         ("kms:GenerateDataKey", names.data_key_arn, ROLES_PAGE),
     ]
 
@@ -294,7 +280,7 @@ def test_docs_list_every_service_use_with_its_page(
 
 
 def test_a_log_group_arn_without_the_stream_wildcard_is_denied() -> None:
-    group = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs"
+    group = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/TrainingJobs"
     statements = [{"Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": [group]}]
     permission: Permission = ("logs:CreateLogGroup", f"{group}:*")
     assert not allows(statements, permission)

@@ -59,7 +59,8 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "ReadSourceAndManagePublishedPartitions",
         "WriteJobLogs",
         "PullJobImage",
-        "RunProcessingJobs",
+        "RunStepJobs",
+        "PublishJobMetrics",
         "PassOwnRoleToJobs",
     }
     source = resolve(statements["ReadSource"]["Resource"], {})
@@ -85,7 +86,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     )
     logs = resolve(statements["WriteJobLogs"]["Resource"], {})
     assert logs == (
-        "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"
+        "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/TrainingJobs:*"
     )
 
 
@@ -183,3 +184,34 @@ def test_the_job_image_is_built_from_the_job_package(dev_stacks: dict[str, cdk.S
     assert not list(staged.rglob("__pycache__"))
     zipped = [f for f in manifest["files"].values() if f["source"].get("packaging") == "zip"]
     assert zipped == [], "the step code ships in the image, not as a zip"
+
+
+def test_prod_runs_six_warm_pooled_jobs_on_one_configuration() -> None:
+    """One cold start a run: every job matches the previous one's warm pool (same role, image,
+    instance, volume and network settings) and every job but the last keeps its instance."""
+    prod = _deployed_definition(_template(synth_stacks(environment("prod"))))
+    steps = [s for s in prod["Steps"] if s["Type"] == "Training"]
+    (gate,) = [s for s in prod["Steps"] if s["Type"] == "Condition"]
+    steps += [s for s in gate["Arguments"]["IfSteps"] if s["Type"] == "Training"]
+    assert [s["Name"] for s in steps] == [
+        "Extract", "PreProc", "Train", "TrainEvaluation", "Predict", "PostProc"
+    ]  # fmt: skip
+
+    def shared(arguments: dict[str, Any]) -> tuple[Any, ...]:
+        resources = {
+            k: v for k, v in arguments["ResourceConfig"].items() if k != "KeepAlivePeriodInSeconds"
+        }
+        return (
+            resources,
+            arguments["RoleArn"],
+            arguments["AlgorithmSpecification"]["TrainingImage"],
+            arguments.get("VpcConfig"),
+            arguments.get("EnableNetworkIsolation"),
+            arguments.get("EnableInterContainerTrafficEncryption"),
+        )
+
+    assert len({json.dumps(shared(s["Arguments"]), sort_keys=True) for s in steps}) == 1
+    assert shared(steps[0]["Arguments"])[0]["InstanceType"] == "ml.m5.xlarge"
+    keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
+    assert all(seconds and seconds > 0 for seconds in keep_alive[:-1])
+    assert "pip install" not in json.dumps(prod)

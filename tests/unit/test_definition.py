@@ -15,7 +15,6 @@ import jsonschema
 import pytest
 
 from stacks.pipeline_definition import (
-    EVALUATION_DIR,
     FAIL_STEP,
     GATE_STEP,
     PLACEHOLDERS,
@@ -40,13 +39,13 @@ def definition(definition_json: str) -> dict[str, Any]:
     return json.loads(definition_json)
 
 
-def processing_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every processing step, including those inside the condition's branches."""
+def job_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every job step, including those inside the condition's branches, in execution order."""
     found: dict[str, dict[str, Any]] = {}
 
     def visit(steps: list[dict[str, Any]]) -> None:
         for step in steps:
-            if step["Type"] == "Processing":
+            if step["Type"] == "Training":
                 found[step["Name"]] = step
             if step["Type"] == "Condition":
                 visit(step["Arguments"].get("IfSteps", []))
@@ -79,24 +78,26 @@ def test_the_extended_schema_still_rejects_a_broken_definition(definition: dict[
         pytest.skip(f"the pipeline definition schema is not present at {SCHEMA_PATH}")
     schema = extended_schema(json.loads(SCHEMA_PATH.read_text()))
     broken = copy.deepcopy(definition)
-    broken["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"].append({"Bad": 1})
+    broken["Steps"][0]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"].append(
+        {"Bad": 1}
+    )
     assert not jsonschema.Draft7Validator(schema).is_valid(broken)
 
 
 # --- shape ---------------------------------------------------------------------------------------
 
 
-def test_six_processing_steps_run_the_step_modules(definition: dict[str, Any]) -> None:
-    steps = processing_steps(definition)
+def test_six_training_job_steps_run_the_step_modules(definition: dict[str, Any]) -> None:
+    steps = job_steps(definition)
     assert set(steps) == set(STEP_MODULES)
     for name, step in steps.items():
-        entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+        entrypoint = step["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"]
         assert entrypoint == ["python3", "-m", f"pipeline_code.steps.{STEP_MODULES[name]}"]
-        assert "ProcessingInputs" not in step["Arguments"], "code and packages are in the image"
+        assert "InputDataConfig" not in step["Arguments"], "code and packages are in the image"
 
 
 def test_every_job_knows_its_region(definition: dict[str, Any]) -> None:
-    for step in processing_steps(definition).values():
+    for step in job_steps(definition).values():
         environment = step["Arguments"]["Environment"]
         assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"]
         assert environment["AWS_REGION"] == PLACEHOLDERS["region"]
@@ -112,7 +113,7 @@ def step_options(module: str) -> set[str]:
 
 
 def passed_options(step: dict[str, Any]) -> dict[str, Any]:
-    arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     return {
         value: json.dumps(arguments[i + 1], sort_keys=True)
         for i, value in enumerate(arguments)
@@ -126,7 +127,7 @@ def test_every_step_receives_the_settings_it_shares_with_another(
     """An option two steps accept (the horizon, the interval level, ...) is a shared setting: the
     definition must pass it to every step that takes it, with the same value, or the steps drift
     apart on a default."""
-    steps = processing_steps(definition)
+    steps = job_steps(definition)
     options = {name: step_options(STEP_MODULES[name]) for name in steps}
     shared = {
         option
@@ -169,8 +170,8 @@ def test_parameters_are_the_per_run_knobs(definition: dict[str, Any]) -> None:
 
 
 def test_every_step_gets_the_common_arguments(definition: dict[str, Any]) -> None:
-    for name, step in processing_steps(definition).items():
-        arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    for name, step in job_steps(definition).items():
+        arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
         pairs = dict(zip(arguments[0:10:2], arguments[1:10:2], strict=True))
         assert pairs == {
             "--execution-date": {"Get": "Parameters.ExecutionDate"},
@@ -182,7 +183,7 @@ def test_every_step_gets_the_common_arguments(definition: dict[str, Any]) -> Non
 
 
 def test_every_processing_step_retries_aws_faults_with_backoff(definition: dict[str, Any]) -> None:
-    for name, step in processing_steps(definition).items():
+    for name, step in job_steps(definition).items():
         policies = step["RetryPolicies"]
         covered = {kind for policy in policies for kind in policy["ExceptionType"]}
         assert {
@@ -195,31 +196,100 @@ def test_every_processing_step_retries_aws_faults_with_backoff(definition: dict[
 
 
 def test_caching_is_off(definition: dict[str, Any]) -> None:
-    for step in processing_steps(definition).values():
+    for step in job_steps(definition).values():
         assert step.get("CacheConfig", {"Enabled": False})["Enabled"] is False
 
 
-def test_evaluation_lands_in_the_run_folder_where_the_gate_reads_it(
+EVALUATION_URI = {
+    "Std:Join": {
+        "On": "/",
+        "Values": [
+            f"s3://{PLACEHOLDERS['data_bucket']}/runs",
+            {"Get": "Execution.PipelineExecutionId"},
+            "evaluation",
+            "evaluation.json",
+        ],
+    }
+}
+
+
+def test_the_gate_reads_the_evaluation_from_the_run_folder_after_the_evaluation(
     definition: dict[str, Any],
 ) -> None:
-    evaluation = processing_steps(definition)["TrainEvaluation"]
-    [output] = evaluation["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert output["S3Output"]["LocalPath"] == EVALUATION_DIR
-    assert output["S3Output"]["S3Uri"] == {
-        "Std:Join": {
-            "On": "/",
-            "Values": [
-                f"s3://{PLACEHOLDERS['data_bucket']}/runs",
-                {"Get": "Execution.PipelineExecutionId"},
-                "evaluation",
-            ],
-        }
-    }
-    [property_file] = evaluation["PropertyFiles"]
-    assert property_file["OutputName"] == output["OutputName"]
-    assert property_file["FilePath"] == "evaluation.json"
-    arguments = evaluation["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[arguments.index("--output-dir") + 1] == EVALUATION_DIR
+    gate = gate_step(definition)
+    assert gate["DependsOn"] == ["TrainEvaluation"]
+    for condition in gate["Arguments"]["Conditions"]:
+        assert condition["LeftValue"]["Std:JsonGet"]["S3Uri"] == EVALUATION_URI
+    arguments = job_steps(definition)["TrainEvaluation"]["Arguments"]
+    assert "OutputDataConfig" in arguments  # training jobs need one; the file is not in it
+    assert "--output-dir" not in arguments["AlgorithmSpecification"]["ContainerArguments"]
+
+
+# --- one cold start: warm pools ------------------------------------------------------------------
+
+# What SageMaker compares before it hands a warm pool to the next training job
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training jobs").
+WARM_POOL_MATCH = (
+    ("RoleArn",),
+    ("ResourceConfig", "InstanceCount"),
+    ("ResourceConfig", "InstanceType"),
+    ("ResourceConfig", "VolumeKmsKeyId"),
+    ("ResourceConfig", "VolumeSizeInGB"),
+    ("VpcConfig",),
+    ("EnableInterContainerTrafficEncryption",),
+    ("EnableNetworkIsolation",),
+)
+
+
+def matching_fields(arguments: dict[str, Any]) -> tuple[Any, ...]:
+    def field(path: tuple[str, ...]) -> Any:
+        node: Any = arguments
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    return tuple(field(path) for path in WARM_POOL_MATCH)
+
+
+def test_every_job_matches_the_previous_ones_warm_pool(definition: dict[str, Any]) -> None:
+    steps = list(job_steps(definition).values())
+    assert [s["Name"] for s in steps] == list(STEP_MODULES)
+    first = matching_fields(steps[0]["Arguments"])
+    assert all(matching_fields(step["Arguments"]) == first for step in steps)
+    images = {s["Arguments"]["AlgorithmSpecification"]["TrainingImage"] for s in steps}
+    assert images == {PLACEHOLDERS["image_uri"]}
+    keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
+    # Every job but the last leaves its instance for the next; the last has no successor.
+    assert keep_alive == [300] * 5 + [None]
+
+
+def test_warm_pools_can_be_switched_off() -> None:
+    settings = DefinitionSettings(pipeline_name="p", keep_alive_seconds=0)
+    steps = job_steps(json.loads(build_definition(settings)))
+    assert all(
+        "KeepAlivePeriodInSeconds" not in s["Arguments"]["ResourceConfig"] for s in steps.values()
+    )
+
+
+def test_keep_alive_beyond_the_services_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="keep_alive_seconds must be 0-3600"):
+        DefinitionSettings(pipeline_name="p", keep_alive_seconds=3601)
+
+
+def test_nothing_is_installed_when_a_job_starts(definition_json: str) -> None:
+    assert "pip install" not in definition_json and "pip3 install" not in definition_json
+
+
+def test_building_the_definition_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build is offline: no SDK telemetry, no credential or metadata lookups."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"the definition build opened a connection: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert json.loads(build_definition(DefinitionSettings(pipeline_name="offline")))["Steps"]
 
 
 def test_gate_compares_both_metrics_with_the_parameters(definition: dict[str, Any]) -> None:
@@ -287,7 +357,7 @@ def test_substitution_replaces_every_placeholder(definition_json: str) -> None:
     }
     replaced = substitute_placeholders(definition_json, values)
     assert "PLACEHOLDER" not in replaced
-    data_root = processing_steps(json.loads(replaced))["Extract"]["Arguments"]["AppSpecification"]
+    data_root = job_steps(json.loads(replaced))["Extract"]["Arguments"]["AlgorithmSpecification"]
     assert "s3://forecast-data-dev" in data_root["ContainerArguments"]
     with pytest.raises(KeyError, match="unknown placeholder names"):
         substitute_placeholders(definition_json, {"bucket": "x"})

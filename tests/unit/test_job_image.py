@@ -86,7 +86,7 @@ def test_each_step_entry_command_runs_in_the_image_layout(tmp_path: Path, step: 
     definition = json.loads(build_definition(DefinitionSettings(pipeline_name="p")))
     steps = {s["Name"]: s for s in definition["Steps"]}
     steps.update({s["Name"]: s for s in steps["QualityGate"]["Arguments"]["IfSteps"]})
-    entrypoint = steps[step]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+    entrypoint = steps[step]["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"]
     python_path = root / environment_value("PYTHONPATH").lstrip("/")
     # `python3` in the image; this interpreter has the same pinned packages installed.
     command = [sys.executable, *entrypoint[1:]] if entrypoint[0] == "python3" else entrypoint
