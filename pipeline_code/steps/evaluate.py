@@ -1,8 +1,8 @@
 """TrainEvaluation: score Train's backtest and decide the quality gate.
 
 Reads `train/backtest.parquet`; writes `evaluation.json` to the run folder's `evaluation/`, where
-the gate's JsonGet reads it by S3 URI, plus `evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
-`__overall__` row).
+the gate's JsonGet reads it by S3 URI, plus `evaluation/metrics.parquet` (the `forecast_metrics`
+table's columns, one row per series and an `__overall__` row).
 
 evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.mase` and
 `overall.relative_mase`):
