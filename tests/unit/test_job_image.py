@@ -4,6 +4,7 @@ definition inside that layout. The installed packages stand in for the image's p
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import os
@@ -111,3 +112,56 @@ def test_each_step_entry_command_runs_in_the_image_layout(tmp_path: Path, step: 
         check=True,
     )
     assert loaded.stdout.strip().startswith(str(python_path)), "ran the image's copy"
+
+
+def test_the_image_copies_exactly_the_job_package() -> None:
+    """The folder decides what ships: the requirements first (a cached layer), then the folder."""
+    assert copy_instructions() == [
+        ("requirements.txt", "/opt/program/pipeline_code/requirements.txt"),
+        (".", "/opt/program/pipeline_code/"),
+    ]
+    assert environment_value("PYTHONPATH") == "/opt/program"
+
+
+def test_the_tools_outside_the_job_package_are_not_in_the_image(tmp_path: Path) -> None:
+    package = build_layout(tmp_path) / "opt" / "program" / "pipeline_code"
+    shipped = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()}
+    assert not any(
+        name.startswith(("local", "rerun")) or "definition" in name or "demo" in name
+        for name in shipped
+    ), sorted(shipped)
+
+
+# Distributions pinned in pipeline_code/requirements.txt, by import name, and what they bring.
+IMAGE_IMPORTS = {
+    "numpy", "pandas", "pyarrow", "scipy", "statsmodels", "awswrangler", "holidays",
+    "boto3", "botocore",  # awswrangler's own dependencies
+}  # fmt: skip
+# Imported only inside the local path of a function, never on AWS; the local run installs them.
+LOCAL_ONLY = {"duckdb", "sqlglot"}
+
+
+def imports_of(path: Path) -> tuple[set[str], set[str]]:
+    """(module-level imports, imports inside functions) of a source file, as top-level names."""
+    tree = ast.parse(path.read_text())
+    top: set[str] = set()
+    nested: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = {node.module.split(".")[0]}
+        else:
+            continue
+        (top if node in tree.body else nested).update(names)
+    return top, nested
+
+
+def test_the_job_package_imports_only_what_the_image_installs() -> None:
+    allowed = set(sys.stdlib_module_names) | IMAGE_IMPORTS | {"pipeline_code", "__future__"}
+    for path in sorted(CONTEXT.rglob("*.py")):
+        top, nested = imports_of(path)
+        assert top <= allowed, (path.name, top - allowed)
+        assert nested <= allowed | LOCAL_ONLY, (path.name, nested - allowed - LOCAL_ONLY)
+    requirements = (CONTEXT / "requirements.txt").read_text()
+    assert not any(name in requirements for name in LOCAL_ONLY | {"matplotlib"})
