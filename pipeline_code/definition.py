@@ -103,6 +103,11 @@ class DefinitionSettings:
     """None: the prebuilt SageMaker scikit-learn 1.4-2 image, filled in by the stack per region."""
     install_requirements: bool = True
     """True for the prebuilt image (pip install at job start); False for an image that has them."""
+    source_timezone: str = "Asia/Tokyo"
+    """The zone the source's naive `applied_at` values are in (Extract's source contract)."""
+    max_missing_days: int = 2
+    missing_days_window: int = 28
+    outlier_threshold: float = 20.0
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -126,6 +131,9 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
         "image_uri must not be empty (use None for the default image)": settings.image_uri != "",
+        "max_missing_days must be >= 0": settings.max_missing_days >= 0,
+        "missing_days_window must be > 0": settings.missing_days_window > 0,
+        "outlier_threshold must be > 0": settings.outlier_threshold > 0,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -288,8 +296,19 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             database,
             "--workgroup",
             PLACEHOLDERS["athena_workgroup"],
+            "--source-timezone",
+            settings.source_timezone,
+            "--max-missing-days",
+            str(settings.max_missing_days),
+            "--missing-days-window",
+            str(settings.missing_days_window),
         ],
-        "PreProc": ["--min-history-days", str(settings.min_history_days)],
+        "PreProc": [
+            "--min-history-days",
+            str(settings.min_history_days),
+            "--outlier-threshold",
+            str(settings.outlier_threshold),
+        ],
         "Train": [
             "--horizon",
             parameters.horizon.to_string(),

@@ -36,6 +36,11 @@ class PipelineConfig:
     max_relative_mase: float
     instance_type: str
     image_uri: str | None  # None: the region's prebuilt SageMaker scikit-learn image
+    # The source contract and plausibility checks (README: "Data checks").
+    source_timezone: str = "Asia/Tokyo"
+    max_missing_days: int = 2
+    missing_days_window: int = 28
+    outlier_threshold: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,10 @@ def _pipeline(s: _Section) -> PipelineConfig:
         max_relative_mase=s.number("max_relative_mase", 1.0),
         instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
         image_uri=s.optional_string("image_uri", pattern=_IMAGE),
+        source_timezone=s.timezone("source_timezone", "Asia/Tokyo"),
+        max_missing_days=s.integer("max_missing_days", 2, low=0, high=365),
+        missing_days_window=s.integer("missing_days_window", 28, high=365),
+        outlier_threshold=s.number("outlier_threshold", 20.0, high=1000.0),
     )
     s.reject_unknown_keys()
     return config

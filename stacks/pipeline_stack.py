@@ -59,6 +59,10 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         instance_type=pipeline.instance_type,
         image_uri=pipeline.image_uri,
         install_requirements=pipeline.image_uri is None,
+        source_timezone=pipeline.source_timezone,
+        max_missing_days=pipeline.max_missing_days,
+        missing_days_window=pipeline.missing_days_window,
+        outlier_threshold=pipeline.outlier_threshold,
     )
 
 
