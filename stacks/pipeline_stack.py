@@ -153,6 +153,7 @@ class PipelineStack(cdk.Stack):
             self._key_statement(),
             self._athena_statement(),
             self._glue_statement(),
+            self._roll_back_statement(),
             *self._log_statements(),
             *self._image_statements(),
             *self._job_statements(role),
@@ -246,6 +247,21 @@ class PipelineStack(cdk.Stack):
                     )
                     for table in tables.ALL_TABLES
                 ),
+            ],
+        )
+
+    def _roll_back_statement(self) -> iam.PolicyStatement:
+        """PostProc deletes a partition it created when the other table's switch fails (the date
+        had none before): only on the two published tables."""
+        database = self.data.database_name
+        return iam.PolicyStatement(
+            sid="RollBackPublishedPartitions",
+            actions=["glue:DeletePartition"],
+            resources=[
+                self.format_arn(
+                    service="glue", resource="table", resource_name=f"{database}/{table.name}"
+                )
+                for table in (tables.FORECASTS, tables.FORECAST_METRICS)
             ],
         )
 

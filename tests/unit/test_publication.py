@@ -364,3 +364,19 @@ def test_aws_a_publish_killed_between_the_switches_is_rolled_back_by_the_next(aw
 def test_aws_a_run_date_that_is_out_of_range_never_reaches_aws() -> None:
     with pytest.raises(ValueError, match="outside the supported range"):
         RunContext(execution_date=dt.date(9999, 1, 1), execution_id="x", data_root="s3://data")
+
+
+def test_the_summary_of_a_failed_run_says_what_the_live_partitions_hold(tmp_path: Path) -> None:
+    from pipeline_code.local.summary import publication_state
+
+    assert publication_state(tmp_path, DAY, "exec-1") == (
+        "nothing was published; the date has no published partition"
+    )
+    _publish(str(tmp_path), DAY, "exec-1")
+    assert publication_state(tmp_path, DAY, "exec-2") == (
+        "nothing was published; the date's partitions are from execution exec-1"
+    )
+    # Killed after the switch: the step failed, but the date holds this execution's tables.
+    assert publication_state(tmp_path, DAY, "exec-1") == (
+        "both tables were published by this execution before it failed"
+    )
