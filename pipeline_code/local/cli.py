@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline_code import definition as pipeline_definition
 from pipeline_code.errors import describe_os_error
@@ -55,7 +56,7 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"--date {text!r} is not a YYYY-MM-DD date") from err
     problem = date_range_problem(value)
     if problem:
-        raise argparse.ArgumentTypeError(f"--date: {problem}")
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -63,7 +64,7 @@ def _execution_id(text: str) -> str:
     try:
         return validate_execution_id(text)
     except ExecutionIdError as err:
-        raise argparse.ArgumentTypeError(f"--execution-id: {err}") from err
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -73,8 +74,15 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end like every other failure: one line naming the problem, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"ERROR {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m pipeline_code.local",
         description=__doc__.split("\n")[0],
         epilog=__doc__[__doc__.index("Exit codes") :],
