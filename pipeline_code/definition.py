@@ -108,6 +108,9 @@ class DefinitionSettings:
     max_missing_days: int = 2
     missing_days_window: int = 28
     outlier_threshold: float = 20.0
+    gate_largest_series: int = 5
+    """How many of the largest series the gate checks one by one."""
+    max_series_relative_mase: float = 1.5
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -134,6 +137,8 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "max_missing_days must be >= 0": settings.max_missing_days >= 0,
         "missing_days_window must be > 0": settings.missing_days_window > 0,
         "outlier_threshold must be > 0": settings.outlier_threshold > 0,
+        "gate_largest_series must be >= 0": settings.gate_largest_series >= 0,
+        "max_series_relative_mase must be > 0": settings.max_series_relative_mase > 0,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -246,6 +251,7 @@ class _Parameters:
     max_mase: Any
     max_relative_mase: Any
     horizon: Any
+    max_series_relative_mase: Any
 
     @classmethod
     def create(cls, settings: DefinitionSettings) -> _Parameters:
@@ -258,10 +264,19 @@ class _Parameters:
                 "MaxRelativeMase", default_value=settings.max_relative_mase
             ),
             horizon=ParameterInteger("Horizon", default_value=settings.horizon_days),
+            max_series_relative_mase=ParameterFloat(
+                "MaxSeriesRelativeMase", default_value=settings.max_series_relative_mase
+            ),
         )
 
     def all(self) -> list[Any]:
-        return [self.execution_date, self.max_mase, self.max_relative_mase, self.horizon]
+        return [
+            self.execution_date,
+            self.max_mase,
+            self.max_relative_mase,
+            self.horizon,
+            self.max_series_relative_mase,
+        ]
 
 
 def _data_root() -> str:
@@ -324,6 +339,10 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             parameters.max_mase.to_string(),
             "--max-relative-mase",
             parameters.max_relative_mase.to_string(),
+            "--largest-series",
+            str(settings.gate_largest_series),
+            "--max-series-relative-mase",
+            parameters.max_series_relative_mase.to_string(),
             "--output-dir",
             EVALUATION_DIR,
         ],
@@ -483,6 +502,11 @@ def _gate_conditions(evaluation_step: Any, report: Any, parameters: _Parameters)
             left=_gate_metric(evaluation_step, report, "overall.relative_mase"),
             right=parameters.max_relative_mase,
         ),
+        # Each of the largest series on its own: one broken series cannot hide in the average.
+        ConditionLessThanOrEqualTo(
+            left=_gate_metric(evaluation_step, report, "overall.largest_series_relative_mase"),
+            right=parameters.max_series_relative_mase,
+        ),
     ]
 
 
@@ -503,6 +527,10 @@ def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> An
             _gate_metric(evaluation_step, report, "overall.relative_mase"),
             " (max ",
             parameters.max_relative_mase,
+            "), worst relative MASE of the largest series ",
+            _gate_metric(evaluation_step, report, "overall.largest_series_relative_mase"),
+            " (max ",
+            parameters.max_series_relative_mase,
             "). Details: evaluation.json in the run folder runs/",
             ExecutionVariables.PIPELINE_EXECUTION_ID,
             "/evaluation/.",

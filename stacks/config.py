@@ -41,6 +41,8 @@ class PipelineConfig:
     max_missing_days: int = 2
     missing_days_window: int = 28
     outlier_threshold: float = 20.0
+    gate_largest_series: int = 5
+    max_series_relative_mase: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,8 @@ def _pipeline(s: _Section) -> PipelineConfig:
         max_missing_days=s.integer("max_missing_days", 2, low=0, high=365),
         missing_days_window=s.integer("missing_days_window", 28, high=365),
         outlier_threshold=s.number("outlier_threshold", 20.0, high=1000.0),
+        gate_largest_series=s.integer("gate_largest_series", 5, low=0, high=1000),
+        max_series_relative_mase=s.number("max_series_relative_mase", 1.5),
     )
     s.reject_unknown_keys()
     return config

@@ -63,6 +63,8 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         max_missing_days=pipeline.max_missing_days,
         missing_days_window=pipeline.missing_days_window,
         outlier_threshold=pipeline.outlier_threshold,
+        gate_largest_series=pipeline.gate_largest_series,
+        max_series_relative_mase=pipeline.max_series_relative_mase,
     )
 
 

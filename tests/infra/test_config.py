@@ -65,6 +65,8 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "max_missing_days", -1, r"environments\.dev\.pipeline\.max_missing_days"),
         ("pipeline", "missing_days_window", 0, r"environments\.dev\.pipeline\.missing_days_wi"),
         ("pipeline", "outlier_threshold", 0, r"environments\.dev\.pipeline\.outlier_threshold"),
+        ("pipeline", "gate_largest_series", -1, r"environments\.dev\.pipeline\.gate_largest_s"),
+        ("pipeline", "max_series_relative_mase", 0, r"environments\.dev\.pipeline\.max_series_"),
         (
             "schedule",
             "timezone",
