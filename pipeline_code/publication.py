@@ -281,9 +281,20 @@ def s3_lock(s3: Any, uri: str, execution_id: str, now: dt.datetime | None = None
     try:
         yield
     finally:
+        _release(s3, bucket, key, etag)
+
+
+def _release(s3: Any, bucket: str, key: str, etag: str) -> None:
+    """Delete the lock if it is still ours (If-Match: another writer may have taken it over after
+    our lease expired). Where conditional deletes are not available, delete it plainly: a lock
+    left behind would block the date for a whole lease."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
+    except s3.exceptions.ClientError as err:
+        if _error_code(err) in ("PreconditionFailed", "NoSuchKey"):
+            return
         with contextlib.suppress(s3.exceptions.ClientError):
-            # If-Match: never delete a lock another writer took over after our lease expired.
-            s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
+            s3.delete_object(Bucket=bucket, Key=key)
 
 
 def _take_over_expired(
