@@ -237,7 +237,7 @@ def test_notifier_runtime_environment_and_concurrency(dev: Template, prod: Templ
         assert props["Handler"] == "handler.lambda_handler"
         assert 60 <= props["Timeout"] <= 90
         assert props["ReservedConcurrentExecutions"] == 2
-        assert props["Environment"]["Variables"] == {
+        assert resolve(props["Environment"]["Variables"], {}) == {
             "SLACK_SECRET_ARN": f"forecast/{env}/slack-webhook",
             "ENVIRONMENT_NAME": env,
             "PIPELINE_NAME": f"forecast-{env}-daily",
