@@ -94,7 +94,9 @@ def scan_source(table_root: str, table: tables.Table, start: dt.date, end: dt.da
     naming the files that differ from the table."""
     fs, root = storage._filesystem(table_root.rstrip("/"))
     if fs.get_file_info(root).type != pafs.FileType.Directory:
-        raise StepError(STEP, f"source table {table.name}: {table_root} is not a folder")
+        raise StepError(
+            STEP, f"source table {table.name}: {table_root} is not a folder holding files"
+        )
     scan = SourceScan(table_root=table_root)
     in_window: list[tuple[pafs.FileInfo, dt.date]] = []
     present: list[dt.date] = []
