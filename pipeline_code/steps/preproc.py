@@ -172,7 +172,7 @@ def cap_outliers(
             continue
         median = float(past.median())
         scale = max(1.4826 * float((past - median).abs().median()), max(median, 1.0) ** 0.5)
-        bound = median + threshold * scale
+        bound = round(median + threshold * scale, 3)  # the value reported is the value used
         value = float(out.at[today[0], "y"])
         if value > bound:
             out.at[today[0], "y"] = bound
@@ -182,7 +182,7 @@ def cap_outliers(
                     "ds": execution_date.isoformat(),
                     "value": value,
                     "median": median,
-                    "capped_to": round(bound, 3),
+                    "capped_to": bound,
                 }
             )
     quality.add("capped_outliers", len(quality.outliers))
