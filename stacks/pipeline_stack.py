@@ -39,6 +39,12 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         backtest_folds=pipeline.backtest_folds,
         instance_type=pipeline.instance_type,
         keep_alive_seconds=pipeline.keep_alive_seconds,
+        source_timezone=pipeline.source_timezone,
+        max_missing_days=pipeline.max_missing_days,
+        missing_days_window=pipeline.missing_days_window,
+        outlier_threshold=pipeline.outlier_threshold,
+        gate_largest_series=pipeline.gate_largest_series,
+        max_series_relative_mase=pipeline.max_series_relative_mase,
     )
 
 
@@ -131,6 +137,7 @@ class PipelineStack(cdk.Stack):
             self._key_statement(),
             self._athena_statement(),
             self._glue_statement(),
+            self._roll_back_statement(),
             *self._log_statements(),
             *self._image_statements(),
             *self._job_statements(role),
@@ -216,6 +223,26 @@ class PipelineStack(cdk.Stack):
                         service="glue", resource="table", resource_name=f"{database}/{table.name}"
                     )
                     for table in tables.ALL_TABLES
+                ),
+            ],
+        )
+
+    def _roll_back_statement(self) -> iam.PolicyStatement:
+        """PostProc deletes a partition it created when the other table's switch fails (the date
+        had none before): only on the two published tables."""
+        database = self.data.database_name
+        return iam.PolicyStatement(
+            sid="RollBackPublishedPartitions",
+            actions=["glue:DeletePartition"],
+            # Glue authorizes a partition call on the catalog, the database and the table.
+            resources=[
+                self.format_arn(service="glue", resource="catalog"),
+                self.format_arn(service="glue", resource="database", resource_name=database),
+                *(
+                    self.format_arn(
+                        service="glue", resource="table", resource_name=f"{database}/{table.name}"
+                    )
+                    for table in (tables.FORECASTS, tables.FORECAST_METRICS)
                 ),
             ],
         )

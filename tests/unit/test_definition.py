@@ -166,6 +166,7 @@ def test_parameters_are_the_per_run_knobs(definition: dict[str, Any]) -> None:
         "MaxMase": ("Float", 1.25),
         "MaxRelativeMase": ("Float", 1.0),
         "Horizon": ("Integer", 28),
+        "MaxSeriesRelativeMase": ("Float", 1.5),
     }
 
 
@@ -301,6 +302,11 @@ def test_gate_compares_both_metrics_with_the_parameters(definition: dict[str, An
     assert compared == {
         ("overall.mase", "LessThanOrEqualTo", "Parameters.MaxMase"),
         ("overall.relative_mase", "LessThanOrEqualTo", "Parameters.MaxRelativeMase"),
+        (
+            "overall.largest_series_relative_mase",
+            "LessThanOrEqualTo",
+            "Parameters.MaxSeriesRelativeMase",
+        ),
     }
 
 
@@ -309,8 +315,16 @@ def test_fail_message_carries_the_metrics_and_thresholds(definition: dict[str, A
     values = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     read = [v["Std:JsonGet"]["Path"] for v in values if isinstance(v, dict) and "Std:JsonGet" in v]
     got = [v["Get"] for v in values if isinstance(v, dict) and "Get" in v]
-    assert read == ["overall.mase", "overall.relative_mase"]
-    assert {"Parameters.MaxMase", "Parameters.MaxRelativeMase"} <= set(got)
+    assert read == [
+        "overall.mase",
+        "overall.relative_mase",
+        "overall.largest_series_relative_mase",
+    ]
+    assert {
+        "Parameters.MaxMase",
+        "Parameters.MaxRelativeMase",
+        "Parameters.MaxSeriesRelativeMase",
+    } <= set(got)
 
 
 # --- placeholders --------------------------------------------------------------------------------
