@@ -1,0 +1,143 @@
+"""The calendar of known events: which events fall on each day, as one integer code per day.
+
+Events: public holidays of a country (`holidays`), seasonal breaks (the year-end closure
+29 December - 3 January, Golden Week 29 April - 5 May, Obon 13-16 August) and company days from
+the configuration (campaign launches and the like, `YYYY-MM-DD:name` or `YYYY-MM-DD+N:name` for
+N days from that date). A public holiday on a Saturday or Sunday is its own event: a weekend is
+already quiet for offices and busy for private customers, so it moves demand less than one on a
+working day.
+
+A day's code is a bit mask of its events (0: an ordinary day), so a day with two events (New
+Year's Day is a holiday inside the year-end break) has its own code and its own effect: effects
+of overlapping events are rarely the product of the single ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import holidays
+import numpy as np
+
+PUBLIC_HOLIDAY = "public_holiday"
+WEEKEND_HOLIDAY = "weekend_holiday"
+# (first month, first day), (last month, last day); a break may wrap over the new year.
+BREAKS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "year_end": ((12, 29), (1, 3)),
+    "golden_week": ((4, 29), (5, 5)),
+    "obon": ((8, 13), (8, 16)),
+}
+DEFAULT_BREAKS = tuple(BREAKS)
+MAX_COMPANY_DAYS = 40  # items; keeps the Train job's arguments within SageMaker's 100
+MAX_COMPANY_DAY_SPAN = 366  # days one item may cover
+COMPANY_DAY_NAME = r"[a-z][a-z0-9_]{0,31}"
+_COMPANY_DAY = re.compile(rf"(\d{{4}}-\d{{2}}-\d{{2}})(?:\+(\d{{1,3}}))?:({COMPANY_DAY_NAME})")
+
+
+@dataclass(frozen=True)
+class CompanyDays:
+    """`days` consecutive days from `start` that carry the company event `name`."""
+
+    start: dt.date
+    days: int
+    name: str
+
+    def __str__(self) -> str:
+        span = f"+{self.days}" if self.days != 1 else ""
+        return f"{self.start.isoformat()}{span}:{self.name}"
+
+
+def parse_company_days(text: str) -> CompanyDays:
+    """`YYYY-MM-DD:name` (one day) or `YYYY-MM-DD+N:name` (N days); ValueError says why not."""
+    match = _COMPANY_DAY.fullmatch(text.strip())
+    if not match:
+        raise ValueError(
+            f"company day {text!r} is not YYYY-MM-DD:name or YYYY-MM-DD+N:name "
+            f"(name matching {COMPANY_DAY_NAME})"
+        )
+    day, span, name = match.groups()
+    try:
+        start = dt.date.fromisoformat(day)
+    except ValueError as err:
+        raise ValueError(f"company day {text!r}: {day} is not a date") from err
+    days = int(span) if span else 1
+    if not 1 <= days <= MAX_COMPANY_DAY_SPAN:
+        raise ValueError(f"company day {text!r}: the span must be 1 to {MAX_COMPANY_DAY_SPAN} days")
+    return CompanyDays(start, days, name)
+
+
+@dataclass(frozen=True)
+class EventCalendar:
+    """Which events the forecasts know; hashable, so day codes are cached per calendar."""
+
+    country: str | None = "JP"  # `holidays` country code; None: no public holidays
+    breaks: tuple[str, ...] = DEFAULT_BREAKS
+    company_days: tuple[CompanyDays, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.breaks) - set(BREAKS))
+        if unknown:
+            raise ValueError(f"unknown breaks {unknown}; known: {sorted(BREAKS)}")
+        if self.country:
+            try:
+                holidays.country_holidays(self.country, years=2000)
+            except NotImplementedError as err:
+                raise ValueError(f"unknown holiday country {self.country!r}") from err
+
+    @property
+    def event_names(self) -> tuple[str, ...]:
+        """Every event, in bit order: bit i of a day's code is event i."""
+        company = tuple(dict.fromkeys(c.name for c in self.company_days))
+        holiday = (PUBLIC_HOLIDAY, WEEKEND_HOLIDAY) if self.country else ()
+        return (*holiday, *self.breaks, *company)
+
+    def describe(self, code: int) -> str:
+        """A code as its events' names joined by '+' ('' for an ordinary day)."""
+        return "+".join(name for i, name in enumerate(self.event_names) if code >> i & 1)
+
+    def codes(self, start: dt.date, length: int) -> np.ndarray:
+        """Event code of each of `length` days from `start` (read-only, cached)."""
+        return _codes(self, start, length)
+
+
+def _in_break(days: list[dt.date], span: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    first, last = span
+    keys = [(d.month, d.day) for d in days]
+    if first <= last:
+        return np.array([first <= k <= last for k in keys])
+    return np.array([k >= first or k <= last for k in keys])  # wraps over the new year
+
+
+@lru_cache(maxsize=16)
+def _public_holidays(country: str, first_year: int, last_year: int) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays(country, years=range(first_year, last_year + 1)))
+
+
+@lru_cache(maxsize=256)
+def _codes(calendar: EventCalendar, start: dt.date, length: int) -> np.ndarray:
+    days = [start + dt.timedelta(days=i) for i in range(length)]
+    codes = np.zeros(length, dtype=np.int64)
+    if not days:
+        return codes
+    names = calendar.event_names
+    flags: dict[str, np.ndarray] = {}
+    if calendar.country:
+        public = _public_holidays(calendar.country, days[0].year, days[-1].year)
+        holiday = np.array([d in public for d in days])
+        weekend = np.array([d.weekday() >= 5 for d in days])
+        flags[PUBLIC_HOLIDAY] = holiday & ~weekend
+        flags[WEEKEND_HOLIDAY] = holiday & weekend
+    for name in calendar.breaks:
+        flags[name] = _in_break(days, BREAKS[name])
+    ordinal = np.array([d.toordinal() for d in days])
+    for company in calendar.company_days:
+        first = company.start.toordinal()
+        inside = (ordinal >= first) & (ordinal < first + company.days)
+        flags[company.name] = flags.get(company.name, np.zeros(length, bool)) | inside
+    for bit, name in enumerate(names):
+        codes |= flags[name].astype(np.int64) << bit
+    codes.setflags(write=False)
+    return codes
