@@ -94,6 +94,10 @@ class EventCalendar:
         holiday = (PUBLIC_HOLIDAY, WEEKEND_HOLIDAY) if self.country else ()
         return (*holiday, *self.breaks, *company)
 
+    @property
+    def empty(self) -> bool:
+        return not self.event_names
+
     def describe(self, code: int) -> str:
         """A code as its events' names joined by '+' ('' for an ordinary day)."""
         return "+".join(name for i, name in enumerate(self.event_names) if code >> i & 1)
@@ -101,6 +105,9 @@ class EventCalendar:
     def codes(self, start: dt.date, length: int) -> np.ndarray:
         """Event code of each of `length` days from `start` (read-only, cached)."""
         return _codes(self, start, length)
+
+
+NO_EVENTS = EventCalendar(country=None, breaks=())  # a calendar that knows no event
 
 
 def _in_break(days: list[dt.date], span: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:

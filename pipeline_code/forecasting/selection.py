@@ -148,7 +148,8 @@ class SeriesEvents:
 
 def series_codes(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray | None:
     """Event codes of `length` days from the series' first day; None when events do not apply."""
-    if series.start is None or settings.calendar is None or settings.frequency != "D":
+    calendar = settings.calendar
+    if series.start is None or calendar is None or calendar.empty or settings.frequency != "D":
         return None
     return settings.calendar.codes(series.start, length)
 
@@ -171,11 +172,16 @@ def pool_events(series: list[SeriesData], settings: ForecastSettings) -> PooledE
     return PooledEvents.from_series(parts)
 
 
+EFFECTS_AHEAD = 366  # days after the data whose events get an effect stored with the model
+
+
 def _series_events(
     series: SeriesData, settings: ForecastSettings, pool: PooledEvents, horizon: int
 ) -> SeriesEvents | None:
+    """The series' calendar; its codes reach a year past the data, so that the effects stored
+    with the model cover every event of any horizon Predict may be asked for within a year."""
     y = np.asarray(series.y, dtype=float)
-    codes = series_codes(series, settings, len(y) + horizon)
+    codes = series_codes(series, settings, len(y) + max(horizon, EFFECTS_AHEAD))
     if codes is None or series.start is None:
         return None
     own = EventDays.of(y, codes[: len(y)], settings.season_length)
