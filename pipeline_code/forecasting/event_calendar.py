@@ -15,65 +15,31 @@ of overlapping events are rarely the product of the single ones.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import holidays
 import numpy as np
 
+from pipeline_code.calendar_spec import (
+    BREAKS,
+    DEFAULT_BREAKS,
+    DEFAULT_COUNTRY,
+    CompanyDays,
+    parse_company_days,
+)
+
+__all__ = ["BREAKS", "NO_EVENTS", "CompanyDays", "EventCalendar", "parse_company_days"]
+
 PUBLIC_HOLIDAY = "public_holiday"
 WEEKEND_HOLIDAY = "weekend_holiday"
-# (first month, first day), (last month, last day); a break may wrap over the new year.
-BREAKS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "year_end": ((12, 29), (1, 3)),
-    "golden_week": ((4, 29), (5, 5)),
-    "obon": ((8, 13), (8, 16)),
-}
-DEFAULT_BREAKS = tuple(BREAKS)
-MAX_COMPANY_DAYS = 40  # items; keeps the Train job's arguments within SageMaker's 100
-MAX_COMPANY_DAY_SPAN = 366  # days one item may cover
-COMPANY_DAY_NAME = r"[a-z][a-z0-9_]{0,31}"
-_COMPANY_DAY = re.compile(rf"(\d{{4}}-\d{{2}}-\d{{2}})(?:\+(\d{{1,3}}))?:({COMPANY_DAY_NAME})")
-
-
-@dataclass(frozen=True)
-class CompanyDays:
-    """`days` consecutive days from `start` that carry the company event `name`."""
-
-    start: dt.date
-    days: int
-    name: str
-
-    def __str__(self) -> str:
-        span = f"+{self.days}" if self.days != 1 else ""
-        return f"{self.start.isoformat()}{span}:{self.name}"
-
-
-def parse_company_days(text: str) -> CompanyDays:
-    """`YYYY-MM-DD:name` (one day) or `YYYY-MM-DD+N:name` (N days); ValueError says why not."""
-    match = _COMPANY_DAY.fullmatch(text.strip())
-    if not match:
-        raise ValueError(
-            f"company day {text!r} is not YYYY-MM-DD:name or YYYY-MM-DD+N:name "
-            f"(name matching {COMPANY_DAY_NAME})"
-        )
-    day, span, name = match.groups()
-    try:
-        start = dt.date.fromisoformat(day)
-    except ValueError as err:
-        raise ValueError(f"company day {text!r}: {day} is not a date") from err
-    days = int(span) if span else 1
-    if not 1 <= days <= MAX_COMPANY_DAY_SPAN:
-        raise ValueError(f"company day {text!r}: the span must be 1 to {MAX_COMPANY_DAY_SPAN} days")
-    return CompanyDays(start, days, name)
 
 
 @dataclass(frozen=True)
 class EventCalendar:
     """Which events the forecasts know; hashable, so day codes are cached per calendar."""
 
-    country: str | None = "JP"  # `holidays` country code; None: no public holidays
+    country: str | None = DEFAULT_COUNTRY  # `holidays` country code; None: no public holidays
     breaks: tuple[str, ...] = DEFAULT_BREAKS
     company_days: tuple[CompanyDays, ...] = ()
 

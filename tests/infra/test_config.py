@@ -108,3 +108,66 @@ def test_quicksight_enabled_requires_a_principal() -> None:
 def test_environment_name_must_fit_resource_names() -> None:
     with pytest.raises(ConfigError, match="lowercase letters or digits"):
         parse_environment("Dev_1", _dev())
+
+
+def test_calendar_defaults_to_japanese_holidays_and_the_three_breaks() -> None:
+    raw = _dev()
+    raw.pop("calendar", None)
+    calendar = parse_environment("dev", raw).calendar
+    assert calendar.holiday_country == "JP"
+    assert calendar.breaks == ("year_end", "golden_week", "obon")
+    assert calendar.company_days == ()
+
+
+def test_calendar_company_days_become_short_job_arguments() -> None:
+    raw = _dev()
+    raw["calendar"] = {
+        "holiday_country": None,
+        "breaks": ["year_end"],
+        "company_days": [
+            {"date": "2026-03-01", "name": "spring_campaign", "days": 14},
+            {"date": "2026-07-01", "name": "launch"},
+        ],
+    }
+    calendar = parse_environment("dev", raw).calendar
+    assert calendar.holiday_country is None and calendar.breaks == ("year_end",)
+    assert calendar.company_day_arguments == ("2026-03-01+14:spring_campaign", "2026-07-01:launch")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "message"),
+    [
+        (
+            {"company_days": [{"date": "2026-02-30", "name": "sale"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.date: expected a valid YYYY-MM-DD",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale"}, {"date": "2026-03-02"}]},
+            r"environments\.dev\.calendar\.company_days\[1\]\.name: missing",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "Big Sale"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.name: expected a string matching",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale", "days": 400}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.days: expected an integer",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale", "colour": "red"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.colour: unknown key",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale"}] * 41},
+            r"environments\.dev\.calendar\.company_days: expected a list of at most 40 items",
+        ),
+        ({"breaks": ["summer"]}, r"environments\.dev\.calendar\.breaks\[0\]: expected one of"),
+        ({"holiday_country": "Japan"}, r"environments\.dev\.calendar\.holiday_country"),
+        ({"holidays": "JP"}, r"environments\.dev\.calendar\.holidays: unknown key"),
+    ],
+)
+def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> None:
+    raw = _dev()
+    raw["calendar"] = calendar
+    with pytest.raises(ConfigError, match=message):
+        parse_environment("dev", raw)
