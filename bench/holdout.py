@@ -64,6 +64,7 @@ class Scores:
     coverage_event: float
     coverage_other: float
     wall_seconds: float
+    by_event: dict[str, tuple[int, float]]  # event name: (points, coverage)
 
 
 def run_pipeline(lake: Path, date: dt.date, horizon: int) -> float:
@@ -120,7 +121,9 @@ def score_date(date: dt.date, horizon: int, folder: Path) -> Scores:
     )
     snaive = np.stack([np.resize(history[s][-SEASON:], horizon) for s in ids])
     scales = np.array([mase_scale(history[s], SEASON) for s in ids])
-    events = EventCalendar().codes(date + dt.timedelta(days=1), horizon) != 0
+    calendar = EventCalendar()
+    codes = calendar.codes(date + dt.timedelta(days=1), horizon)
+    events = codes != 0
     everything = np.ones(horizon, dtype=bool)
     inside = (actual >= lower) & (actual <= upper)
     return Scores(
@@ -137,6 +140,13 @@ def score_date(date: dt.date, horizon: int, folder: Path) -> Scores:
         coverage_event=float(inside[:, events].mean()) if events.any() else float("nan"),
         coverage_other=float(inside[:, ~events].mean()),
         wall_seconds=wall,
+        by_event={
+            calendar.describe(int(code)): (
+                int(inside[:, codes == code].size),
+                float(inside[:, codes == code].mean()),
+            )
+            for code in np.unique(codes[events])
+        },
     )
 
 
@@ -158,6 +168,11 @@ def print_table(rows: list[Scores], level: float) -> None:
         f"\nnominal coverage {level:.0%}; true rates' MASE on event / other days: "
         + ", ".join(f"{r.date} {r.true_mase_event:.3f} / {r.true_mase_other:.3f}" for r in rows)
     )
+    for r in rows:
+        print(
+            f"{r.date} coverage per event: "
+            + ", ".join(f"{name} {n} points {c:.0%}" for name, (n, c) in r.by_event.items())
+        )
     print("wall time per run: " + ", ".join(f"{r.date} {r.wall_seconds:.1f} s" for r in rows))
     for r in rows:
         checks = {

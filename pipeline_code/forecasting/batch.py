@@ -37,14 +37,14 @@ def interval_calibration(
     trainings: list[SeriesTraining], settings: ForecastSettings
 ) -> IntervalCalibration:
     """Factors that make the backtests' intervals cover `interval_level` per step and on events."""
-    steps, events, needed = [], [], []
+    steps, codes, needed = [], [], []
     for training in trainings:
         bt = training.backtest
         if bt is None:
             continue
         folds, horizon = bt.actual.shape
         steps.append(np.tile(np.arange(1, horizon + 1), folds))
-        events.append(bt.events.ravel())
+        codes.append(bt.event_codes.ravel())
         needed.append(
             needed_factors(bt.actual - bt.forecast, bt.offset_low, bt.offset_high).ravel()
         )
@@ -52,7 +52,7 @@ def interval_calibration(
         return IntervalCalibration()
     return calibrate_intervals(
         np.concatenate(steps),
-        np.concatenate(events),
+        np.concatenate(codes),
         np.concatenate(needed),
         settings.interval_level,
         settings.horizon,

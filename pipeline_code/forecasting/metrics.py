@@ -7,7 +7,7 @@ have zeros), MASE scaled by the in-sample mean absolute seasonal difference.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -72,25 +72,33 @@ def interval_offsets(errors: np.ndarray, level: float) -> tuple[float, float]:
 
 CALIBRATION_STEP_REACH = 3  # an ordinary day's step pools the steps up to 3 either side
 MIN_CALIBRATION_POINTS = 20  # fewer backtest points in a class: leave its intervals as they are
+MIN_EVENT_POINTS = 60  # backtest points an event needs for a factor of its own
 
 
 @dataclass(frozen=True)
 class IntervalCalibration:
-    """Factors on each series' interval offsets: per horizon step (ordinary days) and event days.
+    """Factors on each series' interval offsets: per horizon step (ordinary days) and on events.
 
     A series' own backtest has too few errors to tell step 1 from step 28 or event days from
     the rest; the backtests of all series together do. The factor of a class is the smallest
-    that makes `level` of that class's backtest points fall inside their widened intervals.
+    that makes `level` of that class's backtest points fall inside their widened intervals. Event
+    days share one factor, and an event with enough backtest points has its own: a holiday's
+    errors and a closure's differ in more than their level.
     """
 
     step_factors: tuple[float, ...] = (1.0,)  # step 1, 2, ...; the last one holds beyond
     event_factor: float = 1.0
+    code_factors: dict[int, float] = field(default_factory=dict)  # event code: its own factor
 
-    def factors(self, steps: np.ndarray, events: np.ndarray) -> np.ndarray:
-        """The factor of each forecast day: `steps` are 1-based, `events` flags event days."""
+    def factors(self, steps: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The factor of each forecast day: `steps` are 1-based, `codes` its event codes."""
+        codes = np.asarray(codes)
         by_step = np.asarray(self.step_factors, dtype=float)
         ordinary = by_step[np.minimum(np.asarray(steps) - 1, len(by_step) - 1)]
-        return np.where(events, self.event_factor, ordinary)
+        out = np.where(codes != 0, self.event_factor, ordinary)
+        for code, factor in self.code_factors.items():
+            out = np.where(codes == code, factor, out)
+        return out
 
 
 NO_CALIBRATION = IntervalCalibration()
@@ -112,10 +120,11 @@ def _conformal_quantile(values: np.ndarray, level: float) -> float:
 
 
 def calibrate_intervals(
-    steps: np.ndarray, events: np.ndarray, needed: np.ndarray, level: float, horizon: int
+    steps: np.ndarray, codes: np.ndarray, needed: np.ndarray, level: float, horizon: int
 ) -> IntervalCalibration:
-    """Factors per step of ordinary days (neighbouring steps pooled) and for event days."""
-    steps, events, needed = (np.asarray(a).ravel() for a in (steps, events, needed))
+    """Factors per step of ordinary days (neighbouring steps pooled), for events, per event."""
+    steps, codes, needed = (np.asarray(a).ravel() for a in (steps, codes, needed))
+    events = codes != 0
     ordinary_steps, ordinary_needed = steps[~events], needed[~events]
     step_factors = []
     for step in range(1, horizon + 1):
@@ -128,4 +137,9 @@ def calibrate_intervals(
         if event_needed.size >= MIN_CALIBRATION_POINTS
         else 1.0
     )
-    return IntervalCalibration(tuple(step_factors), event_factor)
+    code_factors = {}
+    for code in np.unique(codes[events]):
+        own = needed[codes == code]
+        if own.size >= MIN_EVENT_POINTS:
+            code_factors[int(code)] = _conformal_quantile(own, level)
+    return IntervalCalibration(tuple(step_factors), event_factor, code_factors)

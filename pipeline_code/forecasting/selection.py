@@ -75,7 +75,7 @@ class SeriesBacktest:
     benchmark_lower: np.ndarray
     benchmark_upper: np.ndarray
     seasonal: np.ndarray  # (folds,) True: a fold at the same season a year (or more) back
-    events: np.ndarray  # True on the days with a calendar event
+    event_codes: np.ndarray  # each day's calendar event code (0: an ordinary day)
     # The chosen model's interval offsets before calibration (low <= 0 <= high)
     offset_low: np.ndarray
     offset_high: np.ndarray
@@ -419,7 +419,7 @@ def train_series(
         benchmark_lower=bench_lower,
         benchmark_upper=bench_upper,
         seasonal=np.isin(cutoffs, seasonal),
-        events=_fold_events(events, cutoffs, settings),
+        event_codes=_fold_event_codes(events, cutoffs, settings),
         offset_low=np.minimum(low, 0.0),
         offset_high=np.maximum(high, 0.0),
     )
@@ -433,12 +433,12 @@ def train_series(
 BENCHMARK_SCORE = "snaive_plain"  # seasonal naive without calendar effects: the gate's yardstick
 
 
-def _fold_events(
+def _fold_event_codes(
     events: SeriesEvents | None, cutoffs: np.ndarray, settings: ForecastSettings
 ) -> np.ndarray:
     if events is None:
-        return np.zeros((len(cutoffs), settings.horizon), dtype=bool)
-    return np.stack([events.codes[c : c + settings.horizon] != 0 for c in cutoffs])
+        return np.zeros((len(cutoffs), settings.horizon), dtype=np.int64)
+    return np.stack([events.codes[c : c + settings.horizon] for c in cutoffs])
 
 
 def calibrated_backtest(
@@ -446,7 +446,7 @@ def calibrated_backtest(
 ) -> SeriesBacktest:
     """The backtest with its chosen model's intervals widened by the calibration's factors."""
     steps = np.broadcast_to(np.arange(1, backtest.actual.shape[1] + 1), backtest.actual.shape)
-    widen = calibration.factors(steps, backtest.events)
+    widen = calibration.factors(steps, backtest.event_codes)
     lower, upper = _bounds(
         backtest.forecast,
         backtest.forecast + widen * backtest.offset_low,
@@ -506,7 +506,7 @@ def predict_series(
         forecast = cand.seasonal_naive(window, horizon, settings.season_length)
     yhat = _postprocess(forecast * future, settings)
     low, high = interval_offsets(model.errors, level)
-    widen = calibration.factors(np.arange(1, horizon + 1), future_codes != 0)
+    widen = calibration.factors(np.arange(1, horizon + 1), future_codes)
     scale = widen * difficulty(future)
     lower, upper = _bounds(
         yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings

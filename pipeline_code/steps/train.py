@@ -117,7 +117,7 @@ def _rows_of(training: SeriesTraining, series: SeriesData, level: float) -> list
         "series_id": series.series_id,
         "fold": np.repeat(np.arange(folds), horizon),
         "fold_kind": np.repeat(np.where(bt.seasonal, "seasonal", "recent"), horizon),
-        "event_day": bt.events.ravel(),
+        "event_day": bt.event_codes.ravel() != 0,
         "cutoff": first + (cutoff - 1).astype("timedelta64[D]"),
         "target_date": first + (cutoff + step - 1).astype("timedelta64[D]"),
         "step": step,

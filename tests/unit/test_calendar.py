@@ -196,22 +196,28 @@ def test_needed_factors_are_the_smallest_that_cover_each_error() -> None:
     np.testing.assert_allclose(needed_factors(errors, low, high), [2.0, 2.0, 0.0, np.inf])
 
 
-def test_calibration_widens_event_days_and_steps_to_the_nominal_level() -> None:
+def test_calibration_widens_each_event_and_each_step_to_the_nominal_level() -> None:
     rng = np.random.default_rng(0)
-    n = 4000
+    n = 6000
     steps = rng.integers(1, 29, n)
-    events = rng.random(n) < 0.2
-    spread = np.where(events, 2.0, 1.0 + steps / 28)  # wider on events and at later steps
+    # 15% holidays (code 1, errors twice as wide), 5% a closure (code 4, half as wide), a rare
+    # company day (code 8: too few points for a factor of its own)
+    codes = rng.choice([0, 1, 4, 8], size=n, p=[0.795, 0.15, 0.05, 0.005])
+    spread = np.select([codes == 1, codes == 4, codes == 8], [2.0, 0.5, 1.0], 1.0 + steps / 28)
     errors = rng.normal(0.0, spread)
     low, high = np.full(n, -1.2816), np.full(n, 1.2816)  # 80% of a unit normal
-    calibration = calibrate_intervals(steps, events, needed_factors(errors, low, high), 0.8, 28)
-    assert calibration.event_factor == pytest.approx(2.0, rel=0.12)
+    calibration = calibrate_intervals(steps, codes, needed_factors(errors, low, high), 0.8, 28)
+    assert calibration.code_factors[1] == pytest.approx(2.0, rel=0.12)
+    assert calibration.code_factors[4] == pytest.approx(0.5, rel=0.15)
+    assert 8 not in calibration.code_factors
+    assert 0.5 < calibration.event_factor < 2.0  # all events together: the rare one's factor
     assert calibration.step_factors[0] == pytest.approx(1 + 4 / 28, rel=0.15)
     assert calibration.step_factors[-1] == pytest.approx(1 + 25 / 28, rel=0.15)
-    widen = calibration.factors(steps, events)
+    widen = calibration.factors(steps, codes)
+    assert (widen[codes == 8] == calibration.event_factor).all()
     inside = np.abs(errors) <= widen * 1.2816
-    assert inside[events].mean() == pytest.approx(0.8, abs=0.03)
-    assert inside[~events].mean() == pytest.approx(0.8, abs=0.03)
+    for code in (0, 1, 4):
+        assert inside[codes == code].mean() == pytest.approx(0.8, abs=0.03), code
 
 
 def test_a_run_on_demo_data_covers_event_and_other_days_at_the_nominal_level() -> None:
@@ -226,7 +232,7 @@ def test_a_run_on_demo_data_covers_event_and_other_days_at_the_nominal_level() -
         bt = training.backtest
         assert bt is not None and bt.seasonal.any()  # two years: a fold a year back
         inside.append(((bt.actual >= bt.lower) & (bt.actual <= bt.upper)).ravel())
-        events.append(bt.events.ravel())
+        events.append(bt.event_codes.ravel() != 0)
     inside_all, events_all = np.concatenate(inside), np.concatenate(events)
     assert events_all.sum() >= 20
     assert 0.72 <= inside_all[events_all].mean() <= 0.92
