@@ -1,9 +1,10 @@
 """Throughput of the forecasting path on synthetic daily demand: fit + backtest, then predict.
 
 N series of three years' daily history (Poisson counts with a weekly cycle, a yearly swing, a
-trend, Japanese holidays and a spread of volumes, some sparse) go through `train_series` and
-`predict_series`, spread over every core with `map_series`, as the Train and Predict steps run
-them (without the Parquet reading and writing). Prints per N: wall time of each phase, series/s,
+trend, Japanese holidays and a spread of volumes, some sparse) go through `train_all` (pooled
+event effects, `train_series` spread over every core with `map_series`, interval calibration) and
+`predict_series`, as the Train and Predict steps run them (without the Parquet reading and
+writing). Prints per N: wall time of each phase, series/s,
 peak resident memory of this process and of its worker processes (getrusage), the chosen models,
 the backtest MASE of the chosen models against seasonal naive, and the backtest interval coverage
 against the nominal level.
@@ -38,19 +39,30 @@ from pipeline_code.forecasting import (
     map_series,
     predict_series,
     resolve_workers,
-    train_series,
 )
-from pipeline_code.forecasting.holiday_calendar import holiday_matrix
+from pipeline_code.forecasting.batch import train_all
+from pipeline_code.forecasting.event_calendar import EventCalendar
+from pipeline_code.forecasting.metrics import IntervalCalibration
 
 HISTORY_DAYS = 3 * 365
 START = dt.date(2023, 1, 1)
+
+
+def holiday_columns(start: dt.date, days: int) -> np.ndarray:
+    """0/1 columns: a public holiday outside the year end, the year end (Dec 29 - Jan 3)."""
+    calendar = EventCalendar(breaks=("year_end",))
+    codes = calendar.codes(start, days)
+    names = [calendar.describe(int(code)) for code in codes]
+    year_end = np.array(["year_end" in name for name in names], dtype=float)
+    holiday = np.array(["holiday" in name for name in names], dtype=float) * (1 - year_end)
+    return np.column_stack([holiday, year_end])
 
 
 def synthetic_series(n: int, days: int = HISTORY_DAYS, seed: int = 0) -> list[SeriesData]:
     """Seeded daily counts; volumes from ~0.5 to ~200 a day, so some series are sparse."""
     rng = np.random.default_rng(seed)
     t = np.arange(days)
-    holidays = holiday_matrix(START, days, "JP")
+    holidays = holiday_columns(START, days)
     weekday = (START.weekday() + t) % 7
     level = np.exp(rng.uniform(np.log(0.5), np.log(200.0), n))[:, None]
     weekly = 1.0 + rng.uniform(0.1, 0.6, (n, 1)) * np.isin(weekday, [5, 6])[None, :]
@@ -69,8 +81,10 @@ def peak_memory_mb() -> tuple[float, float]:
     return self_kb / 1024, children_kb / 1024
 
 
-def _predict_pair(pair: tuple[SeriesData, SeriesModel], settings) -> object:
-    return predict_series(pair[0], pair[1], settings)
+def _predict_pair(
+    pair: tuple[SeriesData, SeriesModel], settings, calibration: IntervalCalibration
+) -> object:
+    return predict_series(pair[0], pair[1], settings, calibration=calibration)
 
 
 def backtest_summary(trainings: list) -> dict[str, float]:
@@ -94,10 +108,12 @@ def run_size(n: int, workers: int, horizon: int, folds: int) -> None:
     series = synthetic_series(n)
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    trainings = map_series(partial(train_series, settings=settings), series, workers)
+    run = train_all(series, settings, workers)
+    trainings = run.trainings
     trained_at = time.perf_counter()
     pairs = list(zip(series, [t.model for t in trainings], strict=True))
-    forecasts = map_series(partial(_predict_pair, settings=settings), pairs, workers)
+    predict = partial(_predict_pair, settings=settings, calibration=run.calibration)
+    forecasts = map_series(predict, pairs, workers)
     finished = time.perf_counter()
     assert len(forecasts) == n
     total = finished - started

@@ -189,6 +189,36 @@ def _simulate(
     end_date: dt.date, years: float, n_models: int, seed: int
 ) -> tuple[np.ndarray, pd.DatetimeIndex, list[ModelProfile]]:
     """Counts as a (days, models) matrix, the days, and the model profiles."""
+    run = _simulate_with_future(end_date, years, n_models, seed, future_days=0)
+    return run.counts, run.days, run.profiles
+
+
+@dataclass(frozen=True)
+class DemoFuture:
+    """The demo data's days after its end date: realised counts and the expected rates.
+
+    `expected` is the mean of the count distribution each day (the rate; the gamma noise has mean
+    1): the best any forecast can do on average. Both are (days, models) matrices.
+    """
+
+    days: pd.DatetimeIndex
+    models: tuple[str, ...]
+    counts: np.ndarray
+    expected: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Simulation:
+    counts: np.ndarray
+    days: pd.DatetimeIndex
+    profiles: list[ModelProfile]
+    future: DemoFuture
+
+
+def _simulate_with_future(
+    end_date: dt.date, years: float, n_models: int, seed: int, future_days: int
+) -> _Simulation:
+    """The window's counts and `future_days` more: the window's draws come first, unchanged."""
     if years <= 0 or n_models <= 0:
         raise ValueError(f"years and n_models must be positive, got {years} and {n_models}")
     if n_models > len(_NAME_STEMS) * len(_BODY_TYPES):
@@ -196,12 +226,26 @@ def _simulate(
     rng = np.random.default_rng(seed)
     days = _window(end_date, years)
     profiles = _profiles(days[0].date(), end_date, n_models, rng)
-    calendar = _calendar_factor(days)
-    rates = np.column_stack([_model_rates(days, p) for p in profiles]) * calendar[:, None]
+    all_days = pd.date_range(days[0], end_date + dt.timedelta(days=future_days), freq="D")
+    calendar = _calendar_factor(all_days)
+    rates = np.column_stack([_model_rates(all_days, p) for p in profiles]) * calendar[:, None]
+    past, future = rates[: len(days)], rates[len(days) :]
     # Gamma-Poisson: a day-to-day noise factor on the rate, then Poisson counts.
-    noise = rng.gamma(_DISPERSION_SHAPE, 1.0 / _DISPERSION_SHAPE, size=rates.shape)
-    counts = rng.poisson(rates * noise)
-    return counts, days, profiles
+    noise = rng.gamma(_DISPERSION_SHAPE, 1.0 / _DISPERSION_SHAPE, size=past.shape)
+    counts = rng.poisson(past * noise)
+    future_noise = rng.gamma(_DISPERSION_SHAPE, 1.0 / _DISPERSION_SHAPE, size=future.shape)
+    names = tuple(p.name for p in profiles)
+    realised = DemoFuture(all_days[len(days) :], names, rng.poisson(future * future_noise), future)
+    return _Simulation(counts, days, profiles, realised)
+
+
+def demo_future(
+    end_date: dt.date, days: int, years: float = 3.0, n_models: int = 30, seed: int = 7
+) -> DemoFuture:
+    """The `days` after `end_date` of the demo data written with the same arguments."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    return _simulate_with_future(end_date, years, n_models, seed, days).future
 
 
 def _application_rows(

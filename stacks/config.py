@@ -7,10 +7,13 @@ when a value is missing, unknown or of the wrong kind.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline_code import calendar_spec
 
 PROJECT = "forecast"
 
@@ -47,6 +50,20 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
+class CalendarConfig:
+    """The events every forecast knows: public holidays, seasonal breaks and company days."""
+
+    holiday_country: str | None  # None: no public holidays
+    breaks: tuple[str, ...]
+    company_days: tuple[calendar_spec.CompanyDays, ...]
+
+    @property
+    def company_day_arguments(self) -> tuple[str, ...]:
+        """One `YYYY-MM-DD[+N]:name` job argument per item."""
+        return tuple(str(item) for item in self.company_days)
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     slack_secret_name: str
     notify_on_success: bool
@@ -74,6 +91,7 @@ class EnvironmentConfig:
     retain_data: bool
     schedule: ScheduleConfig
     pipeline: PipelineConfig
+    calendar: CalendarConfig
     monitoring: MonitoringConfig
     quicksight: QuickSightConfig
 
@@ -166,6 +184,20 @@ class _Section:
             raise self._fail(key, "an IANA time zone such as Asia/Tokyo", value) from err
         return value
 
+    def items(self, key: str, max_items: int) -> list[Any]:
+        """A list of at most `max_items` values (absent: empty)."""
+        value = self._get(key, [])
+        if not isinstance(value, list) or len(value) > max_items:
+            raise self._fail(key, f"a list of at most {max_items} items", value)
+        return value
+
+    def date(self, key: str) -> dt.date:
+        value = self.string(key, pattern=r"\d{4}-\d{2}-\d{2}")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as err:
+            raise self._fail(key, "a valid YYYY-MM-DD date", value) from err
+
     def reject_unknown_keys(self) -> None:
         unknown = sorted(set(self.data) - self.read)
         if unknown:
@@ -205,6 +237,42 @@ def _pipeline(s: _Section) -> PipelineConfig:
         outlier_threshold=s.number("outlier_threshold", 20.0, high=1000.0),
         gate_largest_series=s.integer("gate_largest_series", 5, low=0, high=1000),
         max_series_relative_mase=s.number("max_series_relative_mase", 1.5),
+    )
+    s.reject_unknown_keys()
+    return config
+
+
+def _company_days(s: _Section) -> calendar_spec.CompanyDays:
+    item = calendar_spec.CompanyDays(
+        start=s.date("date"),
+        days=s.integer("days", 1, high=calendar_spec.MAX_COMPANY_DAY_SPAN),
+        name=s.string("name", pattern=calendar_spec.COMPANY_DAY_NAME),
+    )
+    s.reject_unknown_keys()
+    return item
+
+
+def _calendar(s: _Section) -> CalendarConfig:
+    """`holiday_country` null turns public holidays off; absent keys take the defaults."""
+    country = s._get("holiday_country", calendar_spec.DEFAULT_COUNTRY)
+    if country is not None:
+        country = s.string(
+            "holiday_country", calendar_spec.DEFAULT_COUNTRY, pattern=calendar_spec.COUNTRY_CODE
+        )
+    breaks = s.items("breaks", len(calendar_spec.BREAKS)) if "breaks" in s.data else None
+    for i, name in enumerate(breaks or []):
+        if name not in calendar_spec.BREAKS:
+            raise ConfigError(
+                f"{s.path}.breaks[{i}]: expected one of {sorted(calendar_spec.BREAKS)}, "
+                f"got {name!r}"
+            )
+    config = CalendarConfig(
+        holiday_country=country,
+        breaks=calendar_spec.DEFAULT_BREAKS if breaks is None else tuple(dict.fromkeys(breaks)),
+        company_days=tuple(
+            _company_days(_Section(item, f"{s.path}.company_days[{i}]"))
+            for i, item in enumerate(s.items("company_days", calendar_spec.MAX_COMPANY_DAYS))
+        ),
     )
     s.reject_unknown_keys()
     return config
@@ -255,6 +323,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         retain_data=root.boolean("retain_data", True),
         schedule=schedule,
         pipeline=_pipeline(root.section("pipeline")),
+        calendar=_calendar(root.section("calendar")),
         monitoring=_monitoring(root.section("monitoring"), name),
         quicksight=_quicksight(root.section("quicksight"), schedule.timezone),
     )

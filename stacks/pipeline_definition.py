@@ -43,6 +43,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline_code import calendar_spec
+
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
     "image_uri": "PLACEHOLDER-IMAGE-URI",
@@ -88,6 +90,9 @@ class DefinitionSettings:
     backtest_folds: int = 3
     season_length: int = 7
     min_history_days: int = 56
+    holiday_country: str | None = calendar_spec.DEFAULT_COUNTRY  # None: no public holidays
+    calendar_breaks: tuple[str, ...] = calendar_spec.DEFAULT_BREAKS
+    company_days: tuple[str, ...] = ()  # `YYYY-MM-DD[+N]:name` items, one job argument each
     train_workers: int = 2
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
@@ -131,8 +136,36 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "outlier_threshold must be > 0": settings.outlier_threshold > 0,
         "gate_largest_series must be >= 0": settings.gate_largest_series >= 0,
         "max_series_relative_mase must be > 0": settings.max_series_relative_mase > 0,
+        f"at most {calendar_spec.MAX_COMPANY_DAYS} company_days": len(settings.company_days)
+        <= calendar_spec.MAX_COMPANY_DAYS,
+        "company_days must be YYYY-MM-DD[+N]:name items": all(
+            _is_company_day(item) for item in settings.company_days
+        ),
+        "calendar_breaks must be known breaks": set(settings.calendar_breaks)
+        <= set(calendar_spec.BREAKS),
     }
     return [problem for problem, ok in checks.items() if not ok]
+
+
+def _is_company_day(item: str) -> bool:
+    try:
+        calendar_spec.parse_company_days(item)
+    except ValueError:
+        return False
+    return True
+
+
+def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
+    """The Train job's calendar: short items, so the job stays within SageMaker's limits."""
+    arguments = [
+        "--holiday-country",
+        settings.holiday_country or "none",
+        "--breaks",
+        ",".join(settings.calendar_breaks) or "none",
+    ]
+    if settings.company_days:
+        arguments += ["--company-days", *settings.company_days]
+    return arguments
 
 
 def container_entrypoint(module: str) -> list[str]:
@@ -318,6 +351,7 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.backtest_folds),
             "--workers",
             str(settings.train_workers),
+            *_calendar_arguments(settings),
         ],
         "TrainEvaluation": [
             "--max-mase",

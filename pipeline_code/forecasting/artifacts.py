@@ -1,11 +1,12 @@
 """`train/models.pkl`: the settings and every series' fitted chosen model, as Train leaves them.
 
-Each `SeriesModel` holds the chosen model's name, its backtest errors (for the intervals) and the
-model fitted on the latest window (`candidates.FittedModel`): final states, one cycle of seasonal
-factors and a few coefficients, not statsmodels results objects, which carry the data and the
-whole filter and are tied to the library version. A fitted model is a few hundred bytes
-(models.pkl: about 0.7 MB for 1,000 daily series), and Predict forecasts from it without
-refitting.
+Each `SeriesModel` holds the chosen model's name, its backtest errors (for the intervals), its
+calendar events' effects and the model fitted on the latest window (`candidates.FittedModel`):
+final states, one cycle of seasonal factors and a few coefficients, not statsmodels results
+objects, which carry the data and the whole filter and are tied to the library version. A fitted
+model is a few hundred bytes (models.pkl: about 0.7 MB for 1,000 daily series), and Predict
+forecasts from it without refitting. `calibration` widens every series' intervals per horizon
+step and on event days.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pickle
 from dataclasses import dataclass, field
 
 from pipeline_code.forecasting.frequency import ForecastSettings
+from pipeline_code.forecasting.metrics import NO_CALIBRATION, IntervalCalibration
 from pipeline_code.forecasting.selection import SeriesModel
 
-FORMAT_VERSION = 2  # 2: SeriesModel.fitted, the fitted chosen model
+FORMAT_VERSION = 3  # 2: SeriesModel.fitted; 3: event effects, interval calibration
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class TrainedModels:
     settings: ForecastSettings
     execution_date: dt.date
     models: dict[str, SeriesModel] = field(default_factory=dict)
+    calibration: IntervalCalibration = NO_CALIBRATION
     format_version: int = FORMAT_VERSION
 
 

@@ -5,7 +5,7 @@ All are statsmodels models or simple benchmarks. A candidate is a fit: it gets t
 needs (final states, one cycle of seasonal factors, a few coefficients). `forecast(horizon)`
 continues from the end of the fitting window, so Train can store the fitted models and Predict
 forecast from them without refitting. A fit raises `NotApplicable` when the series does not suit
-it (too short, no dates for holidays), and any other exception is treated the same way by the
+it (too short), and any other exception is treated the same way by the
 caller, so one odd series never stops a run.
 
 Seasonality is handled one way for every exponential-smoothing candidate: a short cycle (up to
@@ -13,6 +13,9 @@ Seasonality is handled one way for every exponential-smoothing candidate: a shor
 52) would need dozens of noisy states, so the series is seasonally adjusted by classical
 decomposition when an autocorrelation test finds the cycle (as the M4 benchmarks do), modelled
 without seasonality and re-seasonalised.
+
+Calendar events are not a candidate's business: the candidates fit an event-adjusted history and
+`selection` multiplies every candidate's forecast by the events' effects (see `event_effects`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ class FitInput:
     history: np.ndarray
     season_length: int
     extra_season_lengths: tuple[int, ...] = ()
-    holidays_history: np.ndarray | None = None  # (len(history), k) 0/1 regressors
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,9 @@ class CandidateInput:
     horizon: int
     season_length: int
     extra_season_lengths: tuple[int, ...] = ()
-    holidays_history: np.ndarray | None = None  # (len(history), k) 0/1 regressors
-    holidays_future: np.ndarray | None = None  # (horizon, k)
 
     def fit_input(self) -> FitInput:
-        return FitInput(
-            self.history, self.season_length, self.extra_season_lengths, self.holidays_history
-        )
+        return FitInput(self.history, self.season_length, self.extra_season_lengths)
 
 
 @contextmanager
@@ -80,8 +78,8 @@ def quiet_fitting():
 class FittedModel:
     """A model fitted on a window; forecasts `horizon` steps after the window's last step."""
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
-        """Point forecast; `holidays_future` (at least `horizon` rows) only for holiday models."""
+    def forecast(self, horizon: int) -> np.ndarray:
+        """Point forecast of the steps after the fitting window."""
         raise NotImplementedError
 
 
@@ -91,7 +89,7 @@ class RepeatedCycle(FittedModel):
 
     values: np.ndarray
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
+    def forecast(self, horizon: int) -> np.ndarray:
         return np.resize(self.values, horizon).astype(float)
 
 
@@ -121,8 +119,8 @@ class Reseasonalised(FittedModel):
     base: FittedModel
     cycle: SeasonalCycle
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
-        return self.cycle.reseasonalise(self.base.forecast(horizon, holidays_future))
+    def forecast(self, horizon: int) -> np.ndarray:
+        return self.cycle.reseasonalise(self.base.forecast(horizon))
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ class HoltWinters(FittedModel):
         }
         return cls(float(results.level[-1]), trend, phi, season, smoothing)
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
+    def forecast(self, horizon: int) -> np.ndarray:
         """l_n + (phi + ... + phi^h) b_n + s_{n+h-m(k+1)}: the textbook formula.
 
         statsmodels' `forecast()` reruns the whole filter (about half the cost of a fit) and takes
@@ -200,7 +198,7 @@ class Theta(FittedModel):
             cycle=cycle,
         )
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
+    def forecast(self, horizon: int) -> np.ndarray:
         # The same operations in the same order as statsmodels, so the results are identical.
         h = np.arange(1, horizon + 1, dtype=np.float64) - 1
         if self.alpha > 0:
@@ -210,26 +208,13 @@ class Theta(FittedModel):
 
 
 @dataclass(frozen=True)
-class HolidayAdjusted(FittedModel):
-    """A model of holiday-adjusted data; holiday effects added back on future holidays."""
-
-    base: FittedModel
-    effects: np.ndarray  # additive effect of each holiday regressor
-
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
-        if holidays_future is None or len(holidays_future) < horizon:
-            raise ValueError("the holiday regressors of every forecast step are needed")
-        return self.base.forecast(horizon) + holidays_future[:horizon] @ self.effects
-
-
-@dataclass(frozen=True)
 class MultiSeasonal(FittedModel):
     """Trend model of the adjusted series plus each removed cycle, repeated."""
 
     trend: FittedModel
     cycles: tuple[np.ndarray, ...]  # the last full cycle of each seasonal component
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
+    def forecast(self, horizon: int) -> np.ndarray:
         future_cycles = sum(np.resize(cycle, horizon) for cycle in self.cycles)
         return self.trend.forecast(horizon) + future_cycles
 
@@ -240,8 +225,8 @@ class Combination(FittedModel):
 
     parts: tuple[FittedModel, ...]
 
-    def forecast(self, horizon: int, holidays_future: np.ndarray | None = None) -> np.ndarray:
-        return np.mean([part.forecast(horizon, holidays_future) for part in self.parts], axis=0)
+    def forecast(self, horizon: int) -> np.ndarray:
+        return np.mean([part.forecast(horizon) for part in self.parts], axis=0)
 
 
 # --- benchmarks
@@ -370,43 +355,6 @@ def _theta(data: FitInput) -> FittedModel:
         return Theta.from_results(model.fit(), len(history))
 
 
-# --- holidays
-
-
-def holiday_effects(history: np.ndarray, regressors: np.ndarray, season_length: int) -> np.ndarray:
-    """Additive effect of each holiday regressor, by least squares on the history.
-
-    The regression controls for the seasonal cycle (one dummy per position) and a slowly moving
-    level (a piecewise-linear trend with a knot every four cycles), so a holiday's effect is its
-    departure from what that weekday would have had. Regressors absent from the history get 0.
-    """
-    n = len(history)
-    present = regressors.sum(axis=0) > 0
-    effects = np.zeros(regressors.shape[1])
-    if not present.any():
-        return effects
-    position = np.arange(n) % max(season_length, 1)
-    seasonal_dummies = (position[:, None] == np.arange(max(season_length, 1))).astype(float)
-    t = np.arange(n, dtype=float)
-    knots = np.arange(4 * season_length, n, 4 * season_length, dtype=float)
-    hinges = np.maximum(t[:, None] - knots[None, :], 0.0) / max(n, 1)
-    design = np.column_stack([seasonal_dummies, t / max(n, 1), hinges, regressors[:, present]])
-    coefficients, *_ = np.linalg.lstsq(design, history, rcond=None)
-    effects[present] = coefficients[-int(present.sum()) :]
-    return effects
-
-
-def _ets_holiday(data: FitInput) -> FittedModel:
-    """ETS (A,N,A) on holiday-adjusted data, with the holiday effects added back to the forecast."""
-    if data.holidays_history is None:
-        raise NotApplicable("no holiday calendar (series without dates)")
-    effects = holiday_effects(data.history, data.holidays_history, data.season_length)
-    if not np.any(effects):
-        raise NotApplicable("no holidays in the fitting window")
-    adjusted = data.history - data.holidays_history @ effects
-    return HolidayAdjusted(_ets(FitInput(adjusted, data.season_length)), effects)
-
-
 # --- multiple seasonality
 
 
@@ -439,7 +387,6 @@ CANDIDATES: dict[str, Fit] = {
     "ets": _ets,
     "ets_damped": _ets_damped,
     "theta": _theta,
-    "ets_holiday": _ets_holiday,
     "mstl": _mstl,
 }
 
@@ -478,7 +425,7 @@ def run_candidates(names: tuple[str, ...], inp: CandidateInput) -> dict[str, np.
     forecasts: dict[str, np.ndarray] = {}
     for name in needed:
         try:
-            forecast = CANDIDATES[name](data).forecast(inp.horizon, inp.holidays_future)
+            forecast = CANDIDATES[name](data).forecast(inp.horizon)
         except Exception:  # a candidate that fails on this series simply drops out
             continue
         if usable_forecast(forecast, inp.horizon):

@@ -1,10 +1,11 @@
 """What a series' sampling frequency decides: season lengths, scoring period and candidate set.
 
-Daily demand has a weekly cycle (m=7) and reacts to public holidays; weekly data has a yearly
-cycle of ~52 weeks, too long for in-model seasonal states, so its models work on seasonally
-adjusted data; hourly data has a daily (24) and a weekly (168) cycle. `scoring_season_length` is
-the period of the MASE denominator; the M4 competition scores weekly data with m=1, so the weekly
-profile does too, while models still use 52.
+Daily demand has a weekly cycle (m=7) and reacts to calendar events (public holidays, the
+year-end break, Golden Week, Obon), so its backtest adds a fold at the same season a year back;
+weekly data has a yearly cycle of ~52 weeks, too long for in-model seasonal states, so its models
+work on seasonally adjusted data; hourly data has a daily (24) and a weekly (168) cycle.
+`scoring_season_length` is the period of the MASE denominator; the M4 competition scores weekly
+data with m=1, so the weekly profile does too, while models still use 52.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+
+from pipeline_code.forecasting.event_calendar import EventCalendar
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class ForecastSettings:
     interval_level: float = 0.8
     scoring_season_length: int | None = None  # None: same as season_length
     extra_season_lengths: tuple[int, ...] = ()  # further cycles (hourly: the week)
-    holiday_country: str | None = None  # `holidays` country code; needs dated series
+    calendar: EventCalendar | None = None  # known events; needs dated daily series
+    seasonal_folds: int = 0  # extra folds a year back, two years back, ... (where data reaches)
+    seasonal_lag: int = 364  # steps between a seasonal fold and the latest one (52 weeks)
     nonnegative: bool = True  # counts: forecasts and bounds are clipped at 0
     frequency: str = "D"
 
@@ -40,7 +45,7 @@ class ForecastSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-DAILY_CANDIDATES = ("snaive", "ets", "ets_damped", "theta", "ets_holiday", "comb")
+DAILY_CANDIDATES = ("snaive", "ets", "ets_damped", "theta", "comb")
 WEEKLY_CANDIDATES = ("naive", "ets", "ets_damped", "theta", "comb")
 HOURLY_CANDIDATES = ("snaive", "snaive_week", "ets", "theta", "mstl", "comb")
 
@@ -51,7 +56,8 @@ def daily_settings(horizon: int = 28, **overrides: object) -> ForecastSettings:
         season_length=7,
         candidates=DAILY_CANDIDATES,
         fit_window=364,
-        holiday_country="JP",
+        calendar=EventCalendar(),
+        seasonal_folds=1,
         frequency="D",
     )
     return base.with_overrides(**overrides)

@@ -7,6 +7,7 @@ have zeros), MASE scaled by the in-sample mean absolute seasonal difference.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,3 +66,80 @@ def interval_offsets(errors: np.ndarray, level: float) -> tuple[float, float]:
     lower_q = max(0.0, 1.0 - upper_q)
     low, high = np.quantile(e, [lower_q, upper_q])
     return float(low), float(high)
+
+
+# --- calibration of the intervals across series
+
+CALIBRATION_STEP_REACH = 3  # an ordinary day's step pools the steps up to 3 either side
+MIN_CALIBRATION_POINTS = 20  # fewer backtest points in a class: leave its intervals as they are
+MIN_EVENT_POINTS = 60  # backtest points an event needs for a factor of its own
+
+
+@dataclass(frozen=True)
+class IntervalCalibration:
+    """Factors on each series' interval offsets: per horizon step (ordinary days) and on events.
+
+    A series' own backtest has too few errors to tell step 1 from step 28 or event days from
+    the rest; the backtests of all series together do. The factor of a class is the smallest
+    that makes `level` of that class's backtest points fall inside their widened intervals. Event
+    days share one factor, and an event with enough backtest points has its own: a holiday's
+    errors and a closure's differ in more than their level.
+    """
+
+    step_factors: tuple[float, ...] = (1.0,)  # step 1, 2, ...; the last one holds beyond
+    event_factor: float = 1.0
+    code_factors: dict[int, float] = field(default_factory=dict)  # event code: its own factor
+
+    def factors(self, steps: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The factor of each forecast day: `steps` are 1-based, `codes` its event codes."""
+        codes = np.asarray(codes)
+        by_step = np.asarray(self.step_factors, dtype=float)
+        ordinary = by_step[np.minimum(np.asarray(steps) - 1, len(by_step) - 1)]
+        out = np.where(codes != 0, self.event_factor, ordinary)
+        for code, factor in self.code_factors.items():
+            out = np.where(codes == code, factor, out)
+        return out
+
+
+NO_CALIBRATION = IntervalCalibration()
+
+
+def needed_factors(errors: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per point, the smallest factor on its offsets (low <= 0 <= high) that covers its error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = np.where(high > 0, errors / high, np.inf)
+        below = np.where(low < 0, errors / low, np.inf)
+    return np.where(errors > 0, above, np.where(errors < 0, below, 0.0))
+
+
+def _conformal_quantile(values: np.ndarray, level: float) -> float:
+    n = values.size
+    q = min(1.0, math.ceil((n + 1) * level) / n)
+    factor = float(np.quantile(values, q, method="higher"))
+    return factor if np.isfinite(factor) else float(np.max(values[np.isfinite(values)], initial=1))
+
+
+def calibrate_intervals(
+    steps: np.ndarray, codes: np.ndarray, needed: np.ndarray, level: float, horizon: int
+) -> IntervalCalibration:
+    """Factors per step of ordinary days (neighbouring steps pooled), for events, per event."""
+    steps, codes, needed = (np.asarray(a).ravel() for a in (steps, codes, needed))
+    events = codes != 0
+    ordinary_steps, ordinary_needed = steps[~events], needed[~events]
+    step_factors = []
+    for step in range(1, horizon + 1):
+        near = np.abs(ordinary_steps - step) <= CALIBRATION_STEP_REACH
+        enough = near.sum() >= MIN_CALIBRATION_POINTS
+        step_factors.append(_conformal_quantile(ordinary_needed[near], level) if enough else 1.0)
+    event_needed = needed[events]
+    event_factor = (
+        _conformal_quantile(event_needed, level)
+        if event_needed.size >= MIN_CALIBRATION_POINTS
+        else 1.0
+    )
+    code_factors = {}
+    for code in np.unique(codes[events]):
+        own = needed[codes == code]
+        if own.size >= MIN_EVENT_POINTS:
+            code_factors[int(code)] = _conformal_quantile(own, level)
+    return IntervalCalibration(tuple(step_factors), event_factor, code_factors)

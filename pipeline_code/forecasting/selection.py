@@ -4,12 +4,23 @@ The functions here are pure and their arguments and results are small picklable 
 `parallel.map_series` can spread them over processes.
 
 Backtest layout: `folds` consecutive, non-overlapping test windows of `horizon` steps end at the
-last observation; each fold fits on at most `fit_window` observations before its cutoff. The
-model with the lowest mean MASE over the folds is chosen (ties: the earlier candidate in the
-settings, so cheaper and simpler models win). Prediction intervals come from the chosen model's
-backtest errors (empirical quantiles, see `metrics.interval_offsets`): they are calibrated by
-construction, unlike model-based intervals, which assume the model is right. The backtest's own
-intervals use the errors of the *other* folds only, so its coverage is an honest estimate.
+last observation ("recent" folds), plus `seasonal_folds` windows starting `seasonal_lag` steps
+(52 weeks) before the latest one, two lags before, ... where the history reaches ("seasonal" folds:
+the same season a year back, so holiday error counts in the choice and the gate). Each fold fits on
+at most `fit_window` observations before its cutoff. The model with the lowest mean MASE over the
+folds is chosen (ties: the earlier candidate in the settings, so cheaper and simpler models win).
+
+Calendar events (daily series with a calendar): every fold and the final fit see the history
+adjusted for events, and every candidate's forecast is multiplied by the events' effects on the
+days it forecasts; effects come from the days before the cutoff, the series' own shrunk toward the
+pool of all series (`event_effects`). Seasonal naive as the gate's benchmark stays plain.
+
+Prediction intervals come from the chosen model's backtest errors, divided by the day's
+"difficulty" (its event effect to the power 0.75: a quiet break has smaller errors, though
+less than in proportion, as counts' noise is partly Poisson), as empirical
+quantiles (see `metrics.interval_offsets`), then widened by the factors of an
+`IntervalCalibration` fitted on all series' backtests per horizon step and for event days. The
+backtest's own intervals use the errors of the *other* folds only.
 
 After the choice, the chosen model is fitted once more on the latest window (the same window
 `fit_window` gives a fold whose cutoff is the last observation) and kept in `SeriesModel.fitted`;
@@ -19,14 +30,26 @@ After the choice, the chosen model is fitted once more on the latest window (the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting.event_effects import (
+    EMPTY_POOL,
+    EventDays,
+    PooledEvents,
+    adjusted_history,
+    factors,
+    shrunk_effects,
+)
 from pipeline_code.forecasting.frequency import ForecastSettings
-from pipeline_code.forecasting.holiday_calendar import holiday_matrix
-from pipeline_code.forecasting.metrics import interval_offsets, mase_scale
+from pipeline_code.forecasting.metrics import (
+    NO_CALIBRATION,
+    IntervalCalibration,
+    interval_offsets,
+    mase_scale,
+)
 
 MIN_TRAIN = 8  # fewest observations a backtest fold trains on
 
@@ -35,7 +58,7 @@ MIN_TRAIN = 8  # fewest observations a backtest fold trains on
 class SeriesData:
     series_id: str
     y: np.ndarray
-    start: dt.date | None = None  # date of y[0]; places holidays (None: undated, no holidays)
+    start: dt.date | None = None  # date of y[0]; places events (None: undated, no events)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,11 @@ class SeriesBacktest:
     benchmark_forecast: np.ndarray
     benchmark_lower: np.ndarray
     benchmark_upper: np.ndarray
+    seasonal: np.ndarray  # (folds,) True: a fold at the same season a year (or more) back
+    event_codes: np.ndarray  # each day's calendar event code (0: an ordinary day)
+    # The chosen model's interval offsets before calibration (low <= 0 <= high)
+    offset_low: np.ndarray
+    offset_high: np.ndarray
 
     @property
     def n_folds(self) -> int:
@@ -63,11 +91,13 @@ class SeriesModel:
 
     series_id: str
     model: str
-    errors: np.ndarray  # actual - forecast of the chosen model in the backtest, (folds, horizon)
+    # (actual - forecast) / difficulty of the chosen model in the backtest, (folds, horizon)
+    errors: np.ndarray
     candidate_mase: dict[str, float] = field(default_factory=dict)
     n_observations: int = 0  # length of the series the model was fitted on
     # The chosen model fitted on the latest window; None when it could not fit that window.
     fitted: cand.FittedModel | None = None
+    effects: dict[int, float] = field(default_factory=dict)  # event code: multiplicative effect
 
 
 @dataclass(frozen=True)
@@ -88,46 +118,109 @@ class SeriesForecast:
 # --- inputs
 
 
-def _holidays(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray | None:
-    if series.start is None or not settings.holiday_country or settings.frequency != "D":
+DIFFICULTY_POWER = 0.75  # errors grow with the day's event effect, less than in proportion
+
+
+@dataclass(frozen=True)
+class SeriesEvents:
+    """The calendar seen by one series: day codes over history and future, its event days."""
+
+    codes: np.ndarray  # event code of every day from y[0] to the end of the longest forecast
+    own: EventDays
+    pool: PooledEvents
+    first_day: int  # ordinal of y[0]
+
+    def effects(self, cutoff: int, horizon: int) -> dict[int, float]:
+        """Effects of the events up to `cutoff + horizon`, from days before `cutoff` only."""
+        return shrunk_effects(
+            self.own.before(cutoff),
+            self.pool,
+            self.codes[: cutoff + horizon],
+            self.first_day + cutoff,
+        )
+
+    def window(self, y: np.ndarray, cutoff: int, effects: dict[int, float]) -> np.ndarray:
+        return adjusted_history(y[:cutoff], self.codes[:cutoff], effects)
+
+    def future(self, cutoff: int, horizon: int, effects: dict[int, float]) -> np.ndarray:
+        return factors(self.codes[cutoff : cutoff + horizon], effects)
+
+
+def series_codes(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray | None:
+    """Event codes of `length` days from the series' first day; None when events do not apply."""
+    calendar = settings.calendar
+    if series.start is None or calendar is None or calendar.empty or settings.frequency != "D":
         return None
-    return holiday_matrix(series.start, length, settings.holiday_country)
+    return settings.calendar.codes(series.start, length)
+
+
+def event_days(series: SeriesData, settings: ForecastSettings) -> EventDays | None:
+    """The series' own event days with their baselines (the pool's input)."""
+    codes = series_codes(series, settings, len(series.y))
+    if codes is None:
+        return None
+    return EventDays.of(np.asarray(series.y, dtype=float), codes, settings.season_length)
+
+
+def pool_events(series: list[SeriesData], settings: ForecastSettings) -> PooledEvents:
+    """The effects pooled over all series: the prior of each series' own effects."""
+    parts = []
+    for s in series:
+        days = event_days(s, settings)
+        if days is not None and s.start is not None:
+            parts.append((s.start.toordinal(), days))
+    return PooledEvents.from_series(parts)
+
+
+EFFECTS_AHEAD = 366  # days after the data whose events get an effect stored with the model
+
+
+def _series_events(
+    series: SeriesData, settings: ForecastSettings, pool: PooledEvents, horizon: int
+) -> SeriesEvents | None:
+    """The series' calendar; its codes reach a year past the data, so that the effects stored
+    with the model cover every event of any horizon Predict may be asked for within a year."""
+    y = np.asarray(series.y, dtype=float)
+    codes = series_codes(series, settings, len(y) + max(horizon, EFFECTS_AHEAD))
+    if codes is None or series.start is None:
+        return None
+    own = EventDays.of(y, codes[: len(y)], settings.season_length)
+    return SeriesEvents(codes, own, pool, series.start.toordinal())
 
 
 def _window_start(cutoff: int, settings: ForecastSettings) -> int:
     return max(0, cutoff - settings.fit_window)
 
 
-def _fit_input(
-    y: np.ndarray, cutoff: int, settings: ForecastSettings, holidays: np.ndarray | None
-) -> cand.FitInput:
-    """The fitting window ending at `cutoff`."""
-    first = _window_start(cutoff, settings)
-    return cand.FitInput(
-        history=y[first:cutoff],
-        season_length=settings.season_length,
-        extra_season_lengths=settings.extra_season_lengths,
-        holidays_history=None if holidays is None else holidays[first:cutoff],
-    )
+@dataclass(frozen=True)
+class FoldInput:
+    """A fold's (or the final fit's) adjusted fitting window and its future event factors."""
+
+    candidate: cand.CandidateInput
+    raw_window: np.ndarray  # the unadjusted window: the benchmark's input
+    future_factors: np.ndarray  # effect of each forecast day (1: ordinary)
+    effects: dict[int, float]
 
 
-def _candidate_input(
+def fold_input(
     y: np.ndarray,
     cutoff: int,
     horizon: int,
     settings: ForecastSettings,
-    holidays: np.ndarray | None,
-) -> cand.CandidateInput:
-    """The fitting window ending at `cutoff` and the regressors of the steps after it."""
+    events: SeriesEvents | None,
+) -> FoldInput:
+    """The fitting window ending at `cutoff` (event-adjusted) and the event factors after it."""
     first = _window_start(cutoff, settings)
-    return cand.CandidateInput(
-        history=y[first:cutoff],
+    effects = events.effects(cutoff, horizon) if events else {}
+    history = events.window(y, cutoff, effects) if events else y[:cutoff]
+    future = events.future(cutoff, horizon, effects) if events else np.ones(horizon)
+    candidate = cand.CandidateInput(
+        history=history[first:cutoff],
         horizon=horizon,
         season_length=settings.season_length,
         extra_season_lengths=settings.extra_season_lengths,
-        holidays_history=None if holidays is None else holidays[first:cutoff],
-        holidays_future=None if holidays is None else holidays[cutoff : cutoff + horizon],
     )
+    return FoldInput(candidate, y[first:cutoff], future, effects)
 
 
 def _postprocess(forecast: np.ndarray, settings: ForecastSettings) -> np.ndarray:
@@ -135,34 +228,66 @@ def _postprocess(forecast: np.ndarray, settings: ForecastSettings) -> np.ndarray
     return np.maximum(forecast, 0.0) if settings.nonnegative else forecast
 
 
+def _min_train(settings: ForecastSettings) -> int:
+    return max(MIN_TRAIN, 2 * min(settings.season_length, cand.MAX_STATE_SEASON))
+
+
 def fold_cutoffs(n: int, settings: ForecastSettings) -> np.ndarray:
-    """Cutoffs of the folds that fit in a history of n (fewer folds for short series)."""
-    min_train = max(MIN_TRAIN, 2 * min(settings.season_length, cand.MAX_STATE_SEASON))
-    folds = min(settings.backtest_folds, max(0, (n - min_train) // settings.horizon))
+    """Cutoffs of the recent folds that fit in a history of n (fewer folds for short series)."""
+    folds = min(settings.backtest_folds, max(0, (n - _min_train(settings)) // settings.horizon))
     return np.array([n - settings.horizon * (folds - k) for k in range(folds)], dtype=int)
+
+
+def seasonal_cutoffs(n: int, settings: ForecastSettings, recent: np.ndarray) -> np.ndarray:
+    """Cutoffs `seasonal_lag`, 2 lags, ... before the latest fold's, where the history reaches.
+
+    A seasonal fold's window must end before the first recent fold starts and leave enough
+    history to fit on.
+    """
+    if not len(recent):
+        return np.zeros(0, dtype=int)
+    latest = n - settings.horizon
+    cutoffs = [latest - k * settings.seasonal_lag for k in range(1, settings.seasonal_folds + 1)]
+    usable = [
+        c for c in cutoffs if c >= _min_train(settings) and c + settings.horizon <= int(recent[0])
+    ]
+    return np.array(sorted(usable), dtype=int)
 
 
 # --- training
 
 
+@dataclass(frozen=True)
+class _FoldResult:
+    forecasts: dict[str, np.ndarray]  # event-aware candidates
+    benchmark: np.ndarray  # plain seasonal naive
+    factors: np.ndarray
+
+
 def _fold_forecasts(
-    series: SeriesData, settings: ForecastSettings, cutoffs: np.ndarray
-) -> list[dict[str, np.ndarray]]:
-    holidays = _holidays(series, settings, len(series.y))
+    y: np.ndarray, settings: ForecastSettings, cutoffs: np.ndarray, events: SeriesEvents | None
+) -> list[_FoldResult]:
     per_fold = []
     for cutoff in cutoffs:
-        inp = _candidate_input(series.y, int(cutoff), settings.horizon, settings, holidays)
-        forecasts = cand.run_candidates(settings.candidates, inp)
-        per_fold.append({k: _postprocess(v, settings) for k, v in forecasts.items()})
+        inp = fold_input(y, int(cutoff), settings.horizon, settings, events)
+        forecasts = cand.run_candidates(settings.candidates, inp.candidate)
+        benchmark = cand.seasonal_naive(inp.raw_window, settings.horizon, settings.season_length)
+        per_fold.append(
+            _FoldResult(
+                {k: _postprocess(v * inp.future_factors, settings) for k, v in forecasts.items()},
+                _postprocess(benchmark, settings),
+                inp.future_factors,
+            )
+        )
     return per_fold
 
 
 def _mean_mase(
-    name: str, per_fold: list[dict[str, np.ndarray]], actual: np.ndarray, scales: np.ndarray
+    name: str, per_fold: list[_FoldResult], actual: np.ndarray, scales: np.ndarray
 ) -> float:
-    if not all(name in fold for fold in per_fold):
+    if not all(name in fold.forecasts for fold in per_fold):
         return float("inf")
-    forecast = np.stack([fold[name] for fold in per_fold])
+    forecast = np.stack([fold.forecasts[name] for fold in per_fold])
     return float(np.mean(np.mean(np.abs(actual - forecast), axis=1) / scales))
 
 
@@ -174,17 +299,16 @@ def choose_model(candidate_mase: dict[str, float], order: tuple[str, ...]) -> st
     return min(finite, key=lambda name: (candidate_mase[name], order.index(name)))
 
 
-def _leave_one_fold_out_bounds(
-    errors: np.ndarray, forecast: np.ndarray, level: float, fallback: np.ndarray
+def _leave_one_fold_out_offsets(
+    errors: np.ndarray, level: float, fallback: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Interval of each fold from the other folds' errors (`fallback` errors with one fold)."""
-    lower = np.empty_like(forecast)
-    upper = np.empty_like(forecast)
+    """Interval offsets of each fold from the other folds' errors (`fallback` with one fold)."""
+    low = np.empty(len(errors))
+    high = np.empty(len(errors))
     for k in range(len(errors)):
         others = np.delete(errors, k, axis=0) if len(errors) > 1 else fallback
-        low, high = interval_offsets(others, level)
-        lower[k], upper[k] = forecast[k] + low, forecast[k] + high
-    return lower, upper
+        low[k], high[k] = interval_offsets(others, level)
+    return low[:, None], high[:, None]
 
 
 def _bounds(
@@ -198,6 +322,11 @@ def _bounds(
     return lower, upper
 
 
+def difficulty(event_factors: np.ndarray) -> np.ndarray:
+    """How large a day's errors are expected to be, relative to an ordinary day."""
+    return np.power(np.maximum(event_factors, 1e-3), DIFFICULTY_POWER)
+
+
 def _in_sample_errors(y: np.ndarray, season_length: int) -> np.ndarray:
     """Seasonal differences: the errors seasonal naive would have made one cycle ahead."""
     lag = season_length if len(y) > season_length else 1
@@ -205,74 +334,137 @@ def _in_sample_errors(y: np.ndarray, season_length: int) -> np.ndarray:
 
 
 def fit_latest(
-    series: SeriesData, name: str, settings: ForecastSettings
+    series: SeriesData,
+    name: str,
+    settings: ForecastSettings,
+    pool: PooledEvents = EMPTY_POOL,
 ) -> cand.FittedModel | None:
     """Model `name` fitted on the latest window, as Predict forecasts it; None if it cannot fit."""
     y = np.asarray(series.y, dtype=float)
-    holidays = _holidays(series, settings, len(y))
+    events = _series_events(series, settings, pool, settings.horizon)
+    inp = fold_input(y, len(y), settings.horizon, settings, events)
     try:
-        return cand.fit_candidate(name, _fit_input(y, len(y), settings, holidays))
+        return cand.fit_candidate(name, inp.candidate.fit_input())
     except Exception:  # predict falls back to seasonal naive, as a failed backtest fit drops out
         return None
 
 
-def train_series(series: SeriesData, settings: ForecastSettings) -> SeriesTraining:
+def _latest_effects(
+    y: np.ndarray, settings: ForecastSettings, events: SeriesEvents | None
+) -> dict[int, float]:
+    """Effects as of the last observation, for every event the pool or the series knows."""
+    if events is None:
+        return {}
+    known = np.array(sorted({*events.pool.by_code, *np.unique(events.codes).tolist()}))
+    return shrunk_effects(events.own, events.pool, known, events.first_day + len(y))
+
+
+def _backtest_band(
+    actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray, level: float, fallback: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (low, high) of each fold's interval, from the other folds' scaled errors."""
+    low, high = _leave_one_fold_out_offsets((actual - forecast) / scale, level, fallback)
+    return low * scale, high * scale
+
+
+def train_series(
+    series: SeriesData, settings: ForecastSettings, pool: PooledEvents = EMPTY_POOL
+) -> SeriesTraining:
     """Backtest every candidate on one series, choose the best and fit it on the latest window.
 
-    Picklable in and out, no side effects.
+    `pool`: the effects of calendar events pooled over all series (`pool_events`). Picklable in
+    and out, no side effects.
     """
     y = np.asarray(series.y, dtype=float)
-    cutoffs = fold_cutoffs(len(y), settings)
-    if len(cutoffs) == 0:
+    events = _series_events(series, settings, pool, settings.horizon)
+    effects = _latest_effects(y, settings, events)
+    recent = fold_cutoffs(len(y), settings)
+    if len(recent) == 0:
         errors = _in_sample_errors(y, settings.season_length)[None, :]
-        fitted = fit_latest(series, cand.BENCHMARK, settings)
-        model = SeriesModel(series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted)
+        fitted = fit_latest(series, cand.BENCHMARK, settings, pool)
+        model = SeriesModel(series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted, effects)
         return SeriesTraining(model=model, backtest=None)
 
-    per_fold = _fold_forecasts(series, settings, cutoffs)
+    seasonal = seasonal_cutoffs(len(y), settings, recent)
+    cutoffs = np.concatenate([seasonal, recent])
+    per_fold = _fold_forecasts(y, settings, cutoffs, events)
     actual = np.stack([y[c : c + settings.horizon] for c in cutoffs])
     scales = np.array([mase_scale(y[:c], settings.mase_season_length) for c in cutoffs])
-    names = tuple(dict.fromkeys((*settings.candidates, cand.BENCHMARK)))
+    names = tuple(dict.fromkeys(settings.candidates))
     scores = {name: _mean_mase(name, per_fold, actual, scales) for name in names}
+    benchmark = np.stack([fold.benchmark for fold in per_fold])
+    scores[BENCHMARK_SCORE] = float(np.mean(np.mean(np.abs(actual - benchmark), axis=1) / scales))
     chosen = choose_model(scores, settings.candidates)
 
     level = settings.interval_level
     fallback = _in_sample_errors(y[: cutoffs[0]], settings.season_length)
-    bands = {}
-    for name in (chosen, cand.BENCHMARK):
-        forecast = np.stack([fold[name] for fold in per_fold])
-        lower, upper = _leave_one_fold_out_bounds(actual - forecast, forecast, level, fallback)
-        bands[name] = (forecast, *_bounds(forecast, lower, upper, settings))
+    event_factors = np.stack([fold.factors for fold in per_fold])
+    scale = difficulty(event_factors)
+    forecast = np.stack([fold.forecasts[chosen] for fold in per_fold])
+    low, high = _backtest_band(actual, forecast, scale, level, fallback)
+    lower, upper = _bounds(forecast, forecast + low, forecast + high, settings)
+    bench_low, bench_high = _backtest_band(actual, benchmark, np.ones_like(scale), level, fallback)
+    bench_lower, bench_upper = _bounds(
+        benchmark, benchmark + bench_low, benchmark + bench_high, settings
+    )
 
     backtest = SeriesBacktest(
         cutoffs=cutoffs,
         actual=actual,
         scales=scales,
-        forecast=bands[chosen][0],
-        lower=bands[chosen][1],
-        upper=bands[chosen][2],
-        benchmark_forecast=bands[cand.BENCHMARK][0],
-        benchmark_lower=bands[cand.BENCHMARK][1],
-        benchmark_upper=bands[cand.BENCHMARK][2],
+        forecast=forecast,
+        lower=lower,
+        upper=upper,
+        benchmark_forecast=benchmark,
+        benchmark_lower=bench_lower,
+        benchmark_upper=bench_upper,
+        seasonal=np.isin(cutoffs, seasonal),
+        event_codes=_fold_event_codes(events, cutoffs, settings),
+        offset_low=np.minimum(low, 0.0),
+        offset_high=np.maximum(high, 0.0),
     )
-    errors = (actual - bands[chosen][0]).astype(np.float32)
+    errors = ((actual - forecast) / scale).astype(np.float32)
     finite_scores = {k: v for k, v in scores.items() if np.isfinite(v)}
-    fitted = fit_latest(series, chosen, settings)
-    model = SeriesModel(series.series_id, chosen, errors, finite_scores, len(y), fitted)
+    fitted = fit_latest(series, chosen, settings, pool)
+    model = SeriesModel(series.series_id, chosen, errors, finite_scores, len(y), fitted, effects)
     return SeriesTraining(model=model, backtest=backtest)
+
+
+BENCHMARK_SCORE = "snaive_plain"  # seasonal naive without calendar effects: the gate's yardstick
+
+
+def _fold_event_codes(
+    events: SeriesEvents | None, cutoffs: np.ndarray, settings: ForecastSettings
+) -> np.ndarray:
+    if events is None:
+        return np.zeros((len(cutoffs), settings.horizon), dtype=np.int64)
+    return np.stack([events.codes[c : c + settings.horizon] for c in cutoffs])
+
+
+def calibrated_backtest(
+    backtest: SeriesBacktest, calibration: IntervalCalibration, settings: ForecastSettings
+) -> SeriesBacktest:
+    """The backtest with its chosen model's intervals widened by the calibration's factors."""
+    steps = np.broadcast_to(np.arange(1, backtest.actual.shape[1] + 1), backtest.actual.shape)
+    widen = calibration.factors(steps, backtest.event_codes)
+    lower, upper = _bounds(
+        backtest.forecast,
+        backtest.forecast + widen * backtest.offset_low,
+        backtest.forecast + widen * backtest.offset_high,
+        settings,
+    )
+    return replace(backtest, lower=lower, upper=upper)
 
 
 # --- prediction
 
 
-def _stored_forecast(
-    model: SeriesModel, horizon: int, holidays_future: np.ndarray | None
-) -> np.ndarray | None:
+def _stored_forecast(model: SeriesModel, horizon: int) -> np.ndarray | None:
     """The stored fitted model's forecast; None when there is none or it is not usable."""
     if model.fitted is None:
         return None
     try:
-        forecast = model.fitted.forecast(horizon, holidays_future)
+        forecast = model.fitted.forecast(horizon)
     except Exception:  # as in the backtest, a model that cannot forecast drops out
         return None
     return forecast if cand.usable_forecast(forecast, horizon) else None
@@ -284,12 +476,15 @@ def predict_series(
     settings: ForecastSettings,
     horizon: int | None = None,
     level: float | None = None,
+    calibration: IntervalCalibration = NO_CALIBRATION,
 ) -> SeriesForecast:
     """Forecast `horizon` steps past the data from the fitted chosen model (no refit).
 
     `series` must be the data Train fitted on (the fit ends at its last observation). A chosen
     model that could not fit the latest window (rare: it fitted every backtest fold) or cannot
     forecast falls back to seasonal naive of that window, and the result says so in `model`.
+    Event effects are the ones Train stored with the model; intervals are widened by
+    `calibration` (Train's, from all series' backtests).
     """
     horizon = horizon or settings.horizon
     level = settings.interval_level if level is None else level
@@ -299,14 +494,21 @@ def predict_series(
             f"series {series.series_id}: {len(y)} observations, but its model was fitted on "
             f"{model.n_observations}"
         )
-    holidays = _holidays(series, settings, len(y) + horizon)
-    future = None if holidays is None else holidays[len(y) : len(y) + horizon]
-    name, forecast = model.model, _stored_forecast(model, horizon, future)
+    codes = series_codes(series, settings, len(y) + horizon)
+    future_codes = np.zeros(horizon, dtype=np.int64) if codes is None else codes[len(y) :]
+    future = factors(future_codes, model.effects)
+    name, forecast = model.model, _stored_forecast(model, horizon)
     if forecast is None:
         window = y[_window_start(len(y), settings) :]
+        if codes is not None:
+            window = adjusted_history(y, codes[: len(y)], model.effects)[-len(window) :]
         name = cand.BENCHMARK
         forecast = cand.seasonal_naive(window, horizon, settings.season_length)
-    yhat = _postprocess(forecast, settings)
+    yhat = _postprocess(forecast * future, settings)
     low, high = interval_offsets(model.errors, level)
-    lower, upper = _bounds(yhat, yhat + low, yhat + high, settings)
+    widen = calibration.factors(np.arange(1, horizon + 1), future_codes)
+    scale = widen * difficulty(future)
+    lower, upper = _bounds(
+        yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings
+    )
     return SeriesForecast(series.series_id, name, yhat, lower, upper)

@@ -9,8 +9,13 @@ evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.ma
 
     {"overall": {"mase", "smape", "mae", "coverage", "snaive_mase", "relative_mase",
                  "interval_level", "n_series"},
+     "backtest": {"folds": {"recent": {"folds", "mase"}, "seasonal": {"folds", "mase"}},
+                  "coverage_event_days", "coverage_other_days", "event_points"},
      "gate": {"passed", "max_mase", "max_relative_mase", "min_coverage", "reasons", "message"},
      "execution_date", "execution_id"}
+
+The gate's message ends with the folds its figures come from ("3 recent folds + 1 at the same
+season a year or more back"): the recent weeks alone never contain a year-end break.
 
 Per-series scores go to metrics.parquet only: the file the gate reads stays the same small size
 whatever the number of series.
@@ -192,6 +197,44 @@ def _overall_row(per_series: pd.DataFrame, overall: dict[str, Any]) -> pd.DataFr
     return pd.DataFrame([row])[METRIC_COLUMNS]
 
 
+def _mean_or_none(values: pd.Series) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def fold_breakdown(backtest: pd.DataFrame) -> dict[str, Any]:
+    """Which folds the figures come from, MASE per kind of fold, coverage on and off events.
+
+    Older backtests without `fold_kind` / `event_day` count as recent folds without events.
+    """
+    chosen = backtest[backtest["role"] == "chosen"]
+    kinds = chosen["fold_kind"] if "fold_kind" in chosen else pd.Series("recent", chosen.index)
+    events = chosen["event_day"].astype(bool) if "event_day" in chosen else kinds != kinds
+    scaled = (chosen["y"] - chosen["yhat"]).abs() / chosen["scale"]
+    inside = (chosen["y"] >= chosen["yhat_lower"]) & (chosen["y"] <= chosen["yhat_upper"])
+    per_kind = {}
+    for kind in ("recent", "seasonal"):
+        rows = kinds == kind
+        folds = chosen.loc[rows, "fold"].groupby(chosen.loc[rows, "series_id"]).nunique()
+        per_kind[kind] = {
+            "folds": int(folds.max()) if len(folds) else 0,
+            "mase": _mean_or_none(scaled[rows].groupby(chosen.loc[rows, "series_id"]).mean()),
+        }
+    return {
+        "folds": per_kind,
+        "coverage_event_days": _mean_or_none(inside[events].astype(float)),
+        "coverage_other_days": _mean_or_none(inside[~events].astype(float)),
+        "event_points": int(events.sum()),
+    }
+
+
+def describe_folds(breakdown: dict[str, Any]) -> str:
+    recent, seasonal = breakdown["folds"]["recent"], breakdown["folds"]["seasonal"]
+    text = f"{recent['folds']} recent folds"
+    if seasonal["folds"]:
+        text += f" + {seasonal['folds']} at the same season a year or more back"
+    return text
+
+
 def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd.DataFrame]:
     per_series = per_series_metrics(backtest)
     level = float(backtest["interval_level"].iloc[0]) if "interval_level" in backtest else math.nan
@@ -200,6 +243,7 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
     overall["largest_series_relative_mase"] = max(
         (series["relative_mase"] for series in largest), default=0.0
     )
+    breakdown = fold_breakdown(backtest)
     if not all(math.isfinite(v) for v in overall.values() if isinstance(v, float)):
         raise StepError(STEP, f"overall metrics are not finite: {overall}")
     verdict = gate(
@@ -210,7 +254,8 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
         args.max_series_relative_mase,
         largest,
     )
-    report = {"overall": overall, "gate": verdict}
+    verdict["message"] += f" (backtest: {describe_folds(breakdown)})"
+    report = {"overall": overall, "backtest": breakdown, "gate": verdict}
     metrics = pd.concat([per_series, _overall_row(per_series, overall)], ignore_index=True)
     return report, metrics
 
@@ -225,10 +270,15 @@ def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"{STEP}: {overall['n_series']} series, MASE {overall['mase']:.4f} "
         f"(seasonal naive {overall['snaive_mase']:.4f}, relative {overall['relative_mase']:.4f}), "
-        f"sMAPE {overall['smape']:.2f}, coverage {overall['coverage']:.3f}; "
-        f"gate: {verdict['message']}"
+        f"sMAPE {overall['smape']:.2f}, coverage {overall['coverage']:.3f} "
+        f"(event days {_figure(report['backtest']['coverage_event_days'])}, other days "
+        f"{_figure(report['backtest']['coverage_other_days'])}); gate: {verdict['message']}"
     )
     return report
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

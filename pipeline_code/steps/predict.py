@@ -5,7 +5,9 @@ Reads `preproc/series.parquet` and `train/models.pkl`; writes `predict/forecasts
     series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model
 
 Each series is forecast from the fitted model Train stored (no refit), from the series' last day;
-the interval comes from that model's backtest errors at `--interval-level`. The data must be the
+the point forecast carries the calendar events' effects Train estimated, and the interval comes
+from that model's backtest errors at `--interval-level`, widened by Train's calibration (per
+horizon step, and on event days). The data must be the
 series Train fitted on (the same length). A series whose chosen model could not fit the latest
 window gets seasonal naive, named in `model`. Demand is a count, so yhat and both bounds are
 clipped at 0, and yhat_lower <= yhat <= yhat_upper always holds. A series whose data ends before
@@ -34,6 +36,7 @@ from pipeline_code.forecasting import (
     predict_series,
 )
 from pipeline_code.forecasting.artifacts import TrainedModels, load_models
+from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.series_table import last_day
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.steps.train import MODELS_OUTPUT, load_series
@@ -78,10 +81,16 @@ def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[Serie
 
 
 def _forecast_one(
-    pair: tuple[SeriesData, SeriesModel], settings: ForecastSettings, steps: int, level: float
+    pair: tuple[SeriesData, SeriesModel],
+    settings: ForecastSettings,
+    steps: int,
+    level: float,
+    calibration: IntervalCalibration,
 ) -> SeriesForecast:
     series, model = pair
-    return predict_series(series, model, settings, horizon=steps, level=level)
+    return predict_series(
+        series, model, settings, horizon=steps, level=level, calibration=calibration
+    )
 
 
 def forecast_frame(
@@ -119,7 +128,11 @@ def run(ctx: RunContext, args: argparse.Namespace) -> pd.DataFrame:
     models = _pair_models(series, trained)
     steps = args.horizon + max((ctx.execution_date - last_day(s)).days for s in series)
     forecast = partial(
-        _forecast_one, settings=trained.settings, steps=steps, level=args.interval_level
+        _forecast_one,
+        settings=trained.settings,
+        steps=steps,
+        level=args.interval_level,
+        calibration=trained.calibration,
     )
     forecasts = map_series(forecast, list(zip(series, models, strict=True)), args.workers)
     frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)

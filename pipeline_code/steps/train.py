@@ -8,10 +8,13 @@ model fitted on the latest window and its backtest errors, see `forecasting.arti
     target_date, step, y, yhat, yhat_lower, yhat_upper, scale (the fold's MASE denominator),
     interval_level
 
-The benchmark rows are seasonal naive on the same folds, for the gate's relative MASE. Series are
+`fold_kind` says whether a fold is one of the recent folds or a fold at the same season a year
+back; `event_day` flags the days with a calendar event. The benchmark rows are seasonal naive on
+the same folds, without calendar effects, for the gate's relative MASE. Series are
 processed in parallel worker processes (`--workers 0`: every core). Season lengths and the
-candidate set come from the data's frequency (daily: weekly cycle, Japanese holidays);
-`--season-length` overrides the cycle.
+candidate set come from the data's frequency (daily: weekly cycle, a fold a year back, and the
+calendar of `--holiday-country`, `--breaks` and `--company-days`); `--season-length` overrides the
+cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import argparse
 import sys
 import time
 from collections import Counter
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -32,12 +34,12 @@ from pipeline_code.forecasting import (
     SeriesData,
     SeriesTraining,
     infer_frequency,
-    map_series,
     settings_for_frequency,
-    train_series,
 )
 from pipeline_code.forecasting.artifacts import TrainedModels, dump_models
+from pipeline_code.forecasting.batch import train_all
 from pipeline_code.forecasting.candidates import known_candidates
+from pipeline_code.forecasting.event_calendar import BREAKS, EventCalendar, parse_company_days
 from pipeline_code.forecasting.series_table import SeriesTableError, series_from_frame
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
@@ -69,18 +71,37 @@ def build_settings(args: argparse.Namespace, frequency: str) -> ForecastSettings
         raise StepError(STEP, f"unknown candidates {unknown}; known: {known_candidates()}")
     if args.horizon < 1 or args.backtest_folds < 1 or (args.season_length or 1) < 1:
         raise StepError(STEP, "--horizon, --backtest-folds and --season-length must be >= 1")
+    if args.seasonal_folds is not None and args.seasonal_folds < 0:
+        raise StepError(STEP, "--seasonal-folds must be >= 0")
     if not 0 < args.interval_level < 1:
         raise StepError(STEP, "--interval-level must be between 0 and 1")
-    country = args.holiday_country.strip()
     return settings_for_frequency(
         frequency,
         horizon=args.horizon,
         season_length=args.season_length,
         backtest_folds=args.backtest_folds,
+        seasonal_folds=args.seasonal_folds,
         fit_window=args.fit_window,
         interval_level=args.interval_level,
         candidates=candidates,
-    ).with_overrides(holiday_country=country if country.lower() not in ("", "none") else "")
+    ).with_overrides(calendar=build_calendar(args))
+
+
+def build_calendar(args: argparse.Namespace) -> EventCalendar:
+    """The calendar of known events from --holiday-country, --breaks and --company-days."""
+    country = args.holiday_country.strip()
+    breaks = tuple(
+        b.strip() for b in args.breaks.split(",") if b.strip().lower() not in ("", "none")
+    )
+    try:
+        company_days = tuple(parse_company_days(item) for item in args.company_days)
+        return EventCalendar(
+            country=country if country.lower() not in ("", "none") else None,
+            breaks=breaks,
+            company_days=company_days,
+        )
+    except ValueError as err:
+        raise StepError(STEP, f"calendar: {err}") from err
 
 
 def _rows_of(training: SeriesTraining, series: SeriesData, level: float) -> list[pd.DataFrame]:
@@ -95,6 +116,8 @@ def _rows_of(training: SeriesTraining, series: SeriesData, level: float) -> list
     common = {
         "series_id": series.series_id,
         "fold": np.repeat(np.arange(folds), horizon),
+        "fold_kind": np.repeat(np.where(bt.seasonal, "seasonal", "recent"), horizon),
+        "event_day": bt.event_codes.ravel() != 0,
         "cutoff": first + (cutoff - 1).astype("timedelta64[D]"),
         "target_date": first + (cutoff + step - 1).astype("timedelta64[D]"),
         "step": step,
@@ -130,6 +153,8 @@ BACKTEST_COLUMNS = (
     "model",
     "role",
     "fold",
+    "fold_kind",
+    "event_day",
     "cutoff",
     "target_date",
     "step",
@@ -160,7 +185,8 @@ def run(ctx: RunContext, args: argparse.Namespace) -> TrainedModels:
     series, frequency = load_series(ctx, STEP)
     settings = build_settings(args, frequency)
     started = time.perf_counter()
-    trainings = map_series(partial(train_series, settings=settings), series, args.workers)
+    trained_run = train_all(series, settings, args.workers)
+    trainings = trained_run.trainings
     elapsed = time.perf_counter() - started
     backtest = backtest_frame(trainings, series, settings.interval_level)
     if backtest.empty:
@@ -169,6 +195,7 @@ def run(ctx: RunContext, args: argparse.Namespace) -> TrainedModels:
         settings=settings,
         execution_date=ctx.execution_date,
         models={t.model.series_id: t.model for t in trainings},
+        calibration=trained_run.calibration,
     )
     storage.write_bytes(dump_models(trained), ctx.path(*MODELS_OUTPUT))
     storage.write_table(backtest, ctx.path(*BACKTEST_OUTPUT))
@@ -191,6 +218,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--backtest-folds", type=int, default=3, help="rolling-origin folds")
     parser.add_argument(
+        "--seasonal-folds",
+        type=int,
+        default=None,
+        help="folds a year back, two years back, ... (default: frequency's; daily 1)",
+    )
+    parser.add_argument(
         "--fit-window", type=int, default=None, help="observations per fit (default: frequency's)"
     )
     parser.add_argument("--interval-level", type=float, default=0.8, help="nominal coverage")
@@ -200,6 +233,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--holiday-country", default="JP", help="holidays country code; 'none' to disable"
+    )
+    parser.add_argument(
+        "--breaks",
+        default=",".join(BREAKS),
+        help=f"comma-separated seasonal breaks of {sorted(BREAKS)}; 'none' for none",
+    )
+    parser.add_argument(
+        "--company-days",
+        nargs="*",
+        default=[],
+        help="company events, each YYYY-MM-DD:name or YYYY-MM-DD+N:name (N days)",
     )
     return parser.parse_args(argv)
 

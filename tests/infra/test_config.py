@@ -167,3 +167,66 @@ def test_data_check_keys_have_defaults() -> None:
     pipeline = parse_environment("dev", raw).pipeline
     assert (pipeline.source_timezone, pipeline.max_missing_days) == ("Asia/Tokyo", 2)
     assert (pipeline.missing_days_window, pipeline.outlier_threshold) == (28, 20.0)
+
+
+def test_calendar_defaults_to_japanese_holidays_and_the_three_breaks() -> None:
+    raw = _dev()
+    raw.pop("calendar", None)
+    calendar = parse_environment("dev", raw).calendar
+    assert calendar.holiday_country == "JP"
+    assert calendar.breaks == ("year_end", "golden_week", "obon")
+    assert calendar.company_days == ()
+
+
+def test_calendar_company_days_become_short_job_arguments() -> None:
+    raw = _dev()
+    raw["calendar"] = {
+        "holiday_country": None,
+        "breaks": ["year_end"],
+        "company_days": [
+            {"date": "2026-03-01", "name": "spring_campaign", "days": 14},
+            {"date": "2026-07-01", "name": "launch"},
+        ],
+    }
+    calendar = parse_environment("dev", raw).calendar
+    assert calendar.holiday_country is None and calendar.breaks == ("year_end",)
+    assert calendar.company_day_arguments == ("2026-03-01+14:spring_campaign", "2026-07-01:launch")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "message"),
+    [
+        (
+            {"company_days": [{"date": "2026-02-30", "name": "sale"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.date: expected a valid YYYY-MM-DD",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale"}, {"date": "2026-03-02"}]},
+            r"environments\.dev\.calendar\.company_days\[1\]\.name: missing",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "Big Sale"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.name: expected a string matching",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale", "days": 400}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.days: expected an integer",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale", "colour": "red"}]},
+            r"environments\.dev\.calendar\.company_days\[0\]\.colour: unknown key",
+        ),
+        (
+            {"company_days": [{"date": "2026-03-01", "name": "sale"}] * 41},
+            r"environments\.dev\.calendar\.company_days: expected a list of at most 40 items",
+        ),
+        ({"breaks": ["summer"]}, r"environments\.dev\.calendar\.breaks\[0\]: expected one of"),
+        ({"holiday_country": "Japan"}, r"environments\.dev\.calendar\.holiday_country"),
+        ({"holidays": "JP"}, r"environments\.dev\.calendar\.holidays: unknown key"),
+    ],
+)
+def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> None:
+    raw = _dev()
+    raw["calendar"] = calendar
+    with pytest.raises(ConfigError, match=message):
+        parse_environment("dev", raw)

@@ -7,6 +7,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from pipeline_code.forecasting import ForecastSettings
+from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting.event_effects import adjusted_history, factors
+
 WEEKLY_PROFILE = np.array([0.6, 0.9, 1.0, 1.0, 1.1, 1.6, 1.8])
 
 
@@ -36,3 +40,28 @@ def series_frame(
         for i in range(n_series)
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def refit_forecast(
+    y: np.ndarray,
+    start: dt.date | None,
+    name: str,
+    settings: ForecastSettings,
+    horizon: int,
+    effects: dict[int, float],
+) -> np.ndarray:
+    """Model `name` fitted from scratch on the latest event-adjusted window, forecast `horizon`
+    steps and multiplied by the events' `effects`: what Predict must give from the stored fit."""
+    n = len(y)
+    first = max(0, n - settings.fit_window)
+    codes = None
+    if start is not None and settings.calendar is not None and settings.frequency == "D":
+        codes = settings.calendar.codes(start, n + horizon)
+    history = y if codes is None else adjusted_history(y, codes[:n], effects)
+    inp = cand.CandidateInput(
+        history[first:], horizon, settings.season_length, settings.extra_season_lengths
+    )
+    forecast = cand.run_candidates((name,), inp)[name]
+    if codes is not None:
+        forecast = forecast * factors(codes[n:], effects)
+    return np.maximum(forecast, 0.0)

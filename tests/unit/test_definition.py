@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pipeline_code.calendar_spec import MAX_COMPANY_DAYS
+from pipeline_code.steps import train
 from stacks.pipeline_definition import (
     FAIL_STEP,
     GATE_STEP,
@@ -380,3 +382,59 @@ def test_substitution_replaces_every_placeholder(definition_json: str) -> None:
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="interval_level"):
         DefinitionSettings(pipeline_name="p", interval_level=80)
+
+
+# --- the calendar in the Train job's arguments ---------------------------------------------------
+
+LONGEST_COMPANY_DAYS = tuple(
+    f"2026-{1 + i % 12:02d}-01+366:{chr(ord('a') + i % 26)}{'x' * 31}"
+    for i in range(MAX_COMPANY_DAYS)
+)
+
+
+def test_the_largest_calendar_keeps_every_job_within_the_argument_limits() -> None:
+    """SageMaker: at most 100 ContainerArguments of at most 256 characters each."""
+    settings = DefinitionSettings(
+        pipeline_name="p", company_days=LONGEST_COMPANY_DAYS, holiday_country="JP"
+    )
+    steps = job_steps(json.loads(build_definition(settings)))
+    for name, step in steps.items():
+        arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+        assert len(arguments) <= 100, name
+        for item in arguments:
+            assert len(item if isinstance(item, str) else json.dumps(item)) <= 256, (name, item)
+    train = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+    start = train.index("--company-days") + 1
+    assert tuple(train[start : start + MAX_COMPANY_DAYS]) == LONGEST_COMPANY_DAYS
+    assert train[train.index("--breaks") + 1] == "year_end,golden_week,obon"
+
+
+def test_the_train_step_reads_the_calendar_the_definition_passes() -> None:
+    settings = DefinitionSettings(
+        pipeline_name="p",
+        holiday_country=None,
+        calendar_breaks=(),
+        company_days=("2026-03-01+14:spring_campaign",),
+    )
+    steps = job_steps(json.loads(build_definition(settings)))
+    arguments = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+    calendar = [a for a in arguments if isinstance(a, str)]
+    start = calendar.index("--holiday-country")
+    args = train.parse_args(["--execution-id", "x", "--data-root", "/tmp", *calendar[start:]])
+    built = train.build_calendar(args)
+    assert built.country is None and built.breaks == ()
+    assert [str(c) for c in built.company_days] == ["2026-03-01+14:spring_campaign"]
+
+
+@pytest.mark.parametrize(
+    ("company_days", "message"),
+    [
+        ((*LONGEST_COMPANY_DAYS, "2026-01-01:one_more"), "at most 40 company_days"),
+        (("2026-13-01:sale",), "YYYY-MM-DD"),
+    ],
+)
+def test_a_calendar_beyond_the_limits_is_refused(
+    company_days: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        DefinitionSettings(pipeline_name="p", company_days=company_days)

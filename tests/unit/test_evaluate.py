@@ -181,3 +181,39 @@ def test_the_largest_series_check_passes_when_each_beats_its_seasonal_naive(
     report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
     assert report["overall"]["largest_series_relative_mase"] == pytest.approx(0.5)
     assert report["gate"]["passed"] is True
+
+
+def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fold 0 a year back (a seasonal fold), fold 1 recent; the first step of each is an event."""
+    return frame.assign(
+        fold_kind=np.where(frame["fold"] == 0, "seasonal", "recent"),
+        event_day=frame["step"] == 1,
+    )
+
+
+def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path) -> None:
+    _setup(tmp_path, _with_folds(_backtest()))
+    evaluate.main(_args(tmp_path))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
+    folds = report["backtest"]["folds"]
+    assert folds["recent"]["folds"] == 1 and folds["seasonal"]["folds"] == 1
+    # A's errors are 1 everywhere (scale 2), B's 0: MASE 0.25 on either kind of fold
+    assert folds["recent"]["mase"] == pytest.approx(0.25)
+    assert folds["seasonal"]["mase"] == pytest.approx(0.25)
+    # A: events (step 1) 11 in [9, 12], 11 in [11.5, 12] is not: 1 of 2; B's all inside
+    assert report["backtest"]["coverage_event_days"] == pytest.approx(3 / 4)
+    assert report["backtest"]["coverage_other_days"] == pytest.approx(4 / 4)
+    assert report["backtest"]["event_points"] == 4
+    assert report["gate"]["message"] == (
+        "passed (backtest: 1 recent folds + 1 at the same season a year or more back)"
+    )
+
+
+def test_a_backtest_without_fold_kinds_counts_as_recent_folds(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    evaluate.main(_args(tmp_path))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
+    assert report["backtest"]["folds"]["recent"]["folds"] == 2
+    assert report["backtest"]["folds"]["seasonal"] == {"folds": 0, "mase": None}
+    assert report["backtest"]["coverage_event_days"] is None
+    assert report["gate"]["message"] == "passed (backtest: 2 recent folds)"

@@ -19,7 +19,7 @@ from pipeline_code.forecasting import (
     train_series,
 )
 from pipeline_code.forecasting import candidates as cand
-from pipeline_code.forecasting.holiday_calendar import holiday_matrix
+from pipeline_code.forecasting.event_calendar import NO_EVENTS, EventCalendar
 from pipeline_code.forecasting.metrics import (
     coverage,
     interval_offsets,
@@ -28,7 +28,7 @@ from pipeline_code.forecasting.metrics import (
 )
 from pipeline_code.forecasting.selection import choose_model, fold_cutoffs
 from pipeline_code.forecasting.series_table import SeriesTableError, series_from_frame
-from tests.unit.forecast_data import series_frame, weekly_series
+from tests.unit.forecast_data import refit_forecast, series_frame, weekly_series
 
 START = dt.date(2024, 1, 1)
 
@@ -118,36 +118,33 @@ def test_folds_end_at_the_last_observation_and_shrink_for_short_series() -> None
     assert fold_cutoffs(30, settings).tolist() == []
 
 
-def test_candidates_without_a_calendar_or_failing_drop_out() -> None:
+def test_a_combination_averages_its_members_computed_even_when_not_candidates() -> None:
     inp = cand.CandidateInput(weekly_series(100), horizon=7, season_length=7)
-    forecasts = cand.run_candidates(("snaive", "ets_holiday", "comb"), inp)
-    assert "ets_holiday" not in forecasts  # undated series: no holidays
+    forecasts = cand.run_candidates(("snaive", "comb"), inp)
     assert {"snaive", "comb", "ets", "ets_damped", "theta"} <= set(forecasts)
     comb = np.mean([forecasts["ets"], forecasts["ets_damped"], forecasts["theta"]], axis=0)
     np.testing.assert_allclose(forecasts["comb"], comb)
 
 
-def test_holiday_effect_is_recovered_and_forecast_on_future_holidays() -> None:
+def test_every_candidate_forecasts_through_a_known_event() -> None:
+    """Demand halves on public holidays; each candidate's forecast of one is about half."""
     n = 364 * 2
-    holidays = holiday_matrix(START, n + 28, "JP")
-    y = weekly_series(n, noise=1.0, seed=1) - 15.0 * holidays[:n, 0]
-    effects = cand.holiday_effects(y[-364:], holidays[n - 364 : n], 7)
-    assert effects[0] == pytest.approx(-15.0, abs=2.0)
-
-    settings = daily_settings(candidates=("ets_holiday",))
-    model = train_series(SeriesData("a", y, START), settings).model
-    forecast = predict_series(SeriesData("a", y, START), model, settings, horizon=28)
-    future_holidays = holidays[n:, 0].astype(bool)
-    assert future_holidays.any()
-    # A holiday's forecast sits well below the same weekday in the neighbouring weeks.
-    day = int(np.flatnonzero(future_holidays)[0])
-    neighbours = [forecast.yhat[d] for d in (day - 7, day + 7) if 0 <= d < 28]
-    assert forecast.yhat[day] < min(neighbours) - 8.0
+    calendar = EventCalendar(breaks=())
+    holiday = calendar.codes(START, n + 28) == 1  # public holidays on working days
+    y = weekly_series(n + 28, noise=1.0, seed=1) * np.where(holiday, 0.5, 1.0)
+    series = SeriesData("a", y[:n], START)
+    day = int(np.flatnonzero(holiday[n:])[0])
+    for name in daily_settings().candidates:
+        settings = daily_settings(candidates=(name,), calendar=calendar)
+        model = train_series(series, settings).model
+        assert model.effects[1] == pytest.approx(0.5, abs=0.08), name
+        forecast = predict_series(series, model, settings, horizon=28)
+        assert forecast.yhat[day] == pytest.approx(y[n + day], rel=0.25), name
 
 
 def test_backtest_interval_coverage_is_near_nominal_on_stationary_noise() -> None:
     rng = np.random.default_rng(7)
-    settings = daily_settings(candidates=("snaive", "ets"), holiday_country="")
+    settings = daily_settings(candidates=("snaive", "ets"), calendar=NO_EVENTS)
     inside = []
     for i in range(25):
         y = 50.0 + rng.normal(0.0, 5.0, 240)
@@ -253,65 +250,56 @@ def test_holt_winters_forecast_from_states_continues_the_cycle_and_damped_trend(
 # --- fitted models
 
 
-def _profile_inputs() -> list[tuple[str, cand.FitInput, np.ndarray | None]]:
-    """A fitting window per profile (daily with holidays, weekly, hourly) and future holidays."""
+def _profile_inputs() -> list[tuple[str, cand.FitInput]]:
+    """A fitting window per profile (daily with a holiday dip, weekly, hourly)."""
     rng = np.random.default_rng(11)
     n = 364
-    holidays = holiday_matrix(START, n + 80, "JP")
-    daily = weekly_series(n, seed=2, drift=0.3) - 12.0 * holidays[:n, 0]
+    holidays = EventCalendar().codes(START, n) != 0
+    daily = weekly_series(n, seed=2, drift=0.3) * np.where(holidays, 0.6, 1.0)
     weeks = np.arange(300)
     weekly = 500 + 80 * np.sin(2 * np.pi * weeks / 52) + np.cumsum(rng.normal(0, 5, 300))
     hours = np.arange(24 * 7 * 4)
     hourly = 100 + 30 * np.sin(2 * np.pi * hours / 24) + 15 * (hours % 168 < 24)
     hourly = hourly + rng.normal(0, 3, len(hours))
     return [
-        ("daily", cand.FitInput(daily, 7, (), holidays[:n]), holidays[n:]),
-        ("weekly", cand.FitInput(weekly, 52), None),
-        ("hourly", cand.FitInput(hourly, 24, (168,)), None),
+        ("daily", cand.FitInput(daily, 7)),
+        ("weekly", cand.FitInput(weekly, 52)),
+        ("hourly", cand.FitInput(hourly, 24, (168,))),
     ]
 
 
 PROFILE_INPUTS = _profile_inputs()
 
 
-def _fold(data: cand.FitInput, horizon: int, future: np.ndarray | None) -> cand.CandidateInput:
-    return cand.CandidateInput(
-        data.history,
-        horizon,
-        data.season_length,
-        data.extra_season_lengths,
-        data.holidays_history,
-        None if future is None else future[:horizon],
-    )
+def _fold(data: cand.FitInput, horizon: int) -> cand.CandidateInput:
+    return cand.CandidateInput(data.history, horizon, data.season_length, data.extra_season_lengths)
 
 
-@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
+@pytest.mark.parametrize(("profile", "data"), PROFILE_INPUTS, ids=lambda p: p)
 def test_every_fitted_model_forecasts_what_the_backtest_forecasts(
-    profile: str, data: cand.FitInput, future: np.ndarray | None
+    profile: str, data: cand.FitInput
 ) -> None:
     horizon = {"daily": 28, "weekly": 13, "hourly": 48}[profile]
-    backtest = cand.run_candidates(cand.known_candidates(), _fold(data, horizon, future))
+    backtest = cand.run_candidates(cand.known_candidates(), _fold(data, horizon))
     for name, expected in backtest.items():
         fitted = cand.fit_candidate(name, data)
-        np.testing.assert_array_equal(fitted.forecast(horizon, future), expected, err_msg=name)
+        np.testing.assert_array_equal(fitted.forecast(horizon), expected, err_msg=name)
     expected_names = {
-        "daily": {"snaive", "naive", "ets", "ets_damped", "theta", "ets_holiday", "comb"},
+        "daily": {"snaive", "naive", "ets", "ets_damped", "theta", "comb"},
         "weekly": {"snaive", "naive", "ets", "ets_damped", "theta", "comb"},
-        "hourly": set(cand.known_candidates()) - {"ets_holiday"},
+        "hourly": set(cand.known_candidates()),
     }[profile]
     assert set(backtest) == expected_names
 
 
-@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
-def test_a_longer_forecast_starts_with_the_shorter_one(
-    profile: str, data: cand.FitInput, future: np.ndarray | None
-) -> None:
+@pytest.mark.parametrize(("profile", "data"), PROFILE_INPUTS, ids=lambda p: p)
+def test_a_longer_forecast_starts_with_the_shorter_one(profile: str, data: cand.FitInput) -> None:
     for name in cand.known_candidates():
         try:
             fitted = cand.fit_candidate(name, data)
         except Exception:
             continue  # not applicable to this profile
-        short, long = fitted.forecast(5, future), fitted.forecast(75, future)
+        short, long = fitted.forecast(5), fitted.forecast(75)
         assert long.shape == (75,) and np.isfinite(long).all(), name
         np.testing.assert_allclose(long[:5], short, rtol=1e-12, atol=1e-12, err_msg=name)
 
@@ -366,37 +354,9 @@ def test_a_removed_long_cycle_continues_beyond_one_cycle() -> None:
     np.testing.assert_allclose(future[:52], future[52:104])
 
 
-def test_holiday_model_needs_the_future_holidays() -> None:
-    daily, future = PROFILE_INPUTS[0][1], PROFILE_INPUTS[0][2]
-    fitted = cand.CANDIDATES["ets_holiday"](daily)
-    with pytest.raises(ValueError, match="holiday regressors"):
-        fitted.forecast(28)
-    with pytest.raises(ValueError, match="holiday regressors"):
-        fitted.forecast(len(future) + 1, future)
-
-
-def _refit_forecast(series: SeriesData, name: str, settings, horizon: int) -> np.ndarray:
-    """A from-scratch fit of `name` on the latest window, forecast as the backtest does."""
-    y = series.y
-    n = len(y)
-    first = max(0, n - settings.fit_window)
-    holidays = None
-    if series.start is not None and settings.frequency == "D" and settings.holiday_country:
-        holidays = holiday_matrix(series.start, n + horizon, settings.holiday_country)
-    inp = cand.CandidateInput(
-        y[first:],
-        horizon,
-        settings.season_length,
-        settings.extra_season_lengths,
-        None if holidays is None else holidays[first:n],
-        None if holidays is None else holidays[n:],
-    )
-    return np.maximum(cand.run_candidates((name,), inp)[name], 0.0)
-
-
-@pytest.mark.parametrize(("profile", "data", "future"), PROFILE_INPUTS, ids=lambda p: p)
+@pytest.mark.parametrize(("profile", "data"), PROFILE_INPUTS, ids=lambda p: p)
 def test_train_stores_the_fitted_choice_and_predict_equals_a_refit(
-    profile: str, data: cand.FitInput, future: np.ndarray | None
+    profile: str, data: cand.FitInput
 ) -> None:
     settings = settings_for_frequency(profile[0].upper(), backtest_folds=2)
     series = SeriesData("s", data.history, START if profile == "daily" else None)
@@ -405,7 +365,9 @@ def test_train_stores_the_fitted_choice_and_predict_equals_a_refit(
     for horizon in (settings.horizon, settings.horizon + 9, 3):
         forecast = predict_series(series, model, settings, horizon=horizon)
         assert forecast.model == model.model
-        expected = _refit_forecast(series, model.model, settings, horizon)
+        expected = refit_forecast(
+            series.y, series.start, model.model, settings, horizon, model.effects
+        )
         np.testing.assert_array_equal(forecast.yhat, expected)
 
 
@@ -417,12 +379,13 @@ def test_every_candidate_as_the_choice_predicts_like_a_refit() -> None:
         model = train_series(series, settings).model
         assert model.model == name and model.fitted is not None
         forecast = predict_series(series, model, settings, horizon=40)
-        np.testing.assert_array_equal(forecast.yhat, _refit_forecast(series, name, settings, 40))
+        expected = refit_forecast(series.y, START, name, settings, 40, model.effects)
+        np.testing.assert_array_equal(forecast.yhat, expected)
 
 
 def test_predict_falls_back_to_seasonal_naive_when_the_choice_could_not_fit() -> None:
     y = weekly_series(200, seed=1)
-    settings = daily_settings(holiday_country="")
+    settings = daily_settings(calendar=NO_EVENTS)
     model = replace(train_series(SeriesData("a", y, START), settings).model, fitted=None)
     forecast = predict_series(SeriesData("a", y, START), model, settings, horizon=10)
     assert forecast.model == "snaive"

@@ -15,10 +15,9 @@ from pipeline_code.errors import StepError
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting import selection
 from pipeline_code.forecasting.artifacts import load_models
-from pipeline_code.forecasting.holiday_calendar import holiday_matrix
 from pipeline_code.forecasting.series_table import series_from_frame
 from pipeline_code.steps import predict, train
-from tests.unit.forecast_data import series_frame
+from tests.unit.forecast_data import refit_forecast, series_frame
 
 END = dt.date(2025, 6, 30)
 
@@ -112,7 +111,6 @@ def _forbid_fitting(monkeypatch: pytest.MonkeyPatch) -> None:
         (ThetaModel, "fit"),
         (MSTL, "fit"),
         (cand, "seasonal_decompose"),
-        (cand, "holiday_effects"),
         (cand, "fit_candidate"),
         (selection, "fit_latest"),
     ):
@@ -127,14 +125,9 @@ def _refit_forecasts(lake: Path, date: dt.date, horizon: int) -> dict[str, np.nd
     steps = skip + horizon
     expected = {}
     for s in series_from_frame(pd.read_parquet(_series_uri(lake)), date):
-        name = trained.models[s.series_id].model
-        n = len(s.y)
-        first = max(0, n - settings.fit_window)
-        holidays = holiday_matrix(s.start, n + steps, settings.holiday_country)
-        inp = cand.CandidateInput(
-            s.y[first:], steps, settings.season_length, (), holidays[first:n], holidays[n:]
-        )
-        expected[s.series_id] = np.maximum(cand.run_candidates((name,), inp)[name], 0.0)[skip:]
+        model = trained.models[s.series_id]
+        forecast = refit_forecast(s.y, s.start, model.model, settings, steps, model.effects)
+        expected[s.series_id] = forecast[skip:]
     return expected
 
 

@@ -16,6 +16,7 @@ from pipeline_code.forecasting.artifacts import (
     dump_models,
     load_models,
 )
+from pipeline_code.forecasting.event_calendar import CompanyDays, EventCalendar
 from pipeline_code.steps import train
 from tests.unit.forecast_data import series_frame
 
@@ -45,8 +46,7 @@ def test_train_writes_models_and_backtest_for_every_series(tmp_path: Path) -> No
     assert trained.execution_date == END
     for model in trained.models.values():  # the fitted choice, not just its name
         assert isinstance(model.fitted, cand.FittedModel) and model.n_observations == 120
-        no_holidays = np.zeros((30, 2))
-        assert np.isfinite(model.fitted.forecast(30, no_holidays)).all()
+        assert np.isfinite(model.fitted.forecast(30)).all()
 
     backtest = pd.read_parquet(run_dir / "backtest.parquet")
     assert list(backtest.columns) == list(train.BACKTEST_COLUMNS)
@@ -115,3 +115,59 @@ def test_models_file_of_another_format_version_is_refused() -> None:
     old = TrainedModels(settings=None, execution_date=END, format_version=FORMAT_VERSION - 1)
     with pytest.raises(ValueError, match="format version"):
         load_models(dump_models(old))
+
+
+def test_train_builds_the_calendar_from_its_arguments(tmp_path: Path) -> None:
+    _write_series(tmp_path, series_frame(2, 120, END))
+    _run(
+        tmp_path,
+        *("--holiday-country", "none", "--breaks", "year_end,obon"),
+        *("--company-days", "2025-03-01+3:spring_sale", "2025-05-10:launch"),
+    )
+    trained = load_models((tmp_path / "runs" / "ex-1" / "train" / "models.pkl").read_bytes())
+    assert trained.settings.calendar == EventCalendar(
+        country=None,
+        breaks=("year_end", "obon"),
+        company_days=(
+            CompanyDays(dt.date(2025, 3, 1), 3, "spring_sale"),
+            CompanyDays(dt.date(2025, 5, 10), 1, "launch"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--company-days", "2025-02-30:sale"), "2025-02-30 is not a date"),
+        (("--company-days", "2025-03-01:Big Sale"), "YYYY-MM-DD:name"),
+        (("--breaks", "summer"), "unknown breaks"),
+        (("--holiday-country", "XX"), "unknown holiday country"),
+    ],
+)
+def test_a_bad_calendar_argument_is_a_step_error_naming_it(
+    tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    _write_series(tmp_path, series_frame(1, 60, END))
+    with pytest.raises(StepError, match=message):
+        _run(tmp_path, *extra)
+
+
+def test_backtest_adds_a_fold_a_year_back_and_flags_event_days(tmp_path: Path) -> None:
+    end = dt.date(2025, 5, 10)  # the recent folds and the fold a year back hold Golden Week
+    _write_series(tmp_path, series_frame(1, 500, end))
+    train.main(
+        [
+            *("--execution-date", end.isoformat(), "--execution-id", "ex-1"),
+            *("--data-root", str(tmp_path), "--workers", "1", "--horizon", "14"),
+            *("--backtest-folds", "2"),
+        ]
+    )
+    backtest = pd.read_parquet(tmp_path / "runs" / "ex-1" / "train" / "backtest.parquet")
+    chosen = backtest[backtest["role"] == "chosen"]
+    cutoffs = chosen.groupby("fold_kind")["cutoff"].agg(["min", "max", "nunique"])
+    assert cutoffs.loc["recent", "nunique"] == 2 and cutoffs.loc["seasonal", "nunique"] == 1
+    # 52 weeks before the latest fold: the same season and the same weekdays a year back
+    assert (cutoffs.loc["recent", "max"] - cutoffs.loc["seasonal", "min"]).days == 364
+    flagged = set(chosen.loc[chosen["event_day"], "target_date"])
+    assert {dt.date(2024, 5, 3), dt.date(2025, 5, 3), dt.date(2025, 4, 29)} <= flagged
+    assert not flagged & {dt.date(2024, 5, 8), dt.date(2025, 5, 8), dt.date(2025, 4, 28)}

@@ -1,0 +1,205 @@
+"""Holdout on the demo generator: the published forecast scored on the future that followed.
+
+For each execution date: the demo data (three years, 30 car models, seed 7) is written into a
+fresh lake, the pipeline runs for that date exactly as `make demo` does, and the published
+forecast is scored on the generator's next `horizon` days, realised counts and expected rates
+(the rate before the day's noise: the best any forecast can do on average). Printed per date:
+
+- MASE of the published forecast, of seasonal naive (last week repeated) and of the true rates,
+  each scaled by the series' in-sample seasonal-naive error (m=7), averaged over series;
+- the published forecast's MASE on event days (the default calendar: public holidays, year end,
+  Golden Week, Obon) and on other days, and its interval coverage on each.
+
+    .venv/bin/python bench/holdout.py                        # the four default dates
+    .venv/bin/python bench/holdout.py --dates 2025-12-20
+
+Targets: MASE within 1.25x the true rates' MASE; event-day MASE at most 1.5x other days';
+coverage within 5 points of nominal on event days and on other days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as pads
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from local_run.demo_data import demo_future, write_demo_applications
+from pipeline_code.forecasting.event_calendar import EventCalendar
+from pipeline_code.forecasting.metrics import mase_scale
+
+REPO = Path(__file__).resolve().parents[1]
+DATES = ("2025-12-20", "2026-04-22", "2026-08-05", "2026-10-15")
+YEARS = 3.0
+MODELS = 30
+SEASON = 7
+TARGET_MASE_RATIO = 1.25
+TARGET_EVENT_RATIO = 1.5
+TARGET_COVERAGE_GAP = 0.05
+
+
+@dataclass(frozen=True)
+class Scores:
+    date: dt.date
+    series: int
+    event_days: int  # calendar days with an event in the horizon
+    mase: float
+    snaive_mase: float
+    true_mase: float
+    mase_event: float
+    mase_other: float
+    true_mase_event: float
+    true_mase_other: float
+    coverage_event: float
+    coverage_other: float
+    wall_seconds: float
+    by_event: dict[str, tuple[int, float]]  # event name: (points, coverage)
+
+
+def run_pipeline(lake: Path, date: dt.date, horizon: int) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "local_run", "run", "--lake", str(lake),
+         "--date", date.isoformat(), "--param", f"Horizon={horizon}"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        sys.exit(
+            f"the run for {date} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+        )
+    return time.perf_counter() - started
+
+
+def read_partition(lake: Path, table: str, key: str, date: dt.date) -> pd.DataFrame:
+    folder = lake / table / f"{key}={date.isoformat()}"
+    return pads.dataset(folder, format="parquet").to_table().to_pandas()
+
+
+def history_of(lake: Path, date: dt.date) -> dict[str, np.ndarray]:
+    """The run's own series table (what Train saw), per series."""
+    runs = sorted((lake / "runs").glob("*/preproc/series.parquet"))
+    frame = pd.read_parquet(runs[-1]).sort_values(["series_id", "ds"])
+    return {sid: rows["y"].to_numpy(dtype=float) for sid, rows in frame.groupby("series_id")}
+
+
+def _mean_scaled(errors: np.ndarray, scales: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over series of the series' mean absolute error on the masked days, scaled."""
+    per_series = [np.abs(e[mask]).mean() / s for e, s in zip(errors, scales, strict=True)]
+    return float(np.mean(per_series)) if mask.any() else float("nan")
+
+
+def score_date(date: dt.date, horizon: int, folder: Path) -> Scores:
+    lake = folder / date.isoformat()
+    write_demo_applications(lake, date, years=YEARS, n_models=MODELS)
+    wall = run_pipeline(lake, date, horizon)
+    forecasts = read_partition(lake, "forecasts", "execution_date", date)
+    future = demo_future(date, horizon, years=YEARS, n_models=MODELS)
+    history = history_of(lake, date)
+    columns = {name: i for i, name in enumerate(future.models)}
+    ids = sorted(set(forecasts["series_id"]) & set(columns) & set(history))
+    forecasts = forecasts.sort_values(["series_id", "target_date"]).set_index("series_id")
+    actual = np.stack([future.counts[:, columns[s]] for s in ids]).astype(float)
+    expected = np.stack([future.expected[:, columns[s]] for s in ids])
+    yhat, lower, upper = (
+        np.stack([forecasts.loc[s, column].to_numpy(dtype=float) for s in ids])
+        for column in ("yhat", "yhat_lower", "yhat_upper")
+    )
+    snaive = np.stack([np.resize(history[s][-SEASON:], horizon) for s in ids])
+    scales = np.array([mase_scale(history[s], SEASON) for s in ids])
+    calendar = EventCalendar()
+    codes = calendar.codes(date + dt.timedelta(days=1), horizon)
+    events = codes != 0
+    everything = np.ones(horizon, dtype=bool)
+    inside = (actual >= lower) & (actual <= upper)
+    return Scores(
+        date=date,
+        series=len(ids),
+        event_days=int(events.sum()),
+        mase=_mean_scaled(actual - yhat, scales, everything),
+        snaive_mase=_mean_scaled(actual - snaive, scales, everything),
+        true_mase=_mean_scaled(actual - expected, scales, everything),
+        mase_event=_mean_scaled(actual - yhat, scales, events),
+        mase_other=_mean_scaled(actual - yhat, scales, ~events),
+        true_mase_event=_mean_scaled(actual - expected, scales, events),
+        true_mase_other=_mean_scaled(actual - expected, scales, ~events),
+        coverage_event=float(inside[:, events].mean()) if events.any() else float("nan"),
+        coverage_other=float(inside[:, ~events].mean()),
+        wall_seconds=wall,
+        by_event={
+            calendar.describe(int(code)): (
+                int(inside[:, codes == code].size),
+                float(inside[:, codes == code].mean()),
+            )
+            for code in np.unique(codes[events])
+        },
+    )
+
+
+def print_table(rows: list[Scores], level: float) -> None:
+    print(
+        "| execution date | series | event days | MASE | seasonal naive | true rates | "
+        "MASE / true | MASE event days | MASE other days | event / other | "
+        "coverage event days | coverage other days |"
+    )
+    print("|---" * 12 + "|")
+    for r in rows:
+        print(
+            f"| {r.date} | {r.series} | {r.event_days} | {r.mase:.3f} | {r.snaive_mase:.3f} | "
+            f"{r.true_mase:.3f} | {r.mase / r.true_mase:.2f} | {r.mase_event:.3f} | "
+            f"{r.mase_other:.3f} | {r.mase_event / r.mase_other:.2f} | "
+            f"{r.coverage_event:.1%} | {r.coverage_other:.1%} |"
+        )
+    print(
+        f"\nnominal coverage {level:.0%}; true rates' MASE on event / other days: "
+        + ", ".join(f"{r.date} {r.true_mase_event:.3f} / {r.true_mase_other:.3f}" for r in rows)
+    )
+    for r in rows:
+        print(
+            f"{r.date} coverage per event: "
+            + ", ".join(f"{name} {n} points {c:.0%}" for name, (n, c) in r.by_event.items())
+        )
+    print("wall time per run: " + ", ".join(f"{r.date} {r.wall_seconds:.1f} s" for r in rows))
+    for r in rows:
+        checks = {
+            f"MASE <= {TARGET_MASE_RATIO}x true": r.mase <= TARGET_MASE_RATIO * r.true_mase,
+            f"event MASE <= {TARGET_EVENT_RATIO}x other": r.mase_event
+            <= TARGET_EVENT_RATIO * r.mase_other,
+            "coverage event days within 5 points": abs(r.coverage_event - level)
+            <= TARGET_COVERAGE_GAP,
+            "coverage other days within 5 points": abs(r.coverage_other - level)
+            <= TARGET_COVERAGE_GAP,
+        }
+        verdicts = ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks.items())
+        print(f"{r.date}: {verdicts}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dates", nargs="+", type=dt.date.fromisoformat, default=None)
+    parser.add_argument("--horizon", type=int, default=28)
+    parser.add_argument("--level", type=float, default=0.8, help="the pipeline's interval level")
+    args = parser.parse_args(argv)
+    dates = args.dates or [dt.date.fromisoformat(d) for d in DATES]
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [score_date(date, args.horizon, Path(folder)) for date in dates]
+    print_table(rows, args.level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

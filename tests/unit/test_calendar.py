@@ -1,0 +1,240 @@
+"""The calendar of events, the effects estimated from it and the interval calibration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from local_run.demo_data import demo_daily_counts
+from pipeline_code.forecasting import SeriesData, daily_settings, predict_series, train_series
+from pipeline_code.forecasting.batch import train_all
+from pipeline_code.forecasting.event_calendar import (
+    CompanyDays,
+    EventCalendar,
+    parse_company_days,
+)
+from pipeline_code.forecasting.event_effects import (
+    EventDays,
+    PooledEvents,
+    adjusted_history,
+    shrunk_effects,
+    weekday_baseline,
+)
+from pipeline_code.forecasting.metrics import calibrate_intervals, needed_factors
+from pipeline_code.forecasting.selection import pool_events
+from tests.unit.forecast_data import weekly_series
+
+# --- the calendar
+
+
+def _events_of(calendar: EventCalendar, day: dt.date) -> str:
+    return calendar.describe(int(calendar.codes(day, 1)[0]))
+
+
+@pytest.mark.parametrize(
+    ("day", "events"),
+    [
+        (dt.date(2025, 12, 26), ""),
+        (dt.date(2025, 12, 29), "year_end"),
+        (dt.date(2026, 1, 1), "public_holiday+year_end"),
+        (dt.date(2026, 1, 3), "year_end"),  # a bank holiday, not a public one
+        (dt.date(2026, 1, 4), ""),
+        (dt.date(2026, 1, 12), "public_holiday"),  # Coming of Age Day, a Monday
+        (dt.date(2025, 11, 23), "weekend_holiday"),  # Labour Thanksgiving Day on a Sunday
+        (dt.date(2026, 5, 1), "golden_week"),
+        (dt.date(2026, 5, 4), "public_holiday+golden_week"),
+        (dt.date(2026, 8, 11), "public_holiday"),  # Mountain Day
+        (dt.date(2026, 8, 14), "obon"),
+        (dt.date(2026, 3, 2), "spring_sale"),
+        (dt.date(2026, 3, 4), ""),
+    ],
+)
+def test_each_day_carries_its_events(day: dt.date, events: str) -> None:
+    calendar = EventCalendar(company_days=(parse_company_days("2026-03-01+3:spring_sale"),))
+    assert _events_of(calendar, day) == events
+
+
+def test_codes_of_a_range_are_the_codes_of_its_days() -> None:
+    calendar = EventCalendar()
+    start = dt.date(2025, 12, 20)
+    codes = calendar.codes(start, 30)
+    assert [int(calendar.codes(start + dt.timedelta(days=i), 1)[0]) for i in range(30)] == (
+        codes.tolist()
+    )
+
+
+def test_a_calendar_without_country_or_breaks_knows_no_event() -> None:
+    calendar = EventCalendar(country=None, breaks=("obon",))
+    assert _events_of(calendar, dt.date(2026, 1, 1)) == ""
+    assert _events_of(calendar, dt.date(2026, 8, 14)) == "obon"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-03-01", "YYYY-MM-DD:name"),
+        ("2026-02-29:sale", "2026-02-29 is not a date"),
+        ("2026-03-01+0:sale", "span must be 1 to 366"),
+        ("2026-03-01:Sale", "YYYY-MM-DD:name"),
+    ],
+)
+def test_a_bad_company_day_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_company_days(text)
+
+
+def test_company_days_read_back_as_they_are_written() -> None:
+    item = CompanyDays(dt.date(2026, 3, 1), 14, "spring_campaign")
+    assert str(item) == "2026-03-01+14:spring_campaign"
+    assert parse_company_days(str(item)) == item
+    assert str(parse_company_days("2026-07-01:launch")) == "2026-07-01:launch"
+
+
+def test_unknown_breaks_and_countries_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown breaks"):
+        EventCalendar(breaks=("summer",))
+    with pytest.raises(ValueError, match="unknown holiday country"):
+        EventCalendar(country="XX")
+
+
+# --- effects
+
+START = dt.date(2023, 1, 2)  # a Monday
+
+
+def test_the_baseline_of_an_event_day_is_its_weekday_in_the_weeks_around_it() -> None:
+    y = np.tile(np.arange(1.0, 8.0), 8)  # Monday 1 ... Sunday 7, eight weeks
+    codes = np.zeros(len(y), dtype=np.int64)
+    codes[24] = 1  # a Thursday (4), its neighbours too: 3 weeks either side
+    y_event = y.copy()
+    y_event[24] = 100.0
+    baseline = weekday_baseline(y_event, codes)
+    assert baseline[24] == pytest.approx(4.0)
+    np.testing.assert_allclose(adjusted_history(y_event, codes, {1: 25.0}), y)
+
+
+def test_a_series_that_never_saw_an_event_gets_the_pooled_effect() -> None:
+    calendar = EventCalendar()
+    n = 3 * 364
+    codes = calendar.codes(START, n)
+    year_end = (
+        codes == codes[np.flatnonzero(codes)][0] * 0 + calendar.codes(dt.date(2023, 12, 29), 1)[0]
+    )
+    y = np.where(year_end, 0.25, 1.0) * weekly_series(n, level=50, noise=1.0)
+    pool = PooledEvents.from_series([(START.toordinal(), EventDays.of(y, codes))])
+    code = int(calendar.codes(dt.date(2023, 12, 29), 1)[0])
+    assert pool.ratio(code) == pytest.approx(0.25, abs=0.03)
+    # a model launched in spring: no year end in its history
+    launched = dt.date(2025, 4, 1)
+    short_codes = calendar.codes(launched, 300)
+    own = EventDays.of(weekly_series(200, level=50), short_codes[:200])
+    effects = shrunk_effects(own, pool, short_codes, None)
+    assert effects[code] == pytest.approx(pool.ratio(code))
+
+
+def test_a_long_series_keeps_its_own_effect_a_short_one_leans_on_the_pool() -> None:
+    codes = np.zeros(700, dtype=np.int64)
+    codes[50::35] = 1  # an event every five weeks, on varying weekdays
+    big = weekly_series(700, level=200, noise=2.0) * np.where(codes == 1, 0.5, 1.0)
+    pool = PooledEvents({1: (np.array([0]), np.array([90.0]), np.array([100.0]))})  # 0.9
+    own_big = shrunk_effects(EventDays.of(big, codes), pool, codes, None)[1]
+    assert own_big == pytest.approx(0.5, abs=0.05)
+    small = np.where(codes == 1, 0.0, 1.0) * weekly_series(700, level=0.5, noise=0.0, seed=3)
+    own_small = shrunk_effects(EventDays.of(small[:80], codes[:80]), pool, codes, None)[1]
+    assert 0.5 < own_small < 0.9  # one event day, with 0 demand: pulled toward the pool
+
+
+def test_the_pool_before_a_day_uses_only_earlier_days() -> None:
+    pool = PooledEvents({1: (np.array([10, 20]), np.array([5.0, 25.0]), np.array([10.0, 30.0]))})
+    assert pool.ratio(1, before_day=15) == pytest.approx(5.5 / 10.5)
+    assert pool.ratio(1, before_day=10) == 1.0  # nothing before: no effect
+    assert pool.ratio(1) == pytest.approx(25.5 / 30.5)
+    assert pool.ratio(2) == 1.0
+
+
+def test_a_fold_never_sees_its_own_test_days() -> None:
+    """The effects and the adjusted window of a fold use the days before its cutoff only."""
+    settings = daily_settings(horizon=28, backtest_folds=2)
+    n = 3 * 364
+    y = weekly_series(n, level=30, seed=5)
+    other = y.copy()
+    other[n - 28 :] *= 3.0  # the last fold's test days differ
+    first = train_series(SeriesData("a", y, START), settings).backtest
+    second = train_series(SeriesData("a", other, START), settings).backtest
+    assert first is not None and second is not None
+    np.testing.assert_array_equal(first.forecast, second.forecast)
+
+
+def test_a_series_with_a_few_days_is_forecast_with_the_pooled_effects() -> None:
+    settings = daily_settings()
+    calendar = settings.calendar
+    n = 3 * 364
+    codes = calendar.codes(START, n)
+    y = weekly_series(n, level=40, noise=1.0)
+    year_end = calendar.describe  # names of the codes
+    factor = np.array([0.25 if "year_end" in year_end(int(c)) else 1.0 for c in codes])
+    long_series = SeriesData("old", y * factor, START)
+    start = dt.date(2025, 12, 10)
+    short = SeriesData("new", np.full(10, 20.0), start)  # ends 2025-12-19
+    pool = pool_events([long_series, short], settings)
+    model = train_series(short, settings, pool).model
+    forecast = predict_series(short, model, settings)
+    future = calendar.codes(dt.date(2025, 12, 20), 28)
+    on_break = np.array(["year_end" in year_end(int(c)) for c in future])
+    assert forecast.yhat[future == 0] == pytest.approx(20.0)
+    assert forecast.yhat[on_break].max() < 0.5 * 20.0  # the pooled year-end effect applies
+
+
+# --- intervals
+
+
+def test_needed_factors_are_the_smallest_that_cover_each_error() -> None:
+    errors = np.array([2.0, -3.0, 0.0, 1.0])
+    low, high = np.full(4, -1.5), np.array([1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(needed_factors(errors, low, high), [2.0, 2.0, 0.0, np.inf])
+
+
+def test_calibration_widens_each_event_and_each_step_to_the_nominal_level() -> None:
+    rng = np.random.default_rng(0)
+    n = 6000
+    steps = rng.integers(1, 29, n)
+    # 15% holidays (code 1, errors twice as wide), 5% a closure (code 4, half as wide), a rare
+    # company day (code 8: too few points for a factor of its own)
+    codes = rng.choice([0, 1, 4, 8], size=n, p=[0.795, 0.15, 0.05, 0.005])
+    spread = np.select([codes == 1, codes == 4, codes == 8], [2.0, 0.5, 1.0], 1.0 + steps / 28)
+    errors = rng.normal(0.0, spread)
+    low, high = np.full(n, -1.2816), np.full(n, 1.2816)  # 80% of a unit normal
+    calibration = calibrate_intervals(steps, codes, needed_factors(errors, low, high), 0.8, 28)
+    assert calibration.code_factors[1] == pytest.approx(2.0, rel=0.12)
+    assert calibration.code_factors[4] == pytest.approx(0.5, rel=0.15)
+    assert 8 not in calibration.code_factors
+    assert 0.5 < calibration.event_factor < 2.0  # all events together: the rare one's factor
+    assert calibration.step_factors[0] == pytest.approx(1 + 4 / 28, rel=0.15)
+    assert calibration.step_factors[-1] == pytest.approx(1 + 25 / 28, rel=0.15)
+    widen = calibration.factors(steps, codes)
+    assert (widen[codes == 8] == calibration.event_factor).all()
+    inside = np.abs(errors) <= widen * 1.2816
+    for code in (0, 1, 4):
+        assert inside[codes == code].mean() == pytest.approx(0.8, abs=0.03), code
+
+
+def test_a_run_on_demo_data_covers_event_and_other_days_at_the_nominal_level() -> None:
+    frame = demo_daily_counts(dt.date(2025, 12, 20), years=2.0, n_models=8)
+    series = [
+        SeriesData(sid, rows["y"].to_numpy(), rows["ds"].iloc[0])
+        for sid, rows in frame.groupby("series_id")
+    ]
+    run = train_all(series, daily_settings(), workers=1)
+    inside, events = [], []
+    for training in run.trainings:
+        bt = training.backtest
+        assert bt is not None and bt.seasonal.any()  # two years: a fold a year back
+        inside.append(((bt.actual >= bt.lower) & (bt.actual <= bt.upper)).ravel())
+        events.append(bt.event_codes.ravel() != 0)
+    inside_all, events_all = np.concatenate(inside), np.concatenate(events)
+    assert events_all.sum() >= 20
+    assert 0.72 <= inside_all[events_all].mean() <= 0.92
+    assert 0.72 <= inside_all[~events_all].mean() <= 0.88
+    assert run.calibration.event_factor > 0
