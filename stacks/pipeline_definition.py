@@ -168,6 +168,33 @@ def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
     return arguments
 
 
+WARM_POOL_MATCH: tuple[tuple[str, ...], ...] = (
+    ("RoleArn",),
+    ("ResourceConfig", "InstanceCount"),
+    ("ResourceConfig", "InstanceType"),
+    ("ResourceConfig", "VolumeKmsKeyId"),
+    ("ResourceConfig", "VolumeSizeInGB"),
+    ("VpcConfig",),
+    ("EnableInterContainerTrafficEncryption",),
+    ("EnableNetworkIsolation",),
+)
+"""The CreateTrainingJob members SageMaker compares before it hands a warm pool to the next job
+(https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training
+jobs"). The image, command, arguments and environment may differ."""
+
+
+def warm_pool_key(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A training job's values of the members a warm pool is matched on (absent ones as None)."""
+
+    def value(path: tuple[str, ...]) -> Any:
+        node: Any = arguments
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+    return {".".join(path): value(path) for path in WARM_POOL_MATCH}
+
+
 def container_entrypoint(module: str) -> list[str]:
     """The job's entry command: the step module, from the code baked into the job image.
     SageMaker appends the ContainerArguments."""

@@ -24,6 +24,7 @@ from stacks.pipeline_definition import (
     DefinitionSettings,
     build_definition,
     substitute_placeholders,
+    warm_pool_key,
 )
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
 
@@ -230,35 +231,13 @@ def test_the_gate_reads_the_evaluation_from_the_run_folder_after_the_evaluation(
 
 # --- one cold start: warm pools ------------------------------------------------------------------
 
-# What SageMaker compares before it hands a warm pool to the next training job
-# (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training jobs").
-WARM_POOL_MATCH = (
-    ("RoleArn",),
-    ("ResourceConfig", "InstanceCount"),
-    ("ResourceConfig", "InstanceType"),
-    ("ResourceConfig", "VolumeKmsKeyId"),
-    ("ResourceConfig", "VolumeSizeInGB"),
-    ("VpcConfig",),
-    ("EnableInterContainerTrafficEncryption",),
-    ("EnableNetworkIsolation",),
-)
-
-
-def matching_fields(arguments: dict[str, Any]) -> tuple[Any, ...]:
-    def field(path: tuple[str, ...]) -> Any:
-        node: Any = arguments
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    return tuple(field(path) for path in WARM_POOL_MATCH)
-
 
 def test_every_job_matches_the_previous_ones_warm_pool(definition: dict[str, Any]) -> None:
     steps = list(job_steps(definition).values())
     assert [s["Name"] for s in steps] == list(STEP_MODULES)
-    first = matching_fields(steps[0]["Arguments"])
-    assert all(matching_fields(step["Arguments"]) == first for step in steps)
+    first = warm_pool_key(steps[0]["Arguments"])
+    assert first["ResourceConfig.InstanceType"] == "ml.m5.large" and first["RoleArn"]
+    assert all(warm_pool_key(step["Arguments"]) == first for step in steps)
     images = {s["Arguments"]["AlgorithmSpecification"]["TrainingImage"] for s in steps}
     assert images == {PLACEHOLDERS["image_uri"]}
     keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
