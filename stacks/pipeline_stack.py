@@ -254,16 +254,21 @@ class PipelineStack(cdk.Stack):
 
     def _roll_back_statement(self) -> iam.PolicyStatement:
         """PostProc deletes a partition it created when the other table's switch fails (the date
-        had none before): only on the two published tables."""
+        had none before): only on the two published tables. Glue authorises a partition action
+        on the catalog and the database as well as the table."""
         database = self.data.database_name
         return iam.PolicyStatement(
             sid="RollBackPublishedPartitions",
             actions=["glue:DeletePartition"],
             resources=[
-                self.format_arn(
-                    service="glue", resource="table", resource_name=f"{database}/{table.name}"
-                )
-                for table in (tables.FORECASTS, tables.FORECAST_METRICS)
+                self.format_arn(service="glue", resource="catalog"),
+                self.format_arn(service="glue", resource="database", resource_name=database),
+                *(
+                    self.format_arn(
+                        service="glue", resource="table", resource_name=f"{database}/{table.name}"
+                    )
+                    for table in (tables.FORECASTS, tables.FORECAST_METRICS)
+                ),
             ],
         )
 
