@@ -171,9 +171,7 @@ def _adopt_partitions(lake: Path, execution_date: dt.date) -> None:
     pending = [
         table
         for table, link in links.items()
-        if not (
-            link.is_symlink() and Path(os.readlink(link)) == _stable_target(table, execution_date)
-        )
+        if not _is_link_to(link, _stable_target(table, execution_date))
     ]
     if not pending:
         return

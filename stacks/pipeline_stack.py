@@ -232,7 +232,8 @@ class PipelineStack(cdk.Stack):
 
     def _roll_back_statement(self) -> iam.PolicyStatement:
         """PostProc deletes a partition it created when the other table's switch fails (the date
-        had none before): only on the two published tables."""
+        had none before): only on the two published tables. Glue authorises a partition action
+        on the catalog and the database as well as the table."""
         database = self.data.database_name
         return iam.PolicyStatement(
             sid="RollBackPublishedPartitions",

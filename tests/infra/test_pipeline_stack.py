@@ -79,9 +79,11 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     assert "glue:DeleteTable" not in statements["ReadSourceAndManagePublishedPartitions"]["Action"]
     roll_back = statements["RollBackPublishedPartitions"]
     assert roll_back["Action"] == "glue:DeletePartition"
-    assert sorted(arn.rsplit("/", 1)[-1] for arn in resolve(roll_back["Resource"], {})) == [
-        "forecast_metrics",
-        "forecasts",
+    assert sorted(arn.split(":")[-1] for arn in resolve(roll_back["Resource"], {})) == [
+        "catalog",
+        "database/forecast_dev",
+        "table/forecast_dev/forecast_metrics",
+        "table/forecast_dev/forecasts",
     ]
     assert statements["PassOwnRoleToJobs"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
