@@ -238,7 +238,6 @@ class PipelineStack(cdk.Stack):
         return iam.PolicyStatement(
             sid="RollBackPublishedPartitions",
             actions=["glue:DeletePartition"],
-            # Glue authorizes a partition call on the catalog, the database and the table.
             resources=[
                 self.format_arn(service="glue", resource="catalog"),
                 self.format_arn(service="glue", resource="database", resource_name=database),
