@@ -16,7 +16,8 @@ DATE ?= $(shell $(PYTHON) -c "import datetime as d; print(d.date.today() - d.tim
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pipeline_code/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pipeline_code/requirements.txt \
+		local_run/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -28,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## demo: run the whole pipeline locally on demo data for yesterday (or DATE=YYYY-MM-DD)
 demo: setup
-	$(PY) -m pipeline_code.local run --lake $(LAKE) --date $(DATE) --demo
+	$(PY) -m local_run run --lake $(LAKE) --date $(DATE) --demo
 
 ## test: lint, then the whole suite (unit, infra with the real CDK CLI, local end to end)
 test: setup lint
@@ -52,19 +53,20 @@ diff: setup
 deploy: setup
 	$(CDK) deploy --all -c env=$(ENV)
 
-## re-run one data day, or backfill a range and wait for it, on the deployed pipeline:
-## make rerun ENV=prod DATE=2026-11-20; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
+## re-run one data day (WAIT=1 follows it to the end), or backfill a range and wait for it:
+## make rerun ENV=prod DATE=2026-11-20 WAIT=1; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
 CONCURRENCY ?= 2
+WAIT ?=
 rerun: setup
-	$(PY) -m pipeline_code.rerun --env $(ENV) --date $(DATE)
+	$(PY) -m rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait)
 
 backfill: setup
-	$(PY) -m pipeline_code.rerun --env $(ENV) --from $(FROM) --to $(TO) \
+	$(PY) -m rerun --env $(ENV) --from $(FROM) --to $(TO) \
 	  --concurrency $(CONCURRENCY) --wait
 
-## the pins in pipeline_code/requirements.txt must resolve for the job image's Python 3.10
+## the pins in pipeline_code/requirements.txt must resolve as wheels for the job image's Python
 check-job-requirements: setup
-	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.10 \
+	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.11 \
 	  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
 	  -r pipeline_code/requirements.txt -d $$(mktemp -d)
 

@@ -1,6 +1,6 @@
 """The demo run's wall time and the backtest accuracy of the chosen models on the demo data.
 
-Runs what `make demo` runs (`python -m pipeline_code.local run --demo`) into a fresh lake folder,
+Runs what `make demo` runs (`python -m local_run run --demo`) into a fresh lake folder,
 then prints the wall time (demo data generation included, and again with the data already there)
 and, from the run's evaluation.json, the backtest MASE of the chosen models against seasonal
 naive, sMAPE and interval coverage.
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run_demo(lake: Path, date: dt.date) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline_code.local", "run", "--lake", str(lake),
+        [sys.executable, "-m", "local_run", "run", "--lake", str(lake),
          "--date", date.isoformat(), "--demo"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -35,7 +35,7 @@ import pyarrow.dataset as pads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_code.demo_data import demo_future, write_demo_applications
+from local_run.demo_data import demo_future, write_demo_applications
 from pipeline_code.forecasting.event_calendar import EventCalendar
 from pipeline_code.forecasting.metrics import mase_scale
 
@@ -70,7 +70,7 @@ class Scores:
 def run_pipeline(lake: Path, date: dt.date, horizon: int) -> float:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline_code.local", "run", "--lake", str(lake),
+        [sys.executable, "-m", "local_run", "run", "--lake", str(lake),
          "--date", date.isoformat(), "--param", f"Horizon={horizon}"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -36,16 +37,34 @@ def resolve_execution_date(raw: str, start_time: str, timezone: str) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError as err:
             raise ExecutionDateError(f"ExecutionDate {value!r} is not a YYYY-MM-DD date") from err
-    try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as err:
-        raise ExecutionDateError(
-            f"ExecutionDate {value!r} is neither YYYY-MM-DD nor an ISO timestamp"
-        ) from err
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    stamp = parse_timestamp(value)
     local_day = stamp.astimezone(ZoneInfo(timezone)).date()
     return local_day - dt.timedelta(days=1)
+
+
+_TIMESTAMP = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}(:\d{2})?)(\.(?P<fraction>\d+))?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    """An ISO 8601 timestamp with any number of fractional-second digits and `Z`, an offset or
+    nothing (UTC), read the same on every Python: Scheduler and SageMaker differ in precision."""
+    match = _TIMESTAMP.fullmatch(value)
+    if not match:
+        raise ExecutionDateError(
+            f"ExecutionDate {value!r} is neither YYYY-MM-DD nor an ISO timestamp"
+        )
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    zone = match["zone"] or "Z"
+    offset = "+00:00" if zone == "Z" else f"{zone[:3]}:{zone[-2:]}"
+    try:
+        return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
+    except ValueError as err:
+        raise ExecutionDateError(
+            f"ExecutionDate {value!r} is not a valid timestamp: {err}"
+        ) from err
 
 
 @dataclass(frozen=True)

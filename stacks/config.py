@@ -38,7 +38,8 @@ class PipelineConfig:
     max_mase: float
     max_relative_mase: float
     instance_type: str
-    image_uri: str | None  # None: the region's prebuilt SageMaker scikit-learn image
+    # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
+    keep_alive_seconds: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class MonitoringConfig:
     alarm_email: str | None
     # Hours after the scheduled time by which a successful execution must exist.
     success_deadline_hours: int
+    # None: unreserved. A new account's concurrency quota of 10 leaves nothing to reserve.
+    notifier_reserved_concurrency: int | None
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,11 @@ class _Section:
             raise self._fail(key, f"an integer from {low} to {high}", value)
         return value
 
+    def optional_integer(self, key: str, low: int = 1, high: int = 10**6) -> int | None:
+        if self._get(key, None) is None:
+            return None
+        return self.integer(key, low=low, high=high)
+
     def number(self, key: str, default: Any = ..., low: float = 0.0, high: float = 1e9) -> float:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
@@ -194,7 +202,6 @@ _ACCOUNT = r"\d{12}"
 _REGION = r"[a-z]{2}(-[a-z]+)+-\d"
 _ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+"
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-_IMAGE = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\S+"
 
 
 def _schedule(s: _Section) -> ScheduleConfig:
@@ -216,7 +223,7 @@ def _pipeline(s: _Section) -> PipelineConfig:
         max_mase=s.number("max_mase"),
         max_relative_mase=s.number("max_relative_mase", 1.0),
         instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
-        image_uri=s.optional_string("image_uri", pattern=_IMAGE),
+        keep_alive_seconds=s.integer("keep_alive_seconds", 300, low=0, high=3600),
     )
     s.reject_unknown_keys()
     return config
@@ -264,6 +271,9 @@ def _monitoring(s: _Section, env: str) -> MonitoringConfig:
         notify_on_success=s.boolean("notify_on_success", False),
         alarm_email=s.optional_string("alarm_email", pattern=_EMAIL),
         success_deadline_hours=s.integer("success_deadline_hours", 6, high=23),
+        notifier_reserved_concurrency=s.optional_integer(
+            "notifier_reserved_concurrency", low=1, high=1000
+        ),
     )
     s.reject_unknown_keys()
     return config

@@ -38,6 +38,8 @@ class DataStack(cdk.Stack):
         )
         self.log_bucket = self._log_bucket(removal)
         self.bucket = self._data_bucket(removal)
+        if not config.retain_data:
+            review_auto_delete_provider(self)
         self.workgroup = self._workgroup()
         self.database_name = config.glue_database
         self.database = glue.CfnDatabase(
@@ -68,6 +70,8 @@ class DataStack(cdk.Stack):
                 )
             ],
             removal_policy=removal,
+            # A bucket that is not retained must be emptied, or `cdk destroy` fails on it.
+            auto_delete_objects=not self.config.retain_data,
         )
         acknowledge(
             bucket,
@@ -108,6 +112,7 @@ class DataStack(cdk.Stack):
                 ),
             ],
             removal_policy=removal,
+            auto_delete_objects=not self.config.retain_data,
         )
 
     def _workgroup(self) -> athena.CfnWorkGroup:
@@ -185,3 +190,21 @@ def _daily_partition_projection(key: str) -> dict[str, str]:
         f"projection.{key}.interval": "1",
         f"projection.{key}.interval.unit": "DAYS",
     }
+
+
+def review_auto_delete_provider(stack: cdk.Stack) -> None:
+    """The CDK's own function that empties non-retained buckets on delete: its managed policy is
+    acknowledged, and its DependsOn on its role dropped (its GetAtt of the role already orders
+    them; cfn-lint W3005)."""
+    provider = stack.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+    assert provider is not None, "auto_delete_objects creates the provider"
+    handler = provider.node.find_child("Handler")
+    assert isinstance(handler, cdk.CfnResource)
+    handler.add_deletion_override("DependsOn")
+    acknowledge(
+        provider,
+        "AwsSolutions-IAM4",
+        "The CDK-provided function that empties the bucket on stack deletion (retain_data off)"
+        " uses AWSLambdaBasicExecutionRole for its own logs; its S3 rights are in the bucket"
+        " policy, scoped to this bucket.",
+    )

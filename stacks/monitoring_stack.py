@@ -44,7 +44,6 @@ NOTIFIER_CODE = REPO / "lambda" / "slack_notifier"
 NOTIFIER_EXCLUDES = ["render_example.py", "__pycache__", "*.pyc"]
 # Slack retries (slack_webhook.RetryPolicy) take at most about 45 s, SageMaker reads a few more.
 NOTIFIER_TIMEOUT = cdk.Duration.seconds(90)
-NOTIFIER_RESERVED_CONCURRENCY = 2
 NOTIFIER_RETRY_ATTEMPTS = 2
 
 EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -309,9 +308,8 @@ class MonitoringStack(cdk.Stack):
             memory_size=256,
             role=role,
             log_group=log_group,
-            # A burst of alerts is a handful of messages: more parallel posts would only meet
-            # Slack's rate limit sooner.
-            reserved_concurrent_executions=NOTIFIER_RESERVED_CONCURRENCY,
+            # Reserving caps parallel posts to Slack, but a new account has nothing to reserve.
+            reserved_concurrent_executions=self.config.monitoring.notifier_reserved_concurrency,
             environment=self._notifier_environment(),
         )
         depend_only_on_policies(function, [default_policy(role)])

@@ -1,5 +1,6 @@
-"""Pipeline stack: the step code asset, the least-privilege SageMaker role, the SageMaker
-Pipeline built from `pipeline_code.definition`, and the daily Scheduler schedule that starts it."""
+"""Pipeline stack: the job image (built by `cdk deploy` from `pipeline_code/Dockerfile`), the
+least-privilege SageMaker role, the SageMaker Pipeline built from `stacks.pipeline_definition`, and
+the daily Scheduler schedule that starts it."""
 
 from __future__ import annotations
 
@@ -7,42 +8,22 @@ import json
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code import definition as pipeline_definition
 from pipeline_code import tables
+from stacks import pipeline_definition
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import ATHENA_RESULTS_PREFIX, RUNS_PREFIX, DataStack
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
 REPO = Path(__file__).resolve().parents[1]
-SKLEARN_IMAGE_VERSION = "1.4-2"
-# What the jobs never run: the definition builder, the local runner, operator tools, caches.
-ASSET_EXCLUDES = [
-    "local",
-    "definition.py",
-    "rerun.py",
-    "Dockerfile",
-    "**/__pycache__",
-    ".ruff_cache",
-    "ruff.toml",
-    "*.pyc",
-    "README.md",
-]
-
-
-def default_image_uri(region: str, instance_type: str) -> str:
-    """The region's prebuilt SageMaker scikit-learn image (Python 3.10), from the SDK's tables."""
-    from sagemaker import image_uris
-
-    return image_uris.retrieve(
-        "sklearn", region=region, version=SKLEARN_IMAGE_VERSION, instance_type=instance_type
-    )
+JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
+"""The Docker build context of the job image: the job package, with its Dockerfile."""
 
 
 def definition_settings(config: EnvironmentConfig) -> pipeline_definition.DefinitionSettings:
@@ -60,8 +41,7 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         calendar_breaks=config.calendar.breaks,
         company_days=config.calendar.company_day_arguments,
         instance_type=pipeline.instance_type,
-        image_uri=pipeline.image_uri,
-        install_requirements=pipeline.image_uri is None,
+        keep_alive_seconds=pipeline.keep_alive_seconds,
     )
 
 
@@ -79,11 +59,12 @@ class PipelineStack(cdk.Stack):
         self.config = config
         self.data = data
         self.bucket_name = config.data_bucket_name(self.account)
-        self.image_uri = config.pipeline.image_uri or default_image_uri(
-            config.region, config.pipeline.instance_type
-        )
-        self.code = s3_assets.Asset(
-            self, "StepCode", path=str(REPO / "pipeline_code"), exclude=ASSET_EXCLUDES
+        self.image = ecr_assets.DockerImageAsset(
+            self,
+            "JobImage",
+            directory=str(JOB_IMAGE_CONTEXT),
+            # SageMaker's ml.* instances of the configured families are x86_64.
+            platform=ecr_assets.Platform.LINUX_AMD64,
         )
         self.pipeline_arn = self.format_arn(
             service="sagemaker", resource="pipeline", resource_name=config.pipeline_name
@@ -116,8 +97,8 @@ class PipelineStack(cdk.Stack):
             body,
             {
                 "role_arn": self.role.role_arn,
-                "image_uri": self.image_uri,
-                "code_uri": self.code.s3_object_url,
+                "image_uri": self.image.image_uri,
+                "region": self.region,
                 "data_bucket": self.bucket_name,
                 "glue_database": self.data.database_name,
                 "athena_workgroup": self.data.workgroup.name or "",
@@ -131,7 +112,7 @@ class PipelineStack(cdk.Stack):
             "PipelineRole",
             role_name=self.config.resource_name("pipeline"),
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the forecast pipeline's processing jobs; nothing else",
+            description="Runs the forecast pipeline's step jobs; nothing else",
         )
         statements = self._role_statements(role)
         for statement in statements:
@@ -140,15 +121,16 @@ class PipelineStack(cdk.Stack):
             role.node.find_child("DefaultPolicy"),
             [r for statement in statements for r in statement.resources if "*" in r],
             "Wildcards stop at object keys under the pipeline's own bucket prefixes, the"
-            " processing jobs SageMaker Pipelines names 'pipelines-*' per execution, their log"
-            " streams, and ecr:GetAuthorizationToken, which has no resource-level permission.",
+            " training jobs SageMaker Pipelines names 'pipelines-*' per execution, the log"
+            " streams of the jobs' own log group, and ecr:GetAuthorizationToken and"
+            " cloudwatch:PutMetricData (namespace-conditioned), which have no resource-level"
+            " permission.",
         )
         return role
 
     def _role_statements(self, role: iam.Role) -> list[iam.PolicyStatement]:
         return [
             *self._bucket_statements(),
-            self._code_statement(),
             self._key_statement(),
             self._athena_statement(),
             self._glue_statement(),
@@ -191,13 +173,6 @@ class PipelineStack(cdk.Stack):
                 resources=[self._bucket_objects(prefix) for prefix in read_write],
             ),
         ]
-
-    def _code_statement(self) -> iam.PolicyStatement:
-        return iam.PolicyStatement(
-            sid="ReadStepCode",
-            actions=["s3:GetObject"],
-            resources=[self.code.bucket.arn_for_objects(self.code.s3_object_key)],
-        )
 
     def _key_statement(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(
@@ -252,7 +227,7 @@ class PipelineStack(cdk.Stack):
         group = self.format_arn(
             service="logs",
             resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs",
+            resource_name="/aws/sagemaker/TrainingJobs",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         return [
@@ -264,14 +239,12 @@ class PipelineStack(cdk.Stack):
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                 ],
-                resources=[group, f"{group}:log-stream:pipelines-*"],
+                # IAM names a log group `...:log-group:NAME:*`; the same ARN covers its streams.
+                resources=[f"{group}:*"],
             )
         ]
 
     def _image_statements(self) -> list[iam.PolicyStatement]:
-        registry, _, repository_and_tag = self.image_uri.partition("/")
-        account, _, _, region = registry.split(".")[:4]
-        repository = repository_and_tag.split(":")[0].split("@")[0]
         return [
             iam.PolicyStatement(
                 sid="PullJobImage",
@@ -280,18 +253,7 @@ class PipelineStack(cdk.Stack):
                     "ecr:GetDownloadUrlForLayer",
                     "ecr:BatchCheckLayerAvailability",
                 ],
-                resources=[
-                    cdk.Arn.format(
-                        cdk.ArnComponents(
-                            service="ecr",
-                            account=account,
-                            region=region,
-                            resource="repository",
-                            resource_name=repository,
-                        ),
-                        self,
-                    )
-                ],
+                resources=[self.image.repository.repository_arn],
             ),
             iam.PolicyStatement(
                 sid="EcrLogin",
@@ -302,15 +264,15 @@ class PipelineStack(cdk.Stack):
 
     def _job_statements(self, role: iam.Role) -> list[iam.PolicyStatement]:
         jobs = self.format_arn(
-            service="sagemaker", resource="processing-job", resource_name="pipelines-*"
+            service="sagemaker", resource="training-job", resource_name="pipelines-*"
         )
         return [
             iam.PolicyStatement(
-                sid="RunProcessingJobs",
+                sid="RunStepJobs",
                 actions=[
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:DescribeProcessingJob",
-                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
                     "sagemaker:AddTags",
                 ],
                 resources=[jobs],
@@ -320,6 +282,16 @@ class PipelineStack(cdk.Stack):
                 actions=["iam:PassRole"],
                 resources=[role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            # Training jobs publish their instance metrics; the action has no resource-level
+            # permission, so the namespace condition is what scopes it.
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+                },
             ),
         ]
 
@@ -399,15 +371,22 @@ class DailySchedule(Construct):
         )
 
 
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+"""Scheduler's context attribute for the occurrence's time, e.g. 2026-11-28T18:00:00Z (20 chars)."""
+
+
 def start_execution_input(pipeline_name: str) -> dict[str, object]:
-    """The StartPipelineExecution request the schedule sends. Scheduler fills the
-    `<aws.scheduler.*>` context attributes at each invocation; the execution id makes the
-    request idempotent, so a retried invocation never starts a second execution."""
+    """The StartPipelineExecution request the schedule sends. Scheduler replaces the
+    `<aws.scheduler.*>` context attributes at each invocation.
+
+    The idempotency token is built from the pipeline and the scheduled time: the same for every
+    retry of one occurrence (so a retried invocation never starts a second execution) and new each
+    day. Scheduler's execution id cannot serve: it is 16 characters (the API wants 32-128) and new
+    for every attempt. The pipeline name is cut so the token stays within 128 characters.
+    """
     return {
         "PipelineName": pipeline_name,
         "PipelineExecutionDescription": "Scheduled daily run",
-        "PipelineParameters": [
-            {"Name": "ExecutionDate", "Value": "<aws.scheduler.scheduled-time>"},
-        ],
-        "ClientRequestToken": "<aws.scheduler.execution-id>",
+        "PipelineParameters": [{"Name": "ExecutionDate", "Value": SCHEDULED_TIME}],
+        "ClientRequestToken": f"scheduled-{pipeline_name[:90]}-{SCHEDULED_TIME}",
     }

@@ -17,7 +17,8 @@ SCHEMA_PATH = (
 
 
 def _argument_functions() -> list[dict[str, Any]]:
-    """Std:Join and Std:JsonGet as argument values, as the SDK writes them."""
+    """Std:Join and Std:JsonGet (of a JSON file by S3 URI) as argument values, as the SDK writes
+    them."""
     value = {"$ref": "#/definitions/StringArgumentValue"}
     join = {
         "type": "object",
@@ -37,8 +38,8 @@ def _argument_functions() -> list[dict[str, Any]]:
         "properties": {
             "Std:JsonGet": {
                 "type": "object",
-                "properties": {"PropertyFile": value, "Path": {"type": "string"}},
-                "required": ["PropertyFile", "Path"],
+                "properties": {"S3Uri": value, "Path": {"type": "string"}},
+                "required": ["S3Uri", "Path"],
                 "additionalProperties": False,
             }
         },
@@ -52,31 +53,31 @@ def extended_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The published schema plus exactly the constructs it lacks and the SDK and service use.
 
     The schema (last changed 2025-04) predates or omits: `Std:Join`/`Std:JsonGet` as argument
-    values (it defines a Join but references it nowhere), a processing step's `PropertyFiles`
-    (what JsonGet reads), `AppManaged` on processing inputs/outputs, and a retry policy's
+    values (it defines a Join but references it nowhere), a training job's `ContainerEntrypoint`
+    and `ContainerArguments`, `Environment`, `ProfilerConfig` and the warm pool's
+    `ResourceConfig.KeepAlivePeriodInSeconds` (all CreateTrainingJob members, which
+    tests/infra/test_api_contract.py checks against the API model), and a retry policy's
     `ExceptionType` as a list (the API's form). Everything else is validated as published.
     """
     schema = copy.deepcopy(schema)
     definitions = schema["definitions"]
+    string = {"$ref": "#/definitions/StringArgumentValue"}
+    strings = {"type": "array", "items": string, "minItems": 1}
     for kind in ("String", "Integer", "Float", "Boolean"):
         definitions[f"{kind}ArgumentValue"]["oneOf"].extend(_argument_functions())
-    definitions["ProcessingStep"]["properties"]["PropertyFiles"] = {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {
-                "PropertyFileName": {"type": "string"},
-                "OutputName": {"type": "string"},
-                "FilePath": {"type": "string"},
-            },
-            "required": ["PropertyFileName", "OutputName", "FilePath"],
-            "additionalProperties": False,
-        },
+    training = definitions["TrainingStep"]["properties"]["Arguments"]["properties"]
+    algorithm = training["AlgorithmSpecification"]["properties"]
+    algorithm["ContainerEntrypoint"] = strings
+    algorithm["ContainerArguments"] = strings
+    training["ResourceConfig"]["properties"]["KeepAlivePeriodInSeconds"] = {
+        "$ref": "#/definitions/IntegerArgumentValue"
     }
-    processing = definitions["ProcessingArgs"]["properties"]
-    processing["ProcessingInputs"]["items"]["properties"]["AppManaged"] = {"type": "boolean"}
-    outputs = processing["ProcessingOutputConfig"]["properties"]["Outputs"]
-    outputs["items"]["properties"]["AppManaged"] = {"type": "boolean"}
+    training["Environment"] = {"type": "object", "additionalProperties": string}
+    training["ProfilerConfig"] = {
+        "type": "object",
+        "properties": {"DisableProfiler": {"type": "boolean"}},
+        "additionalProperties": False,
+    }
     exception_type = definitions["RetryPolicy"]["properties"]["ExceptionType"]
     definitions["RetryPolicy"]["properties"]["ExceptionType"] = {
         "type": "array",

@@ -116,10 +116,10 @@ def build_report(
         failed_steps=failed_steps,
         failure_reason=failure_reason,
         execution_url=studio_execution_url(settings.studio_domain_id, region, pipeline, exec_id),
-        # Pipeline processing jobs are named pipelines-<execution id>-<step>-<suffix>, so one
+        # The steps run as training jobs named pipelines-<execution id>-<step>-<suffix>, so one
         # stream-name prefix lists the logs of every job of this execution.
         execution_logs_url=(
-            logs_url(region, "/aws/sagemaker/ProcessingJobs", f"pipelines-{exec_id}")
+            logs_url(region, "/aws/sagemaker/TrainingJobs", f"pipelines-{exec_id}")
             if exec_id and region
             else ""
         ),

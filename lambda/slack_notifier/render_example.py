@@ -79,8 +79,8 @@ class CannedSageMaker:
                     "StepStatus": "Succeeded",
                     "StartTime": start,
                     "Metadata": {
-                        "ProcessingJob": {
-                            "Arn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/"
+                        "TrainingJob": {
+                            "Arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/"
                             "pipelines-p4jn9xou8a8s-extract-a1b2c3d4e5"
                         }
                     },
@@ -95,8 +95,8 @@ class CannedSageMaker:
                         "exit code: 1"
                     ),
                     "Metadata": {
-                        "ProcessingJob": {
-                            "Arn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/"
+                        "TrainingJob": {
+                            "Arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/"
                             "pipelines-p4jn9xou8a8s-preproc-tmgxry49ug"
                         }
                     },

@@ -114,7 +114,7 @@ def _links_text(report: ExecutionReport) -> str:
         if step.logs_url
     )
     if report.execution_logs_url:
-        links.append(f"<{report.execution_logs_url}|Logs of all processing jobs of this execution>")
+        links.append(f"<{report.execution_logs_url}|Logs of all jobs of this execution>")
     text = "*Links*\n" + (" · ".join(links) if links else "(none)")
     if not report.execution_url:
         # Without a Studio domain there is no page to link to; this command shows the same steps.

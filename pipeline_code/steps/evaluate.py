@@ -1,9 +1,8 @@
 """TrainEvaluation: score Train's backtest and decide the quality gate.
 
-Reads `train/backtest.parquet`; writes `evaluation.json` to `--output-dir` (on SageMaker the
-ProcessingOutput folder the gate's JsonGet reads) and to the run folder's `evaluation/`, plus
-`evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
-`__overall__` row).
+Reads `train/backtest.parquet`; writes `evaluation.json` to the run folder's `evaluation/`, where
+the gate's JsonGet reads it by S3 URI, plus `evaluation/metrics.parquet` (the `forecast_metrics`
+table's columns, one row per series and an `__overall__` row).
 
 evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.mase` and
 `overall.relative_mase`):
@@ -18,7 +17,7 @@ evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.ma
 The gate's message ends with the folds its figures come from ("3 recent folds + 1 at the same
 season a year or more back"): the recent weeks alone never contain a year-end break.
 
-Per-series scores go to metrics.parquet only: the gate's property file stays the same small size
+Per-series scores go to metrics.parquet only: the file the gate reads stays the same small size
 whatever the number of series.
 
 Every overall figure is the plain mean of the per-series figures (the M4 convention: each series
@@ -33,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from typing import Any
 
@@ -217,8 +215,6 @@ def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
     report, metrics = evaluate(load_backtest(ctx), args)
     report["execution_date"] = ctx.execution_date.isoformat()
     report["execution_id"] = ctx.execution_id
-    os.makedirs(args.output_dir, exist_ok=True)
-    storage.write_json(report, os.path.join(args.output_dir, EVALUATION_JSON))
     storage.write_json(report, ctx.path("evaluation", EVALUATION_JSON))
     storage.write_table(metrics, ctx.path(*METRICS_OUTPUT))
     overall, verdict = report["overall"], report["gate"]
@@ -245,9 +241,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--min-coverage", type=float, default=0.0, help="lowest interval coverage (0 = no check)"
-    )
-    parser.add_argument(
-        "--output-dir", required=True, help="local folder for evaluation.json (ProcessingOutput)"
     )
     return parser.parse_args(argv)
 

@@ -54,7 +54,18 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "horizon_days", 0, r"environments\.dev\.pipeline\.horizon_days"),
         ("pipeline", "max_mase", -1, r"environments\.dev\.pipeline\.max_mase: expected a number"),
         ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
-        ("pipeline", "image_uri", "my-image:latest", r"environments\.dev\.pipeline\.image_uri"),
+        (
+            "pipeline",
+            "keep_alive_seconds",
+            3601,
+            r"environments\.dev\.pipeline\.keep_alive_seconds: expected an integer from 0 to 3600",
+        ),
+        (
+            "monitoring",
+            "notifier_reserved_concurrency",
+            0,
+            r"environments\.dev\.monitoring\.notifier_reserved_concurrency",
+        ),
         (
             "schedule",
             "timezone",

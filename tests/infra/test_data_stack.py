@@ -121,3 +121,7 @@ def test_dev_data_is_destroyed_with_the_stack_and_prod_data_is_kept() -> None:
     dev = Template.from_stack(synth_stacks(environment("dev"))["data"])
     for resource in dev.find_resources("AWS::S3::Bucket").values():
         assert resource["DeletionPolicy"] == "Delete"
+    # A bucket that still holds objects cannot be deleted: dev's empty themselves first.
+    emptied = dev.find_resources("Custom::S3AutoDeleteObjects")
+    assert len(emptied) == len(dev.find_resources("AWS::S3::Bucket")) == 2
+    assert prod.find_resources("Custom::S3AutoDeleteObjects") == {}

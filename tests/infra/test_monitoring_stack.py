@@ -235,7 +235,8 @@ def test_notifier_runtime_environment_and_concurrency(dev: Template, prod: Templ
         assert props["Runtime"] == "python3.14"
         assert props["Handler"] == "handler.lambda_handler"
         assert 60 <= props["Timeout"] <= 90
-        assert props["ReservedConcurrentExecutions"] == 2
+        # Unreserved by default: a new account's concurrency quota of 10 leaves none to reserve.
+        assert "ReservedConcurrentExecutions" not in props
         assert props["Environment"]["Variables"] == {
             "SLACK_SECRET_ARN": f"forecast/{env}/slack-webhook",
             "ENVIRONMENT_NAME": env,
@@ -244,6 +245,13 @@ def test_notifier_runtime_environment_and_concurrency(dev: Template, prod: Templ
             "NOTIFY_STATUSES": statuses,
         }
         assert "hooks.slack.com" not in json.dumps(props)
+
+
+def test_notifier_concurrency_can_be_reserved_per_environment() -> None:
+    config = environment("prod", monitoring={"notifier_reserved_concurrency": 2})
+    template = Template.from_stack(synth_stacks(config)["monitoring"])
+    _, function = _one(template, "AWS::Lambda::Function")
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 2
 
 
 def test_notifier_retries_twice_then_sends_to_its_dead_letter_queue(dev: Template) -> None:

@@ -4,10 +4,6 @@ and the step code asset the jobs unpack."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +12,7 @@ import jsonschema
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from pipeline_code import definition
+from stacks import pipeline_definition as definition
 from stacks.pipeline_stack import start_execution_input
 from tests.infra.cfn import deployed_definition_body, resolve
 from tests.infra.conftest import environment, synth_stacks
@@ -58,13 +54,13 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     assert set(statements) >= {
         "ReadSource",
         "ReadWriteRunsResultsAndPublishedTables",
-        "ReadStepCode",
         "UseDataKey",
         "QueryInOwnWorkgroup",
         "ReadSourceAndManagePublishedPartitions",
         "WriteJobLogs",
         "PullJobImage",
-        "RunProcessingJobs",
+        "RunStepJobs",
+        "PublishJobMetrics",
         "PassOwnRoleToJobs",
     }
     source = resolve(statements["ReadSource"]["Resource"], {})
@@ -84,7 +80,14 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
     image_repo = resolve(statements["PullJobImage"]["Resource"], {})
-    assert image_repo == "arn:aws:ecr:ap-northeast-1:354813040037:repository/sagemaker-scikit-learn"
+    assert image_repo == (
+        "arn:aws:ecr:ap-northeast-1:123456789012:repository/"
+        "cdk-hnb659fds-container-assets-123456789012-ap-northeast-1"
+    )
+    logs = resolve(statements["WriteJobLogs"]["Resource"], {})
+    assert logs == (
+        "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/TrainingJobs:*"
+    )
 
 
 def test_pipeline_resource_uses_the_role_and_the_environment_name(
@@ -104,7 +107,11 @@ def test_deployed_definition_has_no_placeholder_left(dev_stacks: dict[str, cdk.S
     leftovers = [p for p in definition.PLACEHOLDERS.values() if p in text]
     assert leftovers == []
     assert "s3://forecast-dev-data-123456789012-ap-northeast-1" in text
-    assert "sagemaker-scikit-learn:1.4-2-cpu-py3" in text
+    assert (
+        "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/"
+        "cdk-hnb659fds-container-assets-123456789012-ap-northeast-1:"
+    ) in text
+    assert '"AWS_REGION":"ap-northeast-1"' in text.replace(" ", "")
 
 
 def test_deployed_definition_validates_against_the_public_schema(
@@ -120,23 +127,6 @@ def test_deployed_definition_validates_against_the_public_schema(
         )
     ]
     assert errors == []
-
-
-def test_custom_image_is_used_as_given_and_skips_the_install() -> None:
-    image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/forecast-jobs:2026.11"
-    stacks = synth_stacks(environment("dev", pipeline={"image_uri": image}))
-    deployed = _deployed_definition(_template(stacks))
-    specs = [
-        step["Arguments"]["AppSpecification"]
-        for step in deployed["Steps"]
-        if step["Type"] == "Processing"
-    ]
-    assert {spec["ImageUri"] for spec in specs} == {image}
-    assert all("pip install" not in spec["ContainerEntrypoint"][2] for spec in specs)
-    statements = {s["Sid"]: s for s in _policy_statements(_template(stacks), "PipelineRole")}
-    assert resolve(statements["PullJobImage"]["Resource"], {}) == (
-        "arn:aws:ecr:eu-west-1:111122223333:repository/forecast-jobs"
-    )
 
 
 def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
@@ -164,6 +154,9 @@ def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
     assert sent["PipelineParameters"] == [
         {"Name": "ExecutionDate", "Value": "<aws.scheduler.scheduled-time>"}
     ]
+    assert sent["ClientRequestToken"] == (
+        "scheduled-forecast-prod-daily-<aws.scheduler.scheduled-time>"
+    )
 
 
 def test_schedule_can_be_switched_off_per_environment(dev_stacks: dict[str, cdk.Stack]) -> None:
@@ -177,53 +170,48 @@ def test_schedule_may_only_start_this_pipeline(dev_stacks: dict[str, cdk.Stack])
     assert resolve(start[0]["Resource"], {}).endswith(":pipeline/forecast-dev-daily")
 
 
-def _staged_code_asset(stacks: dict[str, cdk.Stack], into: Path) -> Path:
-    """Zip the staged step-code asset the way the CDK CLI publishes a directory asset."""
-    assembly = cdk.Stage.of(stacks["pipeline"]).synth()
+def test_the_job_image_is_built_from_the_job_package(dev_stacks: dict[str, cdk.Stack]) -> None:
+    """`cdk deploy` builds the image from pipeline_code/ (Dockerfile inside) for x86_64."""
+    assembly = cdk.Stage.of(dev_stacks["pipeline"]).synth()
     manifest = json.loads(
         (Path(assembly.directory) / "Forecast-dev-Pipeline.assets.json").read_text()
     )
-    (source,) = [
-        Path(assembly.directory) / f["source"]["path"]
-        for f in manifest["files"].values()
-        if f["source"].get("packaging") == "zip"
-    ]
-    archive = into / "3f1a9c.zip"  # SageMaker keeps the object's own name
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(source.rglob("*")):
-            zf.write(path, path.relative_to(source).as_posix())
-    return archive
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"].get("dockerFile") in (None, "Dockerfile")
+    assert image["source"]["platform"] == "linux/amd64"
+    staged = Path(assembly.directory) / image["source"]["directory"]
+    assert (staged / "Dockerfile").is_file() and (staged / "steps" / "extract.py").is_file()
+    assert not list(staged.rglob("__pycache__"))
+    zipped = [f for f in manifest["files"].values() if f["source"].get("packaging") == "zip"]
+    assert zipped == [], "the step code ships in the image, not as a zip"
 
 
-@pytest.mark.slow
-def test_synthesized_step_commands_find_the_shipped_code(tmp_path: Path) -> None:
-    stacks = synth_stacks(environment("dev"))
-    archive = _staged_code_asset(stacks, tmp_path)
-    names = zipfile.ZipFile(archive).namelist()
-    assert "requirements.txt" in names and "steps/extract.py" in names
-    assert not any(n.startswith("local/") or n == "definition.py" for n in names)
-    deployed = _deployed_definition(_template(stacks))
-    env = {
-        **os.environ,
-        "PIPELINE_CODE_INPUT_DIR": str(tmp_path),
-        "PIPELINE_CODE_DIR": str(tmp_path / "code"),
-        "PYTHONPATH": "",
-        # `python3` with the requirements installed, as in the job after its install line.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    for step in deployed["Steps"]:
-        if step["Type"] != "Processing":
-            continue
-        entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
-        # The install line needs the registry; the job image has pip and network access to it.
-        script = entrypoint[2].replace("python3 -m pip install", "true")
-        result = subprocess.run(
-            [entrypoint[0], entrypoint[1], script, entrypoint[3], "--help"],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
+def test_prod_runs_six_warm_pooled_jobs_on_one_configuration() -> None:
+    """One cold start a run: every job matches the previous one's warm pool (same role, image,
+    instance, volume and network settings) and every job but the last keeps its instance."""
+    prod = _deployed_definition(_template(synth_stacks(environment("prod"))))
+    steps = [s for s in prod["Steps"] if s["Type"] == "Training"]
+    (gate,) = [s for s in prod["Steps"] if s["Type"] == "Condition"]
+    steps += [s for s in gate["Arguments"]["IfSteps"] if s["Type"] == "Training"]
+    assert [s["Name"] for s in steps] == [
+        "Extract", "PreProc", "Train", "TrainEvaluation", "Predict", "PostProc"
+    ]  # fmt: skip
+
+    def shared(arguments: dict[str, Any]) -> tuple[Any, ...]:
+        resources = {
+            k: v for k, v in arguments["ResourceConfig"].items() if k != "KeepAlivePeriodInSeconds"
+        }
+        return (
+            resources,
+            arguments["RoleArn"],
+            arguments["AlgorithmSpecification"]["TrainingImage"],
+            arguments.get("VpcConfig"),
+            arguments.get("EnableNetworkIsolation"),
+            arguments.get("EnableInterContainerTrafficEncryption"),
         )
-        assert result.returncode == 0, (step["Name"], result.stderr)
-        assert "--execution-id" in result.stdout
+
+    assert len({json.dumps(shared(s["Arguments"]), sort_keys=True) for s in steps}) == 1
+    assert shared(steps[0]["Arguments"])[0]["InstanceType"] == "ml.m5.xlarge"
+    keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
+    assert all(seconds and seconds > 0 for seconds in keep_alive[:-1])
+    assert "pip install" not in json.dumps(prod)

@@ -1,4 +1,4 @@
-"""End to end: `python -m pipeline_code.local run` over small demo data, as a user runs it."""
+"""End to end: `python -m local_run run` over small demo data, as a user runs it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline_code.definition import DefinitionSettings, build_definition, substitute_placeholders
+from stacks.pipeline_definition import DefinitionSettings, build_definition, substitute_placeholders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LATER_DATE = dt.date(2025, 6, 30)
@@ -27,7 +27,7 @@ def run_local(
     """The local run as a user starts it; `demo` first fills the lake with small demo data."""
     demo_data = ["--demo", "--demo-models", "4", "--demo-years", "1"] if demo else []
     command = [
-        sys.executable, "-m", "pipeline_code.local", "run",
+        sys.executable, "-m", "local_run", "run",
         "--lake", str(lake), "--date", date.isoformat(), *demo_data, *extra,
     ]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pipeline_code.demo_data import demo_daily_counts
+from local_run.demo_data import demo_daily_counts
 from pipeline_code.forecasting import SeriesData, daily_settings, predict_series, train_series
 from pipeline_code.forecasting.batch import train_all
 from pipeline_code.forecasting.event_calendar import (

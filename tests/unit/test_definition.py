@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import copy
-import fnmatch
+import importlib
+import io
 import json
-import os
 import re
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +15,16 @@ import jsonschema
 import pytest
 
 from pipeline_code.calendar_spec import MAX_COMPANY_DAYS
-from pipeline_code.definition import (
-    EVALUATION_DIR,
+from pipeline_code.steps import train
+from stacks.pipeline_definition import (
     FAIL_STEP,
     GATE_STEP,
     PLACEHOLDERS,
     STEP_MODULES,
     DefinitionSettings,
     build_definition,
-    container_entrypoint,
     substitute_placeholders,
 )
-from pipeline_code.steps import train
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +41,13 @@ def definition(definition_json: str) -> dict[str, Any]:
     return json.loads(definition_json)
 
 
-def processing_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every processing step, including those inside the condition's branches."""
+def job_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every job step, including those inside the condition's branches, in execution order."""
     found: dict[str, dict[str, Any]] = {}
 
     def visit(steps: list[dict[str, Any]]) -> None:
         for step in steps:
-            if step["Type"] == "Processing":
+            if step["Type"] == "Training":
                 found[step["Name"]] = step
             if step["Type"] == "Condition":
                 visit(step["Arguments"].get("IfSteps", []))
@@ -85,19 +80,71 @@ def test_the_extended_schema_still_rejects_a_broken_definition(definition: dict[
         pytest.skip(f"the pipeline definition schema is not present at {SCHEMA_PATH}")
     schema = extended_schema(json.loads(SCHEMA_PATH.read_text()))
     broken = copy.deepcopy(definition)
-    broken["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"].append({"Bad": 1})
+    broken["Steps"][0]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"].append(
+        {"Bad": 1}
+    )
     assert not jsonschema.Draft7Validator(schema).is_valid(broken)
 
 
 # --- shape ---------------------------------------------------------------------------------------
 
 
-def test_six_processing_steps_run_the_step_modules(definition: dict[str, Any]) -> None:
-    steps = processing_steps(definition)
+def test_six_training_job_steps_run_the_step_modules(definition: dict[str, Any]) -> None:
+    steps = job_steps(definition)
     assert set(steps) == set(STEP_MODULES)
     for name, step in steps.items():
-        entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
-        assert f"python3 -m pipeline_code.steps.{STEP_MODULES[name]} " in entrypoint[2]
+        entrypoint = step["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"]
+        assert entrypoint == ["python3", "-m", f"pipeline_code.steps.{STEP_MODULES[name]}"]
+        assert "InputDataConfig" not in step["Arguments"], "code and packages are in the image"
+
+
+def test_every_job_knows_its_region(definition: dict[str, Any]) -> None:
+    for step in job_steps(definition).values():
+        environment = step["Arguments"]["Environment"]
+        assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"]
+        assert environment["AWS_REGION"] == PLACEHOLDERS["region"]
+
+
+def step_options(module: str) -> set[str]:
+    """The options a step's entry point accepts, read from its --help."""
+    step = importlib.import_module(f"pipeline_code.steps.{module}")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), pytest.raises(SystemExit):
+        step.parse_args(["--help"])
+    return set(re.findall(r"^\s+(--[a-z][a-z-]*)", output.getvalue(), re.M))
+
+
+def passed_options(step: dict[str, Any]) -> dict[str, Any]:
+    arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+    return {
+        value: json.dumps(arguments[i + 1], sort_keys=True)
+        for i, value in enumerate(arguments)
+        if isinstance(value, str) and value.startswith("--")
+    }
+
+
+def test_every_step_receives_the_settings_it_shares_with_another(
+    definition: dict[str, Any],
+) -> None:
+    """An option two steps accept (the horizon, the interval level, ...) is a shared setting: the
+    definition must pass it to every step that takes it, with the same value, or the steps drift
+    apart on a default."""
+    steps = job_steps(definition)
+    options = {name: step_options(STEP_MODULES[name]) for name in steps}
+    shared = {
+        option
+        for option in set().union(*options.values())
+        if sum(option in accepted for accepted in options.values()) > 1
+    } - {"--help", "--workers"}
+    assert {"--horizon", "--interval-level", "--execution-id", "--data-root"} <= shared
+    for option in sorted(shared):
+        values = {
+            name: passed_options(steps[name]).get(option)
+            for name, accepted in options.items()
+            if option in accepted
+        }
+        assert None not in values.values(), (option, values)
+        assert len(set(values.values())) == 1, (option, values)
 
 
 def test_training_chain_runs_in_order_and_the_gate_guards_publishing(
@@ -125,8 +172,8 @@ def test_parameters_are_the_per_run_knobs(definition: dict[str, Any]) -> None:
 
 
 def test_every_step_gets_the_common_arguments(definition: dict[str, Any]) -> None:
-    for name, step in processing_steps(definition).items():
-        arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    for name, step in job_steps(definition).items():
+        arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
         pairs = dict(zip(arguments[0:10:2], arguments[1:10:2], strict=True))
         assert pairs == {
             "--execution-date": {"Get": "Parameters.ExecutionDate"},
@@ -138,7 +185,7 @@ def test_every_step_gets_the_common_arguments(definition: dict[str, Any]) -> Non
 
 
 def test_every_processing_step_retries_aws_faults_with_backoff(definition: dict[str, Any]) -> None:
-    for name, step in processing_steps(definition).items():
+    for name, step in job_steps(definition).items():
         policies = step["RetryPolicies"]
         covered = {kind for policy in policies for kind in policy["ExceptionType"]}
         assert {
@@ -151,31 +198,100 @@ def test_every_processing_step_retries_aws_faults_with_backoff(definition: dict[
 
 
 def test_caching_is_off(definition: dict[str, Any]) -> None:
-    for step in processing_steps(definition).values():
+    for step in job_steps(definition).values():
         assert step.get("CacheConfig", {"Enabled": False})["Enabled"] is False
 
 
-def test_evaluation_lands_in_the_run_folder_where_the_gate_reads_it(
+EVALUATION_URI = {
+    "Std:Join": {
+        "On": "/",
+        "Values": [
+            f"s3://{PLACEHOLDERS['data_bucket']}/runs",
+            {"Get": "Execution.PipelineExecutionId"},
+            "evaluation",
+            "evaluation.json",
+        ],
+    }
+}
+
+
+def test_the_gate_reads_the_evaluation_from_the_run_folder_after_the_evaluation(
     definition: dict[str, Any],
 ) -> None:
-    evaluation = processing_steps(definition)["TrainEvaluation"]
-    [output] = evaluation["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert output["S3Output"]["LocalPath"] == EVALUATION_DIR
-    assert output["S3Output"]["S3Uri"] == {
-        "Std:Join": {
-            "On": "/",
-            "Values": [
-                f"s3://{PLACEHOLDERS['data_bucket']}/runs",
-                {"Get": "Execution.PipelineExecutionId"},
-                "evaluation",
-            ],
-        }
-    }
-    [property_file] = evaluation["PropertyFiles"]
-    assert property_file["OutputName"] == output["OutputName"]
-    assert property_file["FilePath"] == "evaluation.json"
-    arguments = evaluation["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[arguments.index("--output-dir") + 1] == EVALUATION_DIR
+    gate = gate_step(definition)
+    assert gate["DependsOn"] == ["TrainEvaluation"]
+    for condition in gate["Arguments"]["Conditions"]:
+        assert condition["LeftValue"]["Std:JsonGet"]["S3Uri"] == EVALUATION_URI
+    arguments = job_steps(definition)["TrainEvaluation"]["Arguments"]
+    assert "OutputDataConfig" in arguments  # training jobs need one; the file is not in it
+    assert "--output-dir" not in arguments["AlgorithmSpecification"]["ContainerArguments"]
+
+
+# --- one cold start: warm pools ------------------------------------------------------------------
+
+# What SageMaker compares before it hands a warm pool to the next training job
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training jobs").
+WARM_POOL_MATCH = (
+    ("RoleArn",),
+    ("ResourceConfig", "InstanceCount"),
+    ("ResourceConfig", "InstanceType"),
+    ("ResourceConfig", "VolumeKmsKeyId"),
+    ("ResourceConfig", "VolumeSizeInGB"),
+    ("VpcConfig",),
+    ("EnableInterContainerTrafficEncryption",),
+    ("EnableNetworkIsolation",),
+)
+
+
+def matching_fields(arguments: dict[str, Any]) -> tuple[Any, ...]:
+    def field(path: tuple[str, ...]) -> Any:
+        node: Any = arguments
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    return tuple(field(path) for path in WARM_POOL_MATCH)
+
+
+def test_every_job_matches_the_previous_ones_warm_pool(definition: dict[str, Any]) -> None:
+    steps = list(job_steps(definition).values())
+    assert [s["Name"] for s in steps] == list(STEP_MODULES)
+    first = matching_fields(steps[0]["Arguments"])
+    assert all(matching_fields(step["Arguments"]) == first for step in steps)
+    images = {s["Arguments"]["AlgorithmSpecification"]["TrainingImage"] for s in steps}
+    assert images == {PLACEHOLDERS["image_uri"]}
+    keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
+    # Every job but the last leaves its instance for the next; the last has no successor.
+    assert keep_alive == [300] * 5 + [None]
+
+
+def test_warm_pools_can_be_switched_off() -> None:
+    settings = DefinitionSettings(pipeline_name="p", keep_alive_seconds=0)
+    steps = job_steps(json.loads(build_definition(settings)))
+    assert all(
+        "KeepAlivePeriodInSeconds" not in s["Arguments"]["ResourceConfig"] for s in steps.values()
+    )
+
+
+def test_keep_alive_beyond_the_services_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="keep_alive_seconds must be 0-3600"):
+        DefinitionSettings(pipeline_name="p", keep_alive_seconds=3601)
+
+
+def test_nothing_is_installed_when_a_job_starts(definition_json: str) -> None:
+    assert "pip install" not in definition_json and "pip3 install" not in definition_json
+
+
+def test_building_the_definition_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build is offline: no SDK telemetry, no credential or metadata lookups."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"the definition build opened a connection: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert json.loads(build_definition(DefinitionSettings(pipeline_name="offline")))["Steps"]
 
 
 def test_gate_compares_both_metrics_with_the_parameters(definition: dict[str, Any]) -> None:
@@ -235,147 +351,23 @@ def test_placeholders_sit_where_a_string_replacement_is_safe(definition: dict[st
 def test_substitution_replaces_every_placeholder(definition_json: str) -> None:
     values = {
         "role_arn": "arn:aws:iam::123456789012:role/pipeline",
-        "image_uri": "354813040037.dkr.ecr.ap-northeast-1.amazonaws.com/sklearn:1.4-2",
-        "code_uri": "s3://cdk-assets-123456789012/abc123.zip",
+        "image_uri": "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/jobs:abc123",
+        "region": "ap-northeast-1",
         "data_bucket": "forecast-data-dev",
         "glue_database": "forecasting_dev",
         "athena_workgroup": "forecasting-dev",
     }
     replaced = substitute_placeholders(definition_json, values)
     assert "PLACEHOLDER" not in replaced
-    data_root = processing_steps(json.loads(replaced))["Extract"]["Arguments"]["AppSpecification"]
+    data_root = job_steps(json.loads(replaced))["Extract"]["Arguments"]["AlgorithmSpecification"]
     assert "s3://forecast-data-dev" in data_root["ContainerArguments"]
     with pytest.raises(KeyError, match="unknown placeholder names"):
         substitute_placeholders(definition_json, {"bucket": "x"})
 
 
-def test_a_custom_image_needs_no_image_placeholder_nor_pip_install() -> None:
-    settings = DefinitionSettings(
-        pipeline_name="p", image_uri="123.dkr.ecr.x/forecast:1", install_requirements=False
-    )
-    definition = json.loads(build_definition(settings))
-    for step in processing_steps(definition).values():
-        app = step["Arguments"]["AppSpecification"]
-        assert app["ImageUri"] == "123.dkr.ecr.x/forecast:1"
-        assert "pip install" not in app["ContainerEntrypoint"][2]
-
-
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="interval_level"):
         DefinitionSettings(pipeline_name="p", interval_level=80)
-
-
-# --- the job's entry command ---------------------------------------------------------------------
-
-
-def asset_excludes() -> list[str]:
-    """The stack's exclude patterns for the code asset, so the test zips what is deployed.
-
-    Read from the stack's source rather than imported: importing aws_cdk starts a node process.
-    """
-    stack = REPO_ROOT / "stacks" / "pipeline_stack.py"
-    if stack.exists():
-        for node in ast.parse(stack.read_text()).body:
-            if isinstance(node, ast.Assign) and any(
-                isinstance(target, ast.Name) and target.id == "ASSET_EXCLUDES"
-                for target in node.targets
-            ):
-                return list(ast.literal_eval(node.value))
-    return ["**/__pycache__"]
-
-
-def excluded(relative: Path, patterns: list[str]) -> bool:
-    """The asset's exclude globs, for the patterns it uses (a name or `**/name` at any depth)."""
-    for pattern in patterns:
-        pattern = pattern.removeprefix("**/")
-        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts):
-            return True
-    return False
-
-
-def zip_like_the_cdk_asset(package: Path, target: Path) -> Path:
-    """A directory asset's zip: the folder's files at the zip root, no folder of its own."""
-    patterns = asset_excludes()
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*")):
-            relative = path.relative_to(package)
-            if path.is_file() and not excluded(relative, patterns):
-                archive.write(path, relative.as_posix())
-    return target
-
-
-def run_entrypoint(
-    entrypoint: list[str], arguments: list[str], input_dir: Path, code_dir: Path
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PIPELINE_CODE_INPUT_DIR": str(input_dir),
-        "PIPELINE_CODE_DIR": str(code_dir),
-        # `python3` in the job image has the requirements; here the test's interpreter does.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": "",
-    }
-    return subprocess.run(
-        [*entrypoint, *arguments],
-        env=environment,
-        cwd=input_dir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.mark.parametrize("module", sorted(STEP_MODULES.values()))
-def test_entrypoint_unpacks_the_code_zip_and_runs_the_step(tmp_path: Path, module: str) -> None:
-    if not (REPO_ROOT / "pipeline_code" / "steps" / f"{module}.py").exists():
-        pytest.skip(f"pipeline_code/steps/{module}.py does not exist yet")
-    # The container runs `python3`; the test puts its interpreter's folder first on PATH.
-    if not (Path(sys.executable).parent / "python3").exists():
-        pytest.skip("no python3 next to the test interpreter")
-    input_dir = tmp_path / "input" / "code"
-    input_dir.mkdir(parents=True)
-    zip_like_the_cdk_asset(REPO_ROOT / "pipeline_code", input_dir / "5f0e1d2c3b4a.zip")
-    code_dir = tmp_path / "code"
-    entrypoint = container_entrypoint(module, install_requirements=False)
-    result = run_entrypoint(entrypoint, ["--help"], input_dir, code_dir)
-    assert result.returncode == 0, result.stderr
-    assert "--execution-id" in result.stdout
-    assert (code_dir / "pipeline_code" / "steps" / f"{module}.py").exists()
-
-
-def test_entrypoint_runs_a_probe_module_with_the_container_arguments(tmp_path: Path) -> None:
-    """Arguments arrive intact (spaces included) and the step runs from the unpacked code."""
-    package = tmp_path / "asset"
-    (package / "steps").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "steps" / "__init__.py").write_text("")
-    (package / "steps" / "probe.py").write_text(
-        "import json, sys, pipeline_code\n"
-        "print(json.dumps({'argv': sys.argv[1:], 'package': pipeline_code.__file__}))\n"
-    )
-    (package / "requirements.txt").write_text("")
-    input_dir = tmp_path / "input"
-    input_dir.mkdir()
-    zip_like_the_cdk_asset(package, input_dir / "asset.zip")
-    code_dir = tmp_path / "code"
-    entrypoint = container_entrypoint("probe", install_requirements=False)
-    result = run_entrypoint(entrypoint, ["--a", "x y", "--b", ""], input_dir, code_dir)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["argv"] == ["--a", "x y", "--b", ""]
-    assert report["package"].startswith(str(code_dir / "pipeline_code"))
-
-
-def test_entrypoint_refuses_a_zip_with_the_wrong_layout(tmp_path: Path) -> None:
-    input_dir = tmp_path / "input"
-    input_dir.mkdir()
-    with zipfile.ZipFile(input_dir / "asset.zip", "w") as archive:
-        archive.writestr("pipeline_code/steps/__init__.py", "")
-    entrypoint = container_entrypoint("extract", install_requirements=False)
-    result = run_entrypoint(entrypoint, [], input_dir, tmp_path / "code")
-    assert result.returncode == 2
-    assert "must hold the pipeline_code folder's files at its root" in result.stderr
 
 
 # --- the calendar in the Train job's arguments ---------------------------------------------------
@@ -387,17 +379,22 @@ LONGEST_COMPANY_DAYS = tuple(
 
 
 def test_the_largest_calendar_keeps_every_job_within_the_argument_limits() -> None:
-    """SageMaker: at most 100 ContainerArguments of at most 256 characters each."""
+    """SageMaker: at most 100 ContainerArguments of at most 256 characters each, and at most
+    100 HyperParameters of at most 2500 characters."""
     settings = DefinitionSettings(
         pipeline_name="p", company_days=LONGEST_COMPANY_DAYS, holiday_country="JP"
     )
-    steps = processing_steps(json.loads(build_definition(settings)))
+    steps = job_steps(json.loads(build_definition(settings)))
     for name, step in steps.items():
-        arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+        arguments = step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
         assert len(arguments) <= 100, name
         for item in arguments:
             assert len(item if isinstance(item, str) else json.dumps(item)) <= 256, (name, item)
-    train = steps["Train"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        hyperparameters = step["Arguments"].get("HyperParameters", {})
+        assert len(hyperparameters) <= 100, name
+        for key, value in hyperparameters.items():
+            assert len(value if isinstance(value, str) else json.dumps(value)) <= 2500, key
+    train = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     start = train.index("--company-days") + 1
     assert tuple(train[start : start + MAX_COMPANY_DAYS]) == LONGEST_COMPANY_DAYS
     assert train[train.index("--breaks") + 1] == "year_end,golden_week,obon"
@@ -410,8 +407,8 @@ def test_the_train_step_reads_the_calendar_the_definition_passes() -> None:
         calendar_breaks=(),
         company_days=("2026-03-01+14:spring_campaign",),
     )
-    steps = processing_steps(json.loads(build_definition(settings)))
-    arguments = steps["Train"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    steps = job_steps(json.loads(build_definition(settings)))
+    arguments = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     calendar = [a for a in arguments if isinstance(a, str)]
     start = calendar.index("--holiday-country")
     args = train.parse_args(["--execution-id", "x", "--data-root", "/tmp", *calendar[start:]])

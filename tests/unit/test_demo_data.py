@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline_code import demo_data, tables
+from local_run import demo_data
+from pipeline_code import tables
 
 END = dt.date(2025, 3, 31)
 

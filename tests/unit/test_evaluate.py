@@ -51,7 +51,7 @@ def _backtest() -> pd.DataFrame:
     )
 
 
-def _args(lake: Path, out: Path, *extra: str) -> list[str]:
+def _args(lake: Path, *extra: str) -> list[str]:
     return [
         "--execution-date",
         "2025-01-10",
@@ -59,8 +59,6 @@ def _args(lake: Path, out: Path, *extra: str) -> list[str]:
         "ex-1",
         "--data-root",
         str(lake),
-        "--output-dir",
-        str(out),
         *extra,
     ]
 
@@ -71,8 +69,8 @@ def _setup(lake: Path, frame: pd.DataFrame) -> None:
 
 def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
-    evaluate.main(_args(tmp_path, tmp_path / "out"))
-    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    evaluate.main(_args(tmp_path))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
     assert "per_series" not in report  # kept small: per-series scores are in metrics.parquet
     metrics = pd.read_parquet(tmp_path / "runs" / "ex-1" / "evaluation" / "metrics.parquet")
     a, b = (metrics[metrics["series_id"] == s].iloc[0] for s in ("A", "B"))
@@ -93,7 +91,7 @@ def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
 
 def test_metrics_parquet_has_the_forecast_metrics_columns_and_overall_row(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
-    evaluate.main(_args(tmp_path, tmp_path / "out"))
+    evaluate.main(_args(tmp_path))
     metrics = pd.read_parquet(tmp_path / "runs" / "ex-1" / "evaluation" / "metrics.parquet")
     expected = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
     assert list(metrics.columns) == expected
@@ -106,8 +104,10 @@ def test_metrics_parquet_has_the_forecast_metrics_columns_and_overall_row(tmp_pa
 def test_failed_gate_is_reported_not_raised(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
     thresholds = ("--max-mase", "0.1", "--max-relative-mase", "0.1", "--min-coverage", "0.9")
-    evaluate.main(_args(tmp_path, tmp_path / "out", *thresholds))
-    gate = json.loads((tmp_path / "out" / "evaluation.json").read_text())["gate"]
+    evaluate.main(_args(tmp_path, *thresholds))
+    gate = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())[
+        "gate"
+    ]
     assert gate["passed"] is False
     assert (gate["max_mase"], gate["max_relative_mase"], gate["min_coverage"]) == (0.1, 0.1, 0.9)
     assert len(gate["reasons"]) == 3
@@ -118,8 +118,8 @@ def test_model_worse_than_seasonal_naive_fails_the_relative_gate(tmp_path: Path)
     frame = _backtest()
     swap = {"chosen": "benchmark", "benchmark": "chosen"}
     _setup(tmp_path, frame.assign(role=frame["role"].map(swap)))
-    evaluate.main(_args(tmp_path, tmp_path / "out", "--max-mase", "5"))
-    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    evaluate.main(_args(tmp_path, "--max-mase", "5"))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
     assert report["overall"]["relative_mase"] == pytest.approx(6.0)
     assert report["gate"]["passed"] is False
     assert report["gate"]["reasons"][0].startswith("relative MASE")
@@ -127,7 +127,7 @@ def test_model_worse_than_seasonal_naive_fails_the_relative_gate(tmp_path: Path)
 
 def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
     with pytest.raises(StepError, match="does not exist"):
-        evaluate.main(_args(tmp_path, tmp_path / "out"))
+        evaluate.main(_args(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
 def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) -> None:
     _setup(tmp_path, breakage(_backtest()))
     with pytest.raises(StepError, match=message):
-        evaluate.main(_args(tmp_path, tmp_path / "out"))
+        evaluate.main(_args(tmp_path))
 
 
 def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
@@ -155,8 +155,8 @@ def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path) -> None:
     _setup(tmp_path, _with_folds(_backtest()))
-    evaluate.main(_args(tmp_path, tmp_path / "out"))
-    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    evaluate.main(_args(tmp_path))
+    report = _report(tmp_path)
     folds = report["backtest"]["folds"]
     assert folds["recent"]["folds"] == 1 and folds["seasonal"]["folds"] == 1
     # A's errors are 1 everywhere (scale 2), B's 0: MASE 0.25 on either kind of fold
@@ -173,9 +173,13 @@ def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path)
 
 def test_a_backtest_without_fold_kinds_counts_as_recent_folds(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
-    evaluate.main(_args(tmp_path, tmp_path / "out"))
-    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    evaluate.main(_args(tmp_path))
+    report = _report(tmp_path)
     assert report["backtest"]["folds"]["recent"]["folds"] == 2
     assert report["backtest"]["folds"]["seasonal"] == {"folds": 0, "mase": None}
     assert report["backtest"]["coverage_event_days"] is None
     assert report["gate"]["message"] == "passed (backtest: 2 recent folds)"
+
+
+def _report(lake: Path) -> dict:
+    return json.loads((lake / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline_code import demo_data, storage, tables
+from local_run import demo_data
+from pipeline_code import storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import extract
@@ -17,6 +18,7 @@ from tests.unit import moto_server
 from tests.unit.moto_server import set_athena_results
 
 # The moto fixtures, made visible to this module's tests.
+_moto = moto_server._moto
 _moto_server = moto_server._moto_server
 aws = moto_server.aws
 

@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline_code.definition import (
-    CODE_INPUT_DIR,
-    STEP_MODULES,
-    DefinitionSettings,
-    build_definition,
-    container_entrypoint,
-)
-from pipeline_code.local import cli
-from pipeline_code.local.expressions import (
+from local_run import cli
+from local_run.expressions import (
     DefinitionError,
     Scope,
     all_conditions_hold,
@@ -26,33 +19,47 @@ from pipeline_code.local.expressions import (
     json_path_value,
     resolve,
 )
-from pipeline_code.local.runner import (
+from local_run.runner import (
     RunRequest,
     execute,
     load_definition,
     step_module,
     typed_parameters,
 )
+from stacks.pipeline_definition import (
+    STEP_MODULES,
+    DefinitionSettings,
+    build_definition,
+    container_entrypoint,
+)
 
 BUCKET = "s3://forecast-data-dev"
 
 
-def scope(
-    parameters: dict[str, Any] | None = None, files: dict[tuple[str, str], Any] | None = None
-) -> Scope:
+def scope(parameters: dict[str, Any] | None = None, files: dict[str, Any] | None = None) -> Scope:
     files = files or {}
     return Scope(
         parameters=parameters or {},
         execution={"PipelineExecutionId": "exec-1", "StartDateTime": "2025-01-02T03:00:00.000Z"},
-        property_file=lambda step, name: files[(step, name)],
-        output_uri=lambda step, output: f"{BUCKET}/{step}/{output}",
+        read_json=lambda uri, where: files[uri],
     )
 
 
-def json_get(path: str, step: str = "Score", name: str = "Report") -> dict[str, Any]:
-    return {
-        "Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.{name}"}, "Path": path}
+EVALUATION_URI = {
+    "Std:Join": {
+        "On": "/",
+        "Values": [
+            f"{BUCKET}/runs",
+            {"Get": "Execution.PipelineExecutionId"},
+            "evaluation",
+            "evaluation.json",
+        ],
     }
+}
+
+
+def json_get(path: str) -> dict[str, Any]:
+    return {"Std:JsonGet": {"S3Uri": EVALUATION_URI, "Path": path}}
 
 
 # --- expressions ---------------------------------------------------------------------------------
@@ -74,17 +81,13 @@ def test_join_renders_parameters_execution_variables_and_nested_joins() -> None:
     assert value == "s3://b/runs/exec-1/1.5/true"
 
 
-def test_json_get_reads_the_property_file_by_path() -> None:
-    files = {("Score", "Report"): {"overall": {"mase": 0.8}, "folds": [{"mase": 0.7}]}}
+def test_json_get_reads_the_file_at_the_resolved_uri_by_path() -> None:
+    uri = f"{BUCKET}/runs/exec-1/evaluation/evaluation.json"
+    files = {uri: {"overall": {"mase": 0.8}, "folds": [{"mase": 0.7}]}}
     assert resolve(json_get("overall.mase"), scope(files=files), "x") == 0.8
     assert resolve(json_get("folds[0].mase"), scope(files=files), "x") == 0.7
     with pytest.raises(DefinitionError, match=r"x\.Std:JsonGet: JSON path 'overall\.missing'"):
         resolve(json_get("overall.missing"), scope(files=files), "x")
-
-
-def test_output_uri_property_resolves_to_where_the_output_went() -> None:
-    reference = {"Get": "Steps.Score.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
-    assert resolve(reference, scope(), "x") == f"{BUCKET}/Score/evaluation"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +95,8 @@ def test_output_uri_property_resolves_to_where_the_output_went() -> None:
     [
         ({"Get": "Parameters.Nope"}, "unknown parameter 'Nope'"),
         ({"Get": "Execution.Nope"}, "unknown execution variable 'Nope'"),
-        ({"Get": "Steps.A.ProcessingJobArn"}, "does not support Get"),
+        ({"Get": "Steps.A.TrainingJobArn"}, "does not support Get"),
+        ({"Std:JsonGet": {"Path": "a"}}, "needs an S3Uri and a Path"),
         ({"Std:Split": {}}, "unknown expression with keys"),
         ({"Std:Join": {"On": ""}}, "needs an object with a Values list"),
     ],
@@ -124,7 +128,12 @@ def binary(kind: str, left: Any, right: Any) -> dict[str, Any]:
     ],
 )
 def test_conditions(condition: dict[str, Any], expected: bool) -> None:
-    files = {("Score", "Report"): {"overall": {"mase": 0.8}, "gate": {"passed": True}}}
+    files = {
+        f"{BUCKET}/runs/exec-1/evaluation/evaluation.json": {
+            "overall": {"mase": 0.8},
+            "gate": {"passed": True},
+        }
+    }
     assert condition_holds(condition, scope({"MaxMase": 1.0}, files), "c") is expected
 
 
@@ -191,8 +200,8 @@ def test_every_step_module_is_read_from_the_built_definition() -> None:
         step = steps.pop(0)
         if step["Type"] == "Condition":
             steps += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
-        if step["Type"] == "Processing":
-            entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+        if step["Type"] == "Training":
+            entrypoint = step["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"]
             modules[step["Name"]] = step_module(entrypoint, step["Name"])
     assert modules == {
         name: f"pipeline_code.steps.{module}" for name, module in STEP_MODULES.items()
@@ -211,7 +220,6 @@ import argparse, json, pathlib, sys
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-root"); parser.add_argument("--execution-id")
 parser.add_argument("--execution-date"); parser.add_argument("--score", type=float)
-parser.add_argument("--output-dir")
 args = parser.parse_args()
 if args.score < 0:
     print("Score: the score must not be negative", file=sys.stderr)
@@ -219,9 +227,8 @@ if args.score < 0:
 run = pathlib.Path(args.data_root, "runs", args.execution_id)
 run.mkdir(parents=True, exist_ok=True)
 (run / "scored.txt").write_text(args.execution_date)
-out = pathlib.Path(args.output_dir)
-out.mkdir(parents=True, exist_ok=True)
-(out / "evaluation.json").write_text(json.dumps({"overall": {"mase": args.score}}))
+(run / "evaluation").mkdir()
+(run / "evaluation" / "evaluation.json").write_text(json.dumps({"overall": {"mase": args.score}}))
 """
 
 PUBLISH_STEP = """
@@ -260,75 +267,38 @@ def common_arguments() -> list[Any]:
     ]
 
 
-def processing(
-    name: str, module: str, container_arguments: list[Any], **extra: Any
-) -> dict[str, Any]:
-    step_arguments: dict[str, Any] = {
-        "AppSpecification": {
-            "ImageUri": "image",
-            "ContainerEntrypoint": container_entrypoint(module, install_requirements=True),
-            "ContainerArguments": common_arguments() + container_arguments,
+def training(name: str, module: str, container_arguments: list[Any]) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {
+                "TrainingImage": "image",
+                "TrainingInputMode": "File",
+                "ContainerEntrypoint": container_entrypoint(module),
+                "ContainerArguments": common_arguments() + container_arguments,
+            },
         },
-        "ProcessingInputs": [
-            {
-                "InputName": "code",
-                "S3Input": {"S3Uri": "s3://assets/code.zip", "LocalPath": CODE_INPUT_DIR},
-            }
-        ],
     }
-    step_arguments.update(extra.pop("job", {}))
-    return {"Name": name, "Type": "Processing", "Arguments": step_arguments, **extra}
 
 
 def gated_definition() -> dict[str, Any]:
     """Score -> Gate(mase <= MaxMase) -> Publish | Fail, listed out of order on purpose."""
-    score = processing(
+    score = training(
         "Score",
         "score",
-        [
-            "--score",
-            {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Score"}]}},
-            "--output-dir",
-            "/opt/ml/processing/evaluation",
-        ],
-        job={
-            "ProcessingOutputConfig": {
-                "Outputs": [
-                    {
-                        "OutputName": "evaluation",
-                        "S3Output": {
-                            "LocalPath": "/opt/ml/processing/evaluation",
-                            "S3Uri": {
-                                "Std:Join": {
-                                    "On": "/",
-                                    "Values": [
-                                        f"{BUCKET}/runs",
-                                        {"Get": "Execution.PipelineExecutionId"},
-                                        "evaluation",
-                                    ],
-                                }
-                            },
-                        },
-                    }
-                ]
-            }
-        },
-        PropertyFiles=[
-            {
-                "PropertyFileName": "Report",
-                "OutputName": "evaluation",
-                "FilePath": "evaluation.json",
-            }
-        ],
+        ["--score", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Score"}]}}],
     )
     gate = {
         "Name": "Gate",
         "Type": "Condition",
+        # The file the gate reads names no step: the order is explicit, as in the real definition.
+        "DependsOn": ["Score"],
         "Arguments": {
             "Conditions": [
                 binary("LessThanOrEqualTo", json_get("overall.mase"), {"Get": "Parameters.MaxMase"})
             ],
-            "IfSteps": [processing("Publish", "publish", [])],
+            "IfSteps": [training("Publish", "publish", [])],
             "ElseSteps": [
                 {
                     "Name": "GateFailed",
@@ -366,7 +336,7 @@ def run_cli(
 ) -> int:
     path = lake.parent / "definition.json"
     path.write_text(json.dumps(definition))
-    monkeypatch.setattr("pipeline_code.local.runner.REPO_ROOT", repo)
+    monkeypatch.setattr("local_run.runner.REPO_ROOT", repo)
     return cli.main(
         [
             "run",
@@ -399,7 +369,7 @@ def test_a_passing_gate_runs_the_branch_and_publishes(tmp_path: Path, stand_in_r
         ("Gate", "Succeeded"),
         ("Publish", "Succeeded"),
     ]
-    # The output folder was copied to its destination in the lake, as SageMaker uploads it.
+    # The step wrote its evaluation to the lake, where the gate's JsonGet read it.
     evaluation = lake / "runs" / "exec-ok" / "evaluation" / "evaluation.json"
     assert json.loads(evaluation.read_text()) == {"overall": {"mase": 0.5}}
     published = lake / "published" / "execution_date=2025-03-01" / "result.txt"
@@ -481,12 +451,28 @@ def test_dependency_cycles_and_unknown_dependencies_are_named(
 
 
 def test_a_definition_without_a_data_root_is_refused(tmp_path: Path) -> None:
-    definition = {"Parameters": [], "Steps": [processing("Score", "score", [])]}
-    definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"] = []
+    definition = {"Parameters": [], "Steps": [training("Score", "score", [])]}
+    definition["Steps"][0]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"] = []
     request = RunRequest(
         definition=definition, lake=tmp_path, execution_id="e", start_time="", parameter_values={}
     )
-    with pytest.raises(DefinitionError, match="no processing step passes --data-root"):
+    with pytest.raises(DefinitionError, match="no training step passes --data-root"):
+        execute(request)
+
+
+def test_a_job_with_inputs_is_refused(tmp_path: Path, stand_in_repo: Path) -> None:
+    definition = gated_definition()
+    score = next(step for step in definition["Steps"] if step["Name"] == "Score")
+    score["Arguments"]["InputDataConfig"] = [{"ChannelName": "train"}]
+    request = RunRequest(
+        definition=definition,
+        lake=tmp_path / "lake",
+        execution_id="e",
+        start_time="",
+        parameter_values={"ExecutionDate": "2025-03-01"},
+        repo_root=stand_in_repo,
+    )
+    with pytest.raises(DefinitionError, match=r"Steps\[Score\]\.Arguments\.InputDataConfig"):
         execute(request)
 
 

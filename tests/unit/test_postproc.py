@@ -17,6 +17,7 @@ from pipeline_code.steps import postproc
 from tests.unit import moto_server
 
 # The moto fixtures, made visible to this module's tests.
+_moto = moto_server._moto
 _moto_server = moto_server._moto_server
 aws = moto_server.aws
 

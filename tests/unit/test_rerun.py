@@ -20,7 +20,7 @@ from moto import mock_aws
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker.exceptions import ValidationError as ValidationException
 
-from pipeline_code import rerun
+from rerun import cli as rerun
 
 REGION = "ap-northeast-1"  # prod's region in cdk.json
 PIPELINE = "forecast-prod-daily"

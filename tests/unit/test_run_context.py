@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 
 import pytest
 
@@ -11,6 +12,7 @@ from pipeline_code.run_context import (
     ExecutionDateError,
     add_common_arguments,
     context_from,
+    parse_timestamp,
     resolve_execution_date,
 )
 
@@ -50,6 +52,38 @@ def test_an_offset_timestamp_is_converted_not_truncated() -> None:
 def test_empty_parameter_falls_back_to_the_execution_start_time() -> None:
     assert resolve_execution_date("", "2026-11-26T18:30:12.345Z", TOKYO) == dt.date(2026, 11, 26)
     assert resolve_execution_date("  ", "2026-11-26T18:30:12.345Z", TOKYO) == dt.date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(
+    "start_time",
+    [
+        "2026-11-26T18:30:12Z",
+        "2026-11-26T18:30:12.3Z",
+        "2026-11-26T18:30:12.345Z",
+        "2026-11-26T18:30:12.3456789Z",
+        "2026-11-26T18:30:12.345678912+00:00",
+        "2026-11-27T03:30:12.1234567+09:00",
+        "2026-11-27T03:30:12.12+0900",
+        "2026-11-26T13:30:12.5-05:00",
+        "2026-11-26T18:30:12.345",
+        "2026-11-26 18:30",
+    ],
+)
+def test_start_times_of_any_precision_and_zone_give_the_same_day(start_time: str) -> None:
+    assert resolve_execution_date("", start_time, TOKYO) == dt.date(2026, 11, 26)
+
+
+def test_fractions_beyond_microseconds_are_cut_not_rounded() -> None:
+    stamp = parse_timestamp("2026-11-26T23:59:59.9999999Z")
+    assert stamp == dt.datetime(2026, 11, 26, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "raw", ["2026-11-26T25:00:00Z", "2026-11-26T18:00:00+9", "2026-11-26T18:00:00.Z"]
+)
+def test_malformed_timestamps_are_named(raw: str) -> None:
+    with pytest.raises(ExecutionDateError, match=re.escape(repr(raw))):
+        resolve_execution_date(raw, "", TOKYO)
 
 
 @pytest.mark.parametrize("raw", ["2026-13-01", "yesterday", "2026/11/26", "26-11-2026T00:00"])

@@ -36,8 +36,8 @@ EXECUTION_ARN = (
     f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/daily-forecast-prod/execution/abc123def456"
 )
 PIPELINE_ARN = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/daily-forecast-prod"
-PROCESSING_JOB_ARN = (
-    f"arn:aws:sagemaker:{REGION}:123456789012:processing-job/pipelines-abc123def456-preproc-x1y2z3"
+JOB_ARN = (
+    f"arn:aws:sagemaker:{REGION}:123456789012:training-job/pipelines-abc123def456-preproc-x1y2z3"
 )
 SECRET_NAME = "slack-webhook-test"
 WEBHOOK_PATH = "/services/T0000/B0000/s3cr3tT0kenValue"
@@ -135,7 +135,7 @@ def execution_event(status: str = "Failed", arn: str = EXECUTION_ARN) -> dict[st
 
 def step_event(status: str = "Failed") -> dict[str, Any]:
     detail: dict[str, Any] = {
-        "metadata": {"processingJob": {"arn": PROCESSING_JOB_ARN}},
+        "metadata": {"trainingJob": {"arn": JOB_ARN}},
         "stepStartTime": "2024-05-01T18:04:00Z",
         "stepEndTime": "2024-05-01T18:20:09Z",
         "stepName": "PreProc",
@@ -186,7 +186,7 @@ FAILED_PREPROC = {
     "StepName": "PreProc",
     "StepStatus": "Failed",
     "FailureReason": "AlgorithmError: StepError: PreProc: no rows for 2024-05-01, exit code: 1",
-    "Metadata": {"ProcessingJob": {"Arn": PROCESSING_JOB_ARN}},
+    "Metadata": {"TrainingJob": {"Arn": JOB_ARN}},
 }
 
 
@@ -413,7 +413,7 @@ def test_failed_execution_posts_one_message_with_what_a_person_needs(
         "*Failed step:* `PreProc`",
         "StepError: PreProc: no rows for 2024-05-01",
         "make rerun ENV=prod DATE=2024-05-01",
-        "$252Faws$252Fsagemaker$252FProcessingJobs$3FlogStreamNameFilter$3D"
+        "$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D"
         "pipelines-abc123def456-preproc-x1y2z3",
         "logStreamNameFilter$3Dpipelines-abc123def456|",
         f"list-pipeline-execution-steps --pipeline-execution-arn {EXECUTION_ARN}",

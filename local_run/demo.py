@@ -26,7 +26,7 @@ def ensure_demo_data(lake: Path, end_date: dt.date, years: float, models: int) -
     if latest is not None and latest >= end_date:
         return f"demo data: the lake already has applications up to {latest}, kept as they are"
     # Imported here: the generator's dependencies are only needed when it runs.
-    from pipeline_code.demo_data import write_demo_applications
+    from local_run.demo_data import write_demo_applications
 
     summary = write_demo_applications(lake, end_date, years=years, n_models=models)
     return (

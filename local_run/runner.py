@@ -1,12 +1,11 @@
 """Execute a pipeline definition JSON on this machine, step by step, as the service would.
 
-Each ProcessingStep runs its real entry point, `python -m pipeline_code.steps.<module>` (read from
-the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments. The
-job's own preparation (unpacking the code zip, pip install) is skipped: the working tree's
-`pipeline_code` and this interpreter's packages stand in for them. The data bucket (whatever
-`s3://<bucket>` the steps' `--data-root` names) maps onto the lake folder. A processing output
-writes into a temporary folder that is copied to its destination in the lake after the step
-succeeds, as SageMaker uploads it, so a JsonGet reads the file from the same place.
+Each TrainingStep runs its real entry point, `python -m pipeline_code.steps.<module>` (read from
+the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments and
+Environment. The working tree's `pipeline_code` and this interpreter's packages stand in for the
+job image's copy of them. The data bucket (whatever `s3://<bucket>` the steps' `--data-root`
+names) maps onto the lake folder, so a `Std:JsonGet` by S3 URI reads the file the step wrote there.
+A job's model artifacts (empty here) and warm pools have no local counterpart.
 
 Steps run in a topological order of their DependsOn and data references. A ConditionStep runs its
 IfSteps or ElseSteps; a FailStep ends the execution as failed with its resolved message.
@@ -19,31 +18,31 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_code import definition as pipeline_definition
-from pipeline_code.local.expressions import (
+from local_run.expressions import (
     DefinitionError,
     Scope,
     all_conditions_hold,
     referenced_steps,
     resolve_text,
 )
-from pipeline_code.local.lake import LakeMapping
+from local_run.lake import LakeMapping
+from stacks import pipeline_definition
 
 REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
 
 LOCAL_STAND_INS: Mapping[str, str] = {
     "glue_database": "forecast_local",
     "athena_workgroup": "primary",
+    # Local steps call no AWS API; any valid region name keeps a stray client well-formed.
+    "region": "us-east-1",
 }
 """Deploy-time placeholders a local run fills in (a definition built without the CDK keeps them)."""
 
@@ -92,14 +91,14 @@ class StepFailed(Exception):
 
 
 def new_execution_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"local-{now:%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
 
 
 def start_datetime(now: dt.datetime | None = None) -> str:
     """The execution's start time as an ISO timestamp in UTC (what START_DATETIME carries)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def load_definition(text: str, source: str) -> dict[str, Any]:
@@ -160,38 +159,26 @@ def execute(request: RunRequest) -> RunOutcome:
     """Run the whole definition; the outcome says which step failed, if any, and why."""
     parameters = typed_parameters(request.definition, request.parameter_values)
     outcome = RunOutcome(execution_id=request.execution_id, parameters=parameters)
-    with tempfile.TemporaryDirectory(prefix="pipeline-local-") as scratch:
-        execution = _Execution(request, parameters, outcome, Path(scratch))
-        # A failed step has recorded itself in the outcome; stopping is all that is left.
-        with contextlib.suppress(StepFailed):
-            execution.run_steps(request.definition["Steps"], "Steps")
+    execution = _Execution(request, parameters, outcome)
+    # A failed step has recorded itself in the outcome; stopping is all that is left.
+    with contextlib.suppress(StepFailed):
+        execution.run_steps(request.definition["Steps"], "Steps")
     return outcome
 
 
-@dataclass(frozen=True)
-class _Output:
-    name: str
-    local_path: str  # inside the container
-    destination: str  # s3:// URI
-
-
 class _Execution:
-    """One execution's state: parameter values, finished steps, where their outputs went."""
+    """One execution's state: parameter values and finished steps."""
 
     def __init__(
-        self, request: RunRequest, parameters: dict[str, Any], outcome: RunOutcome, scratch: Path
+        self, request: RunRequest, parameters: dict[str, Any], outcome: RunOutcome
     ) -> None:
         self.request = request
         self.outcome = outcome
-        self.scratch = scratch
-        self.output_uris: dict[tuple[str, str], str] = {}
-        self.property_files: dict[tuple[str, str], tuple[str, str]] = {}
         self.finished: set[str] = set()
         self.scope = Scope(
             parameters=parameters,
             execution=self._execution_variables(),
-            property_file=self._read_property_file,
-            output_uri=self._output_uri,
+            read_json=self._read_json,
         )
         self.lake = LakeMapping(self._data_bucket(request.definition), request.lake)
 
@@ -210,31 +197,24 @@ class _Execution:
             "CurrentDateTime": start_datetime(),
         }
 
-    def _output_uri(self, step: str, output: str) -> str:
-        if (step, output) not in self.output_uris:
+    def _read_json(self, uri: str, where: str) -> Any:
+        """A JSON file in the data bucket, from the lake."""
+        if not self.lake.covers(uri):
             raise DefinitionError(
-                f"Steps.{step}", f"output {output!r} is not available (has the step run?)"
+                where, f"{uri!r} is outside the data bucket {self.lake.bucket_uri}"
             )
-        return self.output_uris[(step, output)]
-
-    def _read_property_file(self, step: str, name: str) -> Any:
-        if (step, name) not in self.property_files:
-            raise DefinitionError(
-                f"Steps.{step}", f"property file {name!r} is not available (has the step run?)"
-            )
-        output, file_path = self.property_files[(step, name)]
-        location = self.lake.to_local(self._output_uri(step, output)) / file_path
-        if not location.exists():
-            raise DefinitionError(
-                f"Steps.{step}.PropertyFiles.{name}", f"{location} was not written"
-            )
+        location = self.lake.to_local(uri)
+        if not location.is_file():
+            raise DefinitionError(where, f"{uri} was not written (local {location})")
         return json.loads(location.read_text())
 
     def _data_bucket(self, definition: Mapping[str, Any]) -> str:
         """The `s3://<bucket>` the steps' --data-root names: that bucket is the lake."""
-        for step, where in _processing_steps(definition["Steps"], "Steps"):
+        for step, where in _job_steps(definition["Steps"], "Steps"):
             arguments = (
-                step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
+                step.get("Arguments", {})
+                .get("AlgorithmSpecification", {})
+                .get("ContainerArguments", [])
             )
             for i, value in enumerate(arguments[:-1]):
                 if value == "--data-root":
@@ -245,7 +225,7 @@ class _Execution:
                     if not match:
                         raise DefinitionError(where, f"--data-root {root!r} is not s3://<bucket>")
                     return match.group(1)
-        raise DefinitionError("Steps", "no processing step passes --data-root s3://<bucket>")
+        raise DefinitionError("Steps", "no training step passes --data-root s3://<bucket>")
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -257,7 +237,7 @@ class _Execution:
     def _run_step(self, step: Mapping[str, Any], where: str) -> None:
         kind = step.get("Type")
         runners: dict[str, Callable[[Mapping[str, Any], str], None]] = {
-            "Processing": self._run_processing,
+            "Training": self._run_training,
             "Condition": self._run_condition,
             "Fail": self._run_fail,
         }
@@ -288,23 +268,21 @@ class _Execution:
         self.outcome.gate_failed = True
         raise StepFailed(step["Name"])
 
-    def _run_processing(self, step: Mapping[str, Any], where: str) -> None:
+    def _run_training(self, step: Mapping[str, Any], where: str) -> None:
         name = step["Name"]
         arguments = step.get("Arguments", {})
-        app = arguments.get("AppSpecification", {})
-        module = step_module(app.get("ContainerEntrypoint", []), f"{where}.AppSpecification")
-        outputs = self._outputs(arguments, name, where)
-        folders = {output.name: self.scratch / name / output.name for output in outputs}
-        for folder in folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
+        algorithm = arguments.get("AlgorithmSpecification", {})
+        module = step_module(
+            algorithm.get("ContainerEntrypoint", []), f"{where}.AlgorithmSpecification"
+        )
+        self._check_inputs(arguments, where)
         command = [
             sys.executable,
             "-m",
             module,
-            *self._arguments(app.get("ContainerArguments", []), outputs, folders, where),
+            *self._arguments(algorithm.get("ContainerArguments", []), where),
         ]
-        self._check_inputs(arguments, where)
-        record = self._begin(name, "Processing")
+        record = self._begin(name, "Training")
         started = time.monotonic()
         result = subprocess.run(
             command,
@@ -322,65 +300,29 @@ class _Execution:
                 f"{name} exited with code {result.returncode}:\n{_tail(result.stderr)}"
             )
             raise StepFailed(name)
-        self._publish_outputs(name, outputs, folders)
-        for property_file in step.get("PropertyFiles", []):
-            key = (name, property_file["PropertyFileName"])
-            self.property_files[key] = (property_file["OutputName"], property_file["FilePath"])
         self._end(record, "Succeeded", "", started)
 
-    def _outputs(self, arguments: Mapping[str, Any], step: str, where: str) -> list[_Output]:
-        outputs = []
-        declared = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for i, output in enumerate(declared):
-            output_where = f"{where}.Arguments.ProcessingOutputConfig.Outputs[{i}]"
-            s3_output = output.get("S3Output", {})
-            destination = resolve_text(s3_output.get("S3Uri"), self.scope, f"{output_where}.S3Uri")
-            if not self.lake.covers(destination):
-                raise DefinitionError(
-                    output_where,
-                    f"{destination!r} is outside the data bucket {self.lake.bucket_uri}",
+    def _arguments(self, arguments: list[Any], where: str) -> list[str]:
+        """Resolved, with data bucket URIs mapped to lake paths."""
+        return [
+            self.lake.map_argument(
+                resolve_text(
+                    value,
+                    self.scope,
+                    f"{where}.Arguments.AlgorithmSpecification.ContainerArguments[{i}]",
                 )
-            outputs.append(
-                _Output(
-                    name=resolve_text(
-                        output.get("OutputName"), self.scope, f"{output_where}.OutputName"
-                    ),
-                    local_path=resolve_text(
-                        s3_output.get("LocalPath"), self.scope, f"{output_where}.LocalPath"
-                    ),
-                    destination=destination,
-                )
-            )
-        return outputs
-
-    def _arguments(
-        self, arguments: list[Any], outputs: list[_Output], folders: Mapping[str, Path], where: str
-    ) -> list[str]:
-        resolved = [
-            resolve_text(
-                value, self.scope, f"{where}.Arguments.AppSpecification.ContainerArguments[{i}]"
             )
             for i, value in enumerate(arguments)
         ]
-        return [self._localise(value, outputs, folders) for value in resolved]
-
-    def _localise(self, value: str, outputs: list[_Output], folders: Mapping[str, Path]) -> str:
-        """Container paths of outputs -> scratch folders; data bucket URIs -> lake paths."""
-        for output in outputs:
-            if value == output.local_path or value.startswith(output.local_path.rstrip("/") + "/"):
-                return str(folders[output.name]) + value[len(output.local_path) :]
-        return self.lake.map_argument(value)
 
     def _check_inputs(self, arguments: Mapping[str, Any], where: str) -> None:
-        """Only the code input is expected: steps read data through --data-root, not inputs."""
-        for i, processing_input in enumerate(arguments.get("ProcessingInputs", [])):
-            local_path = processing_input.get("S3Input", {}).get("LocalPath")
-            if local_path != pipeline_definition.CODE_INPUT_DIR:
-                raise DefinitionError(
-                    f"{where}.Arguments.ProcessingInputs[{i}]",
-                    "the local runner supports only the code input "
-                    f"({pipeline_definition.CODE_INPUT_DIR})",
-                )
+        """Steps read data through --data-root and have their code in the image: no inputs."""
+        if arguments.get("InputDataConfig"):
+            raise DefinitionError(
+                f"{where}.Arguments.InputDataConfig",
+                "the local runner supports no job inputs: steps read their data through"
+                " --data-root",
+            )
 
     def _environment(self, arguments: Mapping[str, Any], where: str) -> dict[str, str]:
         environment = dict(os.environ)
@@ -391,15 +333,6 @@ class _Execution:
         python_path = [str(self.request.repo_root), environment.get("PYTHONPATH", "")]
         environment["PYTHONPATH"] = os.pathsep.join(part for part in python_path if part)
         return environment
-
-    def _publish_outputs(
-        self, step: str, outputs: list[_Output], folders: Mapping[str, Path]
-    ) -> None:
-        """What SageMaker does at the end of a job: upload each output folder to its URI."""
-        for output in outputs:
-            target = self.lake.to_local(output.destination)
-            shutil.copytree(folders[output.name], target, dirs_exist_ok=True)
-            self.output_uris[(step, output.name)] = output.destination
 
     def _write_log(
         self, step: str, command: list[str], result: subprocess.CompletedProcess[str]
@@ -429,10 +362,10 @@ class _Execution:
 
 def step_module(entrypoint: list[Any], where: str) -> str:
     """The `pipeline_code.steps.<module>` a ContainerEntrypoint runs."""
-    for part in entrypoint:
-        match = _STEP_MODULE.search(part) if isinstance(part, str) else None
-        if match:
-            return match.group(1)
+    command = " ".join(part for part in entrypoint if isinstance(part, str))
+    match = _STEP_MODULE.search(command)
+    if match:
+        return match.group(1)
     raise DefinitionError(
         where, "ContainerEntrypoint does not run `python -m pipeline_code.steps.<module>`"
     )
@@ -442,14 +375,14 @@ def _tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-_STDERR_TAIL_LINES:])
 
 
-def _processing_steps(steps: list[Any], where: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _job_steps(steps: list[Any], where: str) -> Iterator[tuple[Mapping[str, Any], str]]:
     for i, step in enumerate(steps):
         step_where = f"{where}[{step.get('Name', i)}]"
-        if step.get("Type") == "Processing":
+        if step.get("Type") == "Training":
             yield step, step_where
         if step.get("Type") == "Condition":
             for branch in ("IfSteps", "ElseSteps"):
-                yield from _processing_steps(
+                yield from _job_steps(
                     step.get("Arguments", {}).get(branch, []), f"{step_where}.Arguments.{branch}"
                 )
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from local_run.runner import RunOutcome
 from pipeline_code import tables
-from pipeline_code.local.runner import RunOutcome
 
 _GATE_KEYS = ("mase", "relative_mase", "snaive_mase", "smape", "coverage", "n_series")
 
@@ -29,7 +29,7 @@ def published_partitions(lake: Path, execution_date: dt.date) -> list[Path]:
 
 def write_run_report(lake: Path, execution_date: dt.date, execution_id: str) -> Path:
     # Imported here: matplotlib is only needed once a run has succeeded.
-    from pipeline_code.local.report import write_report
+    from local_run.report import write_report
 
     return write_report(lake, run_dir(lake, execution_id), execution_date, execution_id)
 

@@ -1,4 +1,8 @@
-"""The SageMaker pipeline definition: six processing steps, a quality gate and a fail step.
+"""The SageMaker pipeline definition: six training-job steps, a quality gate and a fail step.
+
+Each step is a SageMaker training job, not a processing job: training jobs can reuse the previous
+job's instance from a managed warm pool (`keep_alive_seconds`), so a daily run pays one instance
+cold start instead of six. All six share one image, role and resource configuration.
 
 `build_definition(settings)` returns the definition JSON, built offline with the SageMaker Python
 SDK 2.x. Values only known at deploy time are written as the placeholder strings in `PLACEHOLDERS`;
@@ -6,10 +10,9 @@ the CDK stack swaps them for tokens with `substitute_placeholders` (a plain stri
 because the SDK parses some of these values and breaks on tokens). Where each one appears:
 
 - `role_arn` `arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE`: whole value (`RoleArn`).
-- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`ImageUri`), only when the settings' image_uri
-  is None.
-- `code_uri` `s3://PLACEHOLDER-CODE-ASSET/pipeline_code.zip`: whole value (the code input's
-  `S3Uri`); replace it with the asset's `s3://bucket/key` URL.
+- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`ImageUri`): the job image that `cdk deploy`
+  builds from `pipeline_code/Dockerfile`.
+- `region` `PLACEHOLDER-REGION`: whole value (the jobs' `AWS_REGION` and `AWS_DEFAULT_REGION`).
 - `data_bucket` `PLACEHOLDER-DATA-BUCKET`: a substring, always right after `s3://` (the
   `--data-root` argument and the evaluation output's URI); replace it with the bucket name.
 - `glue_database` `PLACEHOLDER_GLUE_DATABASE`: whole value (`--database` of Extract and PostProc).
@@ -17,12 +20,9 @@ because the SDK parses some of these values and breaks on tokens). Where each on
 
 No placeholder is a substring of another, so replacing them in any order is safe.
 
-Step code ships as one zip: the CDK directory asset of the repository's `pipeline_code/` folder, so
-the package's files sit at the zip's root (`requirements.txt`, `steps/...`). A ProcessingInput
-downloads that zip, unopened, into `CODE_INPUT_DIR`; `container_entrypoint` unpacks it into
-`<CODE_DIR>/pipeline_code` so that `python -m pipeline_code.steps.<module>` resolves from
-`CODE_DIR`, installs the requirements when the image lacks them, and runs the step with the
-container arguments.
+The step code and its pinned dependencies are baked into the job image, so a job installs
+nothing at start and its entry command is `python3 -m pipeline_code.steps.<module>` (short enough
+for the API's 256-character limit per entry-point item).
 
 Caching is off for every step, on purpose. Each step's arguments carry `--execution-id` (steps
 share files through the run folder `runs/<execution-id>/`), so a cache key never matches across
@@ -48,22 +48,16 @@ from pipeline_code import calendar_spec
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
     "image_uri": "PLACEHOLDER-IMAGE-URI",
-    "code_uri": "s3://PLACEHOLDER-CODE-ASSET/pipeline_code.zip",
+    "region": "PLACEHOLDER-REGION",
     "data_bucket": "PLACEHOLDER-DATA-BUCKET",
     "glue_database": "PLACEHOLDER_GLUE_DATABASE",
     "athena_workgroup": "PLACEHOLDER_ATHENA_WORKGROUP",
 }
 
-CODE_INPUT_DIR = "/opt/ml/processing/input/code"
-"""Where the code input downloads the zip (as `<asset hash>.zip`, the file name is not known)."""
-CODE_DIR = "/opt/ml/processing/code"
-"""Where the zip is unpacked, as `<CODE_DIR>/pipeline_code/...`; the steps run from here."""
-EVALUATION_DIR = "/opt/ml/processing/evaluation"
-"""TrainEvaluation's `--output-dir`, uploaded to the run folder's `evaluation/` by its output."""
-
-EVALUATION_OUTPUT = "evaluation"
-EVALUATION_PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+"""TrainEvaluation writes it to the run folder's `evaluation/`; the gate reads it by S3 URI."""
+JOB_OUTPUT_PREFIX = "runs/job-output"
+"""Where SageMaker uploads each training job's (empty) model archive; steps write the run folder."""
 GATE_STEP = "QualityGate"
 FAIL_STEP = "GateFailed"
 
@@ -104,10 +98,8 @@ class DefinitionSettings:
     instance_count: int = 1
     volume_size_gb: int = 30
     max_runtime_seconds: int = 3600
-    image_uri: str | None = None
-    """None: the prebuilt SageMaker scikit-learn 1.4-2 image, filled in by the stack per region."""
-    install_requirements: bool = True
-    """True for the prebuilt image (pip install at job start); False for an image that has them."""
+    keep_alive_seconds: int = 300
+    """How long each job's instance waits in a warm pool for the next step's job; 0 = no pool."""
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -130,7 +122,6 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "instance_count must be > 0": settings.instance_count > 0,
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
-        "image_uri must not be empty (use None for the default image)": settings.image_uri != "",
         f"at most {calendar_spec.MAX_COMPANY_DAYS} company_days": len(settings.company_days)
         <= calendar_spec.MAX_COMPANY_DAYS,
         "company_days must be YYYY-MM-DD[+N]:name items": all(
@@ -138,6 +129,7 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         ),
         "calendar_breaks must be known breaks": set(settings.calendar_breaks)
         <= set(calendar_spec.BREAKS),
+        "keep_alive_seconds must be 0-3600": 0 <= settings.keep_alive_seconds <= 3600,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -163,39 +155,17 @@ def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
     return arguments
 
 
-def container_entrypoint(module: str, install_requirements: bool) -> list[str]:
-    """The job's entry command: unpack the code zip, install requirements, run the step.
+def container_entrypoint(module: str) -> list[str]:
+    """The job's entry command: the step module, from the code baked into the job image.
+    SageMaker appends the ContainerArguments."""
+    return ["python3", "-m", f"pipeline_code.steps.{module}"]
 
-    SageMaker appends the ContainerArguments, which reach the step as `"$@"`; the last element
-    fills `$0` (the step module) so error messages name the step. `PIPELINE_CODE_INPUT_DIR` and
-    `PIPELINE_CODE_DIR` override the two folders, which lets a test run this command on a laptop.
-    """
-    install = (
-        "python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check"
-        ' -r "$package/requirements.txt"\n'
-        if install_requirements
-        else ""
-    )
-    script = (
-        "set -euo pipefail\n"
-        f'input_dir="${{PIPELINE_CODE_INPUT_DIR:-{CODE_INPUT_DIR}}}"\n'
-        f'code_dir="${{PIPELINE_CODE_DIR:-{CODE_DIR}}}"\n'
-        'package="$code_dir/pipeline_code"\n'
-        'shopt -s nullglob\nzips=("$input_dir"/*.zip)\n'
-        'if [ "${#zips[@]}" -ne 1 ]; then\n'
-        '  echo "$0: expected one code zip in $input_dir, found ${#zips[@]}" >&2; exit 2\n'
-        "fi\n"
-        # `unzip` is not in every image; Python's zipfile module always is.
-        'mkdir -p "$package" && python3 -m zipfile -e "${zips[0]}" "$package"\n'
-        'if [ ! -f "$package/steps/__init__.py" ]; then\n'
-        '  echo "$0: ${zips[0]} must hold the pipeline_code folder\'s files at its root" >&2\n'
-        "  exit 2\n"
-        "fi\n"
-        f"{install}"
-        'cd "$code_dir"\n'
-        f'exec python3 -m pipeline_code.steps.{module} "$@"\n'
-    )
-    return ["bash", "-c", script, f"pipeline_code.steps.{module}"]
+
+def job_environment() -> dict[str, str]:
+    """Every job's environment. The region is explicit because pyarrow's S3 filesystem falls
+    back to us-east-1 without it; unbuffered output shows progress in the job's log as it runs."""
+    region = PLACEHOLDERS["region"]
+    return {"PYTHONUNBUFFERED": "1", "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
 
 
 def substitute_placeholders(definition: str, values: Mapping[str, str]) -> str:
@@ -235,11 +205,24 @@ def build_definition(settings: DefinitionSettings) -> str:
 def _quiet_sdk() -> Iterator[None]:
     """Silence the SDK's notices that do not apply to an offline build (no jobs, no config)."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    for name in ("sagemaker.config", "sagemaker.workflow.utilities"):
+    # The SDK builds sessions while importing; on a laptop their credential lookup would probe
+    # the EC2 instance metadata endpoint. A build needs no credentials and calls nothing.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("sagemaker.config", "sagemaker.workflow.utilities", "sagemaker.telemetry"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"sagemaker\..*")
-        yield
+    from sagemaker.telemetry import telemetry_logging
+
+    # Estimator.fit() reports telemetry over the network. The SDK's only switch is a config key,
+    # which would make every config lookup re-validate the config (a minute per build); a build
+    # must call nothing, so the sender is replaced for the build's duration.
+    sender = telemetry_logging._send_telemetry_request
+    telemetry_logging._send_telemetry_request = lambda *args, **kwargs: None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"sagemaker\..*")
+            yield
+    finally:
+        telemetry_logging._send_telemetry_request = sender
 
 
 def _offline_session() -> Any:
@@ -326,6 +309,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
         "Train": [
             "--horizon",
             parameters.horizon.to_string(),
+            "--interval-level",
+            str(settings.interval_level),
             "--season-length",
             str(settings.season_length),
             "--backtest-folds",
@@ -339,8 +324,6 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             parameters.max_mase.to_string(),
             "--max-relative-mase",
             parameters.max_relative_mase.to_string(),
-            "--output-dir",
-            EVALUATION_DIR,
         ],
         "Predict": [
             "--horizon",
@@ -392,96 +375,88 @@ def _retry_policies() -> list[Any]:
     ]
 
 
-def _processor(settings: DefinitionSettings, step_name: str, session: Any) -> Any:
-    from sagemaker.processing import Processor
+def _estimator(
+    settings: DefinitionSettings, step_name: str, arguments: list[Any], session: Any
+) -> Any:
+    """One training job per step. Every job shares the settings SageMaker matches warm pools on
+    (role, instance type and count, volume size and key, network settings), so each job after the
+    first starts on the instance the previous one left in the pool."""
+    from sagemaker.estimator import Estimator
 
-    return Processor(
+    return Estimator(
         role=PLACEHOLDERS["role_arn"],
-        image_uri=settings.image_uri or PLACEHOLDERS["image_uri"],
-        entrypoint=container_entrypoint(STEP_MODULES[step_name], settings.install_requirements),
+        image_uri=PLACEHOLDERS["image_uri"],
+        container_entry_point=container_entrypoint(STEP_MODULES[step_name]),
+        container_arguments=arguments,
         instance_count=settings.instance_count,
         instance_type=settings.instance_type,
-        volume_size_in_gb=settings.volume_size_gb,
-        max_runtime_in_seconds=settings.max_runtime_seconds,
+        volume_size=settings.volume_size_gb,
+        max_run=settings.max_runtime_seconds,
+        keep_alive_period_in_seconds=_keep_alive(settings, step_name),
+        output_path=f"{_data_root()}/{JOB_OUTPUT_PREFIX}",
         base_job_name=f"{settings.pipeline_name}-{step_name}".lower()[:32],
-        # Unbuffered output: the job's CloudWatch log shows progress as it happens.
-        env={"PYTHONUNBUFFERED": "1"},
+        environment=job_environment(),
+        # No SageMaker Debugger or Profiler: nothing here is a neural network to inspect.
+        disable_profiler=True,
+        debugger_hook_config=False,
         sagemaker_session=session,
     )
 
 
-def _code_input() -> Any:
-    from sagemaker.processing import ProcessingInput
-
-    return ProcessingInput(
-        input_name="code",
-        source=PLACEHOLDERS["code_uri"],
-        destination=CODE_INPUT_DIR,
-    )
-
-
-def _evaluation_output() -> Any:
-    """evaluation.json to the run folder's `evaluation/`, where the gate's JsonGet reads it."""
-    from sagemaker.processing import ProcessingOutput
-    from sagemaker.workflow.execution_variables import ExecutionVariables
-    from sagemaker.workflow.functions import Join
-
-    return ProcessingOutput(
-        output_name=EVALUATION_OUTPUT,
-        source=EVALUATION_DIR,
-        destination=Join(
-            on="/",
-            values=[
-                f"{_data_root()}/runs",
-                ExecutionVariables.PIPELINE_EXECUTION_ID,
-                EVALUATION_OUTPUT,
-            ],
-        ),
-    )
+def _keep_alive(settings: DefinitionSettings, step_name: str) -> int | None:
+    """The last step keeps no instance: no job follows it (KeepAlivePeriodInSeconds is not among
+    the fields a warm pool matches on, so this does not change the earlier matches)."""
+    last = list(STEP_MODULES)[-1]
+    if settings.keep_alive_seconds == 0 or step_name == last:
+        return None
+    return settings.keep_alive_seconds
 
 
-def _processing_step(
+def _job_step(
     settings: DefinitionSettings,
     parameters: _Parameters,
     session: Any,
     step_name: str,
     depends_on: list[Any] | None = None,
-    property_files: list[Any] | None = None,
 ) -> Any:
-    from sagemaker.workflow.steps import ProcessingStep
+    from sagemaker.workflow.steps import TrainingStep
 
-    outputs = [_evaluation_output()] if property_files else None
     arguments = (
         _common_arguments(settings, parameters) + _step_arguments(settings, parameters)[step_name]
     )
-    step_args = _processor(settings, step_name, session).run(
-        inputs=[_code_input()], outputs=outputs, arguments=arguments
-    )
-    return ProcessingStep(
+    estimator = _estimator(settings, step_name, arguments, session)
+    return TrainingStep(
         name=step_name,
-        step_args=step_args,
+        step_args=estimator.fit(),
         description=_STEP_DESCRIPTIONS[step_name],
         depends_on=depends_on,
-        property_files=property_files,
         retry_policies=_retry_policies(),
     )
 
 
-def _evaluation_property_file() -> Any:
-    from sagemaker.workflow.properties import PropertyFile
+def evaluation_uri() -> Any:
+    """The evaluation file of this execution, where TrainEvaluation writes it."""
+    from sagemaker.workflow.execution_variables import ExecutionVariables
+    from sagemaker.workflow.functions import Join
 
-    return PropertyFile(
-        name=EVALUATION_PROPERTY_FILE, output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
+    return Join(
+        on="/",
+        values=[
+            f"{_data_root()}/runs",
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "evaluation",
+            EVALUATION_FILE,
+        ],
     )
 
 
-def _gate_metric(evaluation_step: Any, report: Any, json_path: str) -> Any:
+def _gate_metric(json_path: str) -> Any:
     from sagemaker.workflow.functions import JsonGet
 
-    return JsonGet(step_name=evaluation_step.name, property_file=report, json_path=json_path)
+    return JsonGet(s3_uri=evaluation_uri(), json_path=json_path)
 
 
-def _gate_conditions(evaluation_step: Any, report: Any, parameters: _Parameters) -> list[Any]:
+def _gate_conditions(parameters: _Parameters) -> list[Any]:
     """Both thresholds, compared here rather than trusting evaluation.json's own verdict.
 
     The comparison with the pipeline parameters is visible in the console next to the values, and
@@ -491,17 +466,15 @@ def _gate_conditions(evaluation_step: Any, report: Any, parameters: _Parameters)
     from sagemaker.workflow.conditions import ConditionLessThanOrEqualTo
 
     return [
+        ConditionLessThanOrEqualTo(left=_gate_metric("overall.mase"), right=parameters.max_mase),
         ConditionLessThanOrEqualTo(
-            left=_gate_metric(evaluation_step, report, "overall.mase"), right=parameters.max_mase
-        ),
-        ConditionLessThanOrEqualTo(
-            left=_gate_metric(evaluation_step, report, "overall.relative_mase"),
+            left=_gate_metric("overall.relative_mase"),
             right=parameters.max_relative_mase,
         ),
     ]
 
 
-def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> Any:
+def _fail_step(parameters: _Parameters) -> Any:
     """Ends the execution as Failed, with the metrics and thresholds in its message."""
     from sagemaker.workflow.execution_variables import ExecutionVariables
     from sagemaker.workflow.fail_step import FailStep
@@ -511,11 +484,11 @@ def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> An
         on="",
         values=[
             "Quality gate failed, nothing was published: MASE ",
-            _gate_metric(evaluation_step, report, "overall.mase"),
+            _gate_metric("overall.mase"),
             " (max ",
             parameters.max_mase,
             "), MASE relative to seasonal-naive ",
-            _gate_metric(evaluation_step, report, "overall.relative_mase"),
+            _gate_metric("overall.relative_mase"),
             " (max ",
             parameters.max_relative_mase,
             "). Details: evaluation.json in the run folder runs/",
@@ -533,23 +506,24 @@ def _fail_step(evaluation_step: Any, report: Any, parameters: _Parameters) -> An
 def _build_steps(settings: DefinitionSettings, parameters: _Parameters, session: Any) -> list[Any]:
     from sagemaker.workflow.condition_step import ConditionStep
 
-    def step(name: str, after: Any = None, property_files: list[Any] | None = None) -> Any:
+    def step(name: str, after: Any = None) -> Any:
         depends_on = [after] if after is not None else None
-        return _processing_step(settings, parameters, session, name, depends_on, property_files)
+        return _job_step(settings, parameters, session, name, depends_on)
 
     # Steps share files through the run folder, not step properties, so the order is explicit.
     extract = step("Extract")
     preproc = step("PreProc", after=extract)
     train = step("Train", after=preproc)
-    report = _evaluation_property_file()
-    evaluation = step("TrainEvaluation", after=train, property_files=[report])
+    evaluation = step("TrainEvaluation", after=train)
     predict = step("Predict")
     postproc = step("PostProc", after=predict)
     gate = ConditionStep(
         name=GATE_STEP,
         description="Publish only when the backtest meets the thresholds.",
-        conditions=_gate_conditions(evaluation, report, parameters),
+        # The gate reads evaluation.json by URI, which names no step: the order is explicit.
+        depends_on=[evaluation],
+        conditions=_gate_conditions(parameters),
         if_steps=[predict, postproc],
-        else_steps=[_fail_step(evaluation, report, parameters)],
+        else_steps=[_fail_step(parameters)],
     )
     return [extract, preproc, train, evaluation, gate]

@@ -1,7 +1,7 @@
 """Re-run one data day, or backfill a range of them, on the deployed pipeline.
 
-    python -m pipeline_code.rerun --env prod --date 2026-11-20 [--wait]
-    python -m pipeline_code.rerun --env prod --from 2026-11-01 --to 2026-11-20 \\
+    python -m rerun --env prod --date 2026-11-20 [--wait]
+    python -m rerun --env prod --from 2026-11-01 --to 2026-11-20 \\
         [--concurrency 2] [--wait] [--poll-seconds 30]
 
 (`make rerun ENV=prod DATE=2026-11-20`, `make backfill ENV=prod FROM=... TO=... [CONCURRENCY=2]`.)
@@ -80,7 +80,7 @@ class SystemClock:
     """The real clock: today in UTC (the same day for every operator) and time.sleep."""
 
     def today(self) -> dt.date:
-        return dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime.now(dt.UTC).date()
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -169,7 +169,7 @@ def start_execution(client: Any, pipeline_name: str, day: dt.date) -> str:
         PipelineParameters=[{"Name": EXECUTION_DATE_PARAMETER, "Value": day.isoformat()}],
         PipelineExecutionDisplayName=display_name(day),
         PipelineExecutionDescription=(
-            f"Manual re-run of data day {day.isoformat()} (python -m pipeline_code.rerun)"
+            f"Manual re-run of data day {day.isoformat()} (python -m rerun)"
         ),
         ClientRequestToken=client_request_token(day),
     )
@@ -288,7 +288,7 @@ def format_table(outcomes: Sequence[DateOutcome]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline_code.rerun",
+        prog="python -m rerun",
         description="Re-run one data day, or backfill a range, on the deployed pipeline.",
     )
     parser.add_argument("--env", required=True, help="environment in cdk.json, e.g. prod")

@@ -1,9 +1,9 @@
-"""`python -m pipeline_code.local`: run the pipeline definition on this machine.
+"""`python -m local_run`: run the pipeline definition on this machine.
 
-    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --demo
-    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --param MaxMase=1.2
-    python -m pipeline_code.local run --lake .lake --date 2025-01-31 --definition pipeline.json
-    python -m pipeline_code.local definition > pipeline.json
+    python -m local_run run --lake .lake --date 2025-01-31 --demo
+    python -m local_run run --lake .lake --date 2025-01-31 --param MaxMase=1.2
+    python -m local_run run --lake .lake --date 2025-01-31 --definition pipeline.json
+    python -m local_run definition > pipeline.json
 
 Exit codes: 0 success, 1 a step failed, 2 bad input (arguments or definition), 3 the quality
 gate failed (the FailStep was reached). Nothing is published unless the run succeeds.
@@ -16,11 +16,10 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from pipeline_code import definition as pipeline_definition
-from pipeline_code.local import summary
-from pipeline_code.local.demo import ensure_demo_data
-from pipeline_code.local.expressions import DefinitionError
-from pipeline_code.local.runner import (
+from local_run import summary
+from local_run.demo import ensure_demo_data
+from local_run.expressions import DefinitionError
+from local_run.runner import (
     RunRequest,
     StepRecord,
     execute,
@@ -29,6 +28,7 @@ from pipeline_code.local.runner import (
     start_datetime,
     typed_parameters,
 )
+from stacks import pipeline_definition
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -58,9 +58,7 @@ def _parameter(text: str) -> tuple[str, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline_code.local", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m local_run", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the pipeline for one execution date")
     run.add_argument(

@@ -4,11 +4,9 @@ Values follow the pipeline service's rules as far as a local run needs them:
 
 - `{"Get": "Parameters.<name>"}`: the execution's parameter value (typed: str, int, float, bool).
 - `{"Get": "Execution.<variable>"}`: PipelineExecutionId, StartDateTime, PipelineName, ...
-- `{"Get": "Steps.<step>.ProcessingOutputConfig.Outputs['<name>'].S3Output.S3Uri"}`: where a
-  step's output went.
 - `{"Std:Join": {"On": sep, "Values": [...]}}`: the values as text, joined.
-- `{"Std:JsonGet": {"PropertyFile": {"Get": "Steps.<step>.PropertyFiles.<name>"}, "Path": p}}`:
-  a value from a JSON file a step wrote (`p` like `overall.mase` or `folds[0].mase`).
+- `{"Std:JsonGet": {"S3Uri": <uri or expression>, "Path": p}}`: a value from a JSON file a step
+  wrote to the data bucket (`p` like `overall.mase` or `folds[0].mase`).
 
 Anything else raises DefinitionError naming where in the definition it sits.
 """
@@ -37,17 +35,10 @@ class Scope:
 
     parameters: Mapping[str, Any]
     execution: Mapping[str, str]
-    # (step name, property file name) -> the parsed JSON file
-    property_file: Callable[[str, str], Any]
-    # (step name, output name) -> the S3 URI the output was uploaded to
-    output_uri: Callable[[str, str], str]
+    # (s3:// URI, where in the definition) -> the parsed JSON file at that URI
+    read_json: Callable[[str, str], Any]
 
 
-_OUTPUT_URI = re.compile(
-    r"Steps\.(?P<step>[A-Za-z0-9_-]+)\.ProcessingOutputConfig\.Outputs"
-    r"\[['\"](?P<output>[^'\"]+)['\"]\]\.S3Output\.S3Uri"
-)
-_PROPERTY_FILE = re.compile(r"Steps\.(?P<step>[A-Za-z0-9_-]+)\.PropertyFiles\.(?P<name>[\w-]+)")
 _STEP_REFERENCE = re.compile(r"^Steps\.(?P<step>[A-Za-z0-9_-]+)\.")
 
 
@@ -112,9 +103,6 @@ def _get(reference: Any, scope: Scope, where: str) -> Any:
         if name not in scope.execution:
             raise DefinitionError(where, f"unknown execution variable {name!r}")
         return scope.execution[name]
-    output = _OUTPUT_URI.fullmatch(reference)
-    if output:
-        return scope.output_uri(output.group("step"), output.group("output"))
     raise DefinitionError(where, f"the local runner does not support Get {reference!r}")
 
 
@@ -129,14 +117,10 @@ def _join(arguments: Any, scope: Scope, where: str) -> str:
 
 
 def _json_get(arguments: Any, scope: Scope, where: str) -> Any:
-    if not isinstance(arguments, dict) or "Path" not in arguments:
-        raise DefinitionError(where, "Std:JsonGet needs a PropertyFile and a Path")
-    reference = arguments.get("PropertyFile")
-    reference = reference.get("Get") if isinstance(reference, dict) else reference
-    match = _PROPERTY_FILE.fullmatch(reference or "")
-    if not match:
-        raise DefinitionError(where, f"Std:JsonGet's PropertyFile {reference!r} is not supported")
-    document = scope.property_file(match.group("step"), match.group("name"))
+    if not isinstance(arguments, dict) or "Path" not in arguments or "S3Uri" not in arguments:
+        raise DefinitionError(where, "Std:JsonGet needs an S3Uri and a Path")
+    uri = resolve_text(arguments["S3Uri"], scope, f"{where}.S3Uri")
+    document = scope.read_json(uri, f"{where}.S3Uri")
     return json_path_value(document, str(arguments["Path"]), where)
 
 

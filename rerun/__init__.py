@@ -1,0 +1,1 @@
+"""Re-run a data day, or backfill a range, on the deployed pipeline: `python -m rerun`."""

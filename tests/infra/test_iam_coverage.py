@@ -1,0 +1,286 @@
+"""The pipeline role allows every AWS call the steps make, and everything SageMaker itself does
+with it.
+
+The six steps run in order against moto with the prod definition's own arguments (deployed
+names: bucket, Glue database, Athena workgroup); every request that reaches the server is
+recorded, mapped to the IAM action and resource AWS authorizes it against (`iam_policy`), and
+checked against the synthesized role policy. What SageMaker does with the role is listed in
+`SERVICE_USES`, each with the documentation page it comes from (docs/iam.md shows the same table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import numpy as np
+import pytest
+from aws_cdk.assertions import Template
+
+from local_run.expressions import Scope, resolve_text
+from local_run.runner import typed_parameters
+from pipeline_code import tables
+from pipeline_code.errors import run_entry_point
+from stacks.data_stack import ATHENA_RESULTS_PREFIX
+from tests.infra.api_contract import SERVICE_JOB_NAME, job_steps
+from tests.infra.cfn import (
+    FAKE_ACCOUNT,
+    deployed_definition_body,
+    exported_values,
+    resolve,
+    resource_types,
+)
+from tests.infra.conftest import environment, synth_stacks
+from tests.infra.iam_policy import Names, Permission, allows, denied, required_permissions
+from tests.unit import moto_server
+from tests.unit.moto_server import AwsCall, MotoServer, set_athena_results, use_fresh_account
+
+pytestmark = pytest.mark.slow
+
+_moto = moto_server._moto
+
+EXECUTION_DATE = dt.date(2026, 11, 26)
+EXECUTION_ID = "a1b2c3d4e5f6"
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict[str, cdk.Stack]:
+    return synth_stacks(environment("prod"))
+
+
+@pytest.fixture(scope="module")
+def role_statements(prod: dict[str, cdk.Stack]) -> list[dict[str, Any]]:
+    template = Template.from_stack(prod["pipeline"])
+    policies = template.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("PipelineRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    exports = exported_values(Template.from_stack(prod["data"]), REGION)
+    return resolve(statements, {}, REGION, resource_types(template), exports)
+
+
+@pytest.fixture(scope="module")
+def names(prod: dict[str, cdk.Stack]) -> Names:
+    data = prod["data"]
+    types = resource_types(Template.from_stack(data))
+    data_key = resolve(data.resolve(data.key.key_arn), {}, REGION, types)
+    return Names(
+        partition="aws",
+        region=REGION,
+        account=FAKE_ACCOUNT,
+        data_bucket=f"forecast-prod-data-{FAKE_ACCOUNT}-{REGION}",
+        data_key_arn=data_key,
+        workgroup="forecast-prod-workgroup",
+        database="forecast_prod",
+        source_table=tables.APPLICATIONS.name,
+        results_prefix=ATHENA_RESULTS_PREFIX,
+    )
+
+
+@pytest.fixture(scope="module")
+def prod_definition(prod: dict[str, cdk.Stack]) -> dict[str, Any]:
+    return json.loads(
+        resolve(deployed_definition_body(Template.from_stack(prod["pipeline"])), {}, REGION)
+    )
+
+
+# -- the steps' own calls -----------------------------------------------------------------------
+
+
+def _source(names: Names, endpoint: str) -> None:
+    """The data stack's resources in moto, and one Athena result: three series, 400 days."""
+    boto3.client("s3").create_bucket(Bucket=names.data_bucket)
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": names.database})
+    for table in tables.ALL_TABLES:
+        location = f"s3://{names.data_bucket}/{table.name}/"
+        glue.create_table(
+            DatabaseName=names.database, TableInput=tables.glue_table_input(table, location)
+        )
+    boto3.client("athena").create_work_group(
+        Name=names.workgroup,
+        Configuration={
+            "ResultConfiguration": {
+                "OutputLocation": f"s3://{names.data_bucket}/{ATHENA_RESULTS_PREFIX}"
+            }
+        },
+    )
+    rng = np.random.default_rng(7)
+    days = [EXECUTION_DATE - dt.timedelta(days=i) for i in range(400)]
+    rows = [
+        [series, day.isoformat(), f"{rng.poisson(20 + 5 * (day.weekday() >= 5)):.1f}"]
+        for series in ("Aurora", "Breeze", "Comet")
+        for day in sorted(days)
+    ]
+    columns = [("series_id", "varchar"), ("ds", "date"), ("y", "double")]
+    set_athena_results(endpoint, columns, rows)
+
+
+def _scope(definition: dict[str, Any]) -> Scope:
+    def unavailable(*_: str) -> Any:
+        raise AssertionError("job arguments read no files")
+
+    return Scope(
+        parameters=typed_parameters(definition, {"ExecutionDate": EXECUTION_DATE.isoformat()}),
+        execution={
+            "PipelineExecutionId": EXECUTION_ID,
+            "StartDateTime": "2026-11-26T18:00:04.231Z",
+            "PipelineName": "forecast-prod-daily",
+        },
+        read_json=unavailable,
+    )
+
+
+def _run_job(step: dict[str, Any], scope: Scope) -> None:
+    """What the job does: its entry point with its arguments, then SageMaker's upload of the
+    job's model archive (empty here) to its output path, made with the same role."""
+    arguments = step["Arguments"]
+    algorithm = arguments["AlgorithmSpecification"]
+    module = algorithm["ContainerEntrypoint"][-1]
+    argv = [resolve_text(value, scope, step["Name"]) for value in algorithm["ContainerArguments"]]
+    assert run_entry_point(importlib.import_module(module).main, argv) == 0, step["Name"]
+    output = arguments["OutputDataConfig"]["S3OutputPath"]
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    key = f"{prefix}/{SERVICE_JOB_NAME}/output/model.tar.gz"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"")
+
+
+@pytest.fixture(scope="module")
+def step_calls(
+    _moto: MotoServer, names: Names, prod_definition: dict[str, Any]
+) -> Iterator[list[AwsCall]]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        endpoint = use_fresh_account(_moto.address, monkeypatch)
+        _source(names, endpoint)
+        scope = _scope(prod_definition)
+        steps = [step for step, _ in job_steps(prod_definition["Steps"])]
+        with _moto.recorder.recording() as calls:
+            # PostProc twice, as a retry would: the second replaces the first's partition files.
+            for step in [*steps, steps[-1]]:
+                _run_job(step, scope)
+        yield list(calls)
+
+
+def test_every_step_ran_and_made_aws_calls(step_calls: list[AwsCall], names: Names) -> None:
+    actions = {a for call in step_calls for a, _ in required_permissions(call, names)}
+    assert {
+        "athena:StartQueryExecution",
+        "glue:GetTable",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "kms:GenerateDataKey",
+    } <= actions
+    assert {"glue:CreatePartition", "glue:UpdatePartition", "s3:DeleteObject"} <= actions
+
+
+def test_the_role_allows_every_call_the_steps_make(
+    step_calls: list[AwsCall], names: Names, role_statements: list[dict[str, Any]]
+) -> None:
+    assert denied(role_statements, step_calls, names) == []
+
+
+def _without(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    trimmed = []
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        kept = [a for a in actions if a != action]
+        if kept:
+            trimmed.append({**statement, "Action": kept})
+    return trimmed
+
+
+@pytest.mark.parametrize(
+    "removed", ["s3:ListBucket", "glue:CreatePartition", "athena:GetQueryExecution", "kms:Decrypt"]
+)
+def test_a_missing_permission_is_caught(
+    step_calls: list[AwsCall],
+    names: Names,
+    role_statements: list[dict[str, Any]],
+    removed: str,
+) -> None:
+    found = denied(_without(role_statements, removed), step_calls, names)
+    assert found and all(line.startswith(f"{removed} on ") for line in found), found
+
+
+def test_a_resource_outside_the_grant_is_caught(
+    names: Names, role_statements: list[dict[str, Any]]
+) -> None:
+    elsewhere = AwsCall("GET", f"/{names.data_bucket}/secrets/key.txt", {}, "", "", b"")
+    assert denied(role_statements, [elsewhere], names) == [
+        f"s3:GetObject on arn:aws:s3:::{names.data_bucket}/secrets/key.txt"
+    ]
+
+
+# -- what SageMaker itself does with the role ------------------------------------------------------
+
+ROLES_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html"
+PIPELINES_ACCESS_PAGE = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-access.html"
+)
+
+
+def service_uses(definition: dict[str, Any], names: Names) -> list[tuple[str, str, str]]:
+    """(action, resource, documentation page) for what SageMaker does with the pipeline role:
+    the pipeline starts each job and passes the role to it; the job pulls its image, writes its
+    logs and metrics and uploads its model archive. docs/iam.md holds the same table."""
+    step, _ = next(job_steps(definition["Steps"]))
+    arguments = step["Arguments"]
+    image = arguments["AlgorithmSpecification"]["TrainingImage"]
+    registry, _, repository = image.partition("/")
+    account, _, _, region = registry.split(".")[:4]
+    repository_arn = f"arn:aws:ecr:{region}:{account}:repository/{repository.split(':')[0]}"
+    prefix = f"arn:aws:logs:{names.region}:{names.account}:log-group:/aws/sagemaker/TrainingJobs"
+    job = f"arn:aws:sagemaker:{names.region}:{names.account}:training-job/{SERVICE_JOB_NAME}"
+    output = arguments["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://")
+    model = f"arn:aws:s3:::{output}/{SERVICE_JOB_NAME}/output/model.tar.gz"
+    return [
+        ("sagemaker:CreateTrainingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:DescribeTrainingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:StopTrainingJob", job, PIPELINES_ACCESS_PAGE),
+        ("sagemaker:AddTags", job, PIPELINES_ACCESS_PAGE),
+        ("iam:PassRole", arguments["RoleArn"], PIPELINES_ACCESS_PAGE),
+        ("ecr:GetAuthorizationToken", "*", ROLES_PAGE),
+        ("ecr:BatchCheckLayerAvailability", repository_arn, ROLES_PAGE),
+        ("ecr:GetDownloadUrlForLayer", repository_arn, ROLES_PAGE),
+        ("ecr:BatchGetImage", repository_arn, ROLES_PAGE),
+        ("logs:CreateLogGroup", f"{prefix}:*", ROLES_PAGE),
+        ("logs:DescribeLogStreams", f"{prefix}:*", ROLES_PAGE),
+        ("logs:CreateLogStream", f"{prefix}:log-stream:{SERVICE_JOB_NAME}/algo-1", ROLES_PAGE),
+        ("logs:PutLogEvents", f"{prefix}:log-stream:{SERVICE_JOB_NAME}/algo-1", ROLES_PAGE),
+        ("cloudwatch:PutMetricData", "*", ROLES_PAGE),
+        ("s3:PutObject", model, ROLES_PAGE),
+        ("kms:GenerateDataKey", names.data_key_arn, ROLES_PAGE),
+    ]
+
+
+def test_the_role_allows_what_sagemaker_does_with_it(
+    prod_definition: dict[str, Any], names: Names, role_statements: list[dict[str, Any]]
+) -> None:
+    uses = service_uses(prod_definition, names)
+    missing = [(a, r) for a, r, _ in uses if not allows(role_statements, (a, r))]
+    assert missing == []
+
+
+def test_docs_list_every_service_use_with_its_page(
+    prod_definition: dict[str, Any], names: Names
+) -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "iam.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    for action, _, page in service_uses(prod_definition, names):
+        assert any(f"`{action}`" in row and page in row for row in rows), action
+
+
+def test_a_log_group_arn_without_the_stream_wildcard_is_denied() -> None:
+    group = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/sagemaker/TrainingJobs"
+    statements = [{"Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": [group]}]
+    permission: Permission = ("logs:CreateLogGroup", f"{group}:*")
+    assert not allows(statements, permission)
