@@ -39,24 +39,12 @@ sys.path.insert(0, str(REPO))
 from local_run.demo import ensure_demo_data  # noqa: E402
 from local_run.runner import RunRequest, execute, load_definition, new_execution_id  # noqa: E402
 from stacks.config import load_environment  # noqa: E402
-from stacks.pipeline_definition import build_definition  # noqa: E402
+from stacks.pipeline_definition import build_definition, warm_pool_key  # noqa: E402
 
 COLD_START_MINUTES = 7.5
 COLD_START_RANGE = (5.0, 10.0)
 WARM_START_MINUTES = 0.5
 ORIGINAL_MINUTES = 60
-
-# What SageMaker compares before handing a warm pool to the next training job.
-MATCHED = (
-    ("RoleArn",),
-    ("ResourceConfig", "InstanceCount"),
-    ("ResourceConfig", "InstanceType"),
-    ("ResourceConfig", "VolumeKmsKeyId"),
-    ("ResourceConfig", "VolumeSizeInGB"),
-    ("VpcConfig",),
-    ("EnableInterContainerTrafficEncryption",),
-    ("EnableNetworkIsolation",),
-)
 
 
 def job_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -66,16 +54,6 @@ def job_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield step
         elif step["Type"] == "Condition":
             yield from job_steps(step["Arguments"]["IfSteps"])
-
-
-def matched_fields(arguments: dict[str, Any]) -> dict[str, Any]:
-    def value(path: tuple[str, ...]) -> Any:
-        node: Any = arguments
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    return {".".join(path): value(path) for path in MATCHED}
 
 
 def starts(definition: dict[str, Any]) -> list[tuple[str, bool, str]]:
@@ -91,8 +69,8 @@ def starts(definition: dict[str, Any]) -> list[tuple[str, bool, str]]:
         else:
             differing = [
                 name
-                for name, value in matched_fields(arguments).items()
-                if matched_fields(previous)[name] != value
+                for name, value in warm_pool_key(arguments).items()
+                if warm_pool_key(previous)[name] != value
             ]
             if differing:
                 result.append((step["Name"], False, f"differs in {', '.join(differing)}"))

@@ -5,8 +5,10 @@
     python -m local_run run --lake .lake --date 2025-01-31 --definition pipeline.json
     python -m local_run definition > pipeline.json
 
-Exit codes: 0 success, 1 a step failed, 2 bad input (arguments or definition), 3 the quality
-gate failed (the FailStep was reached). Nothing is published unless the run succeeds.
+Exit codes: 0 success, 1 a step failed (its one-line reason is printed; another run publishing
+the same date is one), 2 bad input (arguments, definition, a --lake that is not a folder),
+3 the quality gate failed (the FailStep was reached), 4 the lake cannot be written (disk full,
+read-only, permissions). Nothing is published unless the run succeeds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from local_run import summary
 from local_run.demo import ensure_demo_data
@@ -28,11 +31,14 @@ from local_run.runner import (
     start_datetime,
     typed_parameters,
 )
+from pipeline_code.errors import describe_os_error
+from pipeline_code.identifiers import ExecutionIdError, date_range_problem, validate_execution_id
 from stacks import pipeline_definition
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_GATE_FAILED = 3
+EXIT_LAKE_UNWRITABLE = 4
 
 LOCAL_PIPELINE_NAME = "forecast-local"
 
@@ -45,9 +51,20 @@ def local_definition() -> str:
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        value = dt.date.fromisoformat(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"--date {text!r} is not a YYYY-MM-DD date") from err
+    problem = date_range_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _execution_id(text: str) -> str:
+    try:
+        return validate_execution_id(text)
+    except ExecutionIdError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -57,8 +74,20 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end like every other failure: one line naming the problem, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"ERROR {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local_run", description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog="python -m local_run",
+        description=__doc__.split("\n")[0],
+        epilog=__doc__[__doc__.index("Exit codes") :],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the pipeline for one execution date")
     run.add_argument(
@@ -81,7 +110,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="override a pipeline parameter, e.g. MaxMase=1.2 (repeatable)",
     )
-    run.add_argument("--execution-id", help="the execution id (default: a new local id)")
+    run.add_argument(
+        "--execution-id",
+        type=_execution_id,
+        help="the execution id, one path segment (default: a new local id)",
+    )
     run.add_argument("--no-report", action="store_true", help="skip the HTML report")
     show = commands.add_parser("definition", help="print the definition the local run builds")
     show.add_argument("--out", type=Path, help="write it to this file instead")
@@ -127,9 +160,20 @@ def _write_report(lake: Path, date: dt.date, execution_id: str) -> Path | None:
         return None
 
 
-def run_command(args: argparse.Namespace) -> int:
-    lake = args.lake.resolve()
+class LakeError(ValueError):
+    """--lake names something that cannot be the lake folder."""
+
+
+def _prepare_lake(path: Path) -> Path:
+    lake = path.resolve()
+    if lake.exists() and not lake.is_dir():
+        raise LakeError(f"--lake {path}: is not a folder")
     lake.mkdir(parents=True, exist_ok=True)
+    return lake
+
+
+def run_command(args: argparse.Namespace) -> int:
+    lake = _prepare_lake(args.lake)
     definition = _read_definition(args.definition)
     parameter_values = _parameter_values(args)
     typed_parameters(definition, parameter_values)  # bad --param: fail before any work
@@ -166,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(text)
             return 0
         return run_command(args)
-    except (DefinitionError, KeyError) as err:
+    except (DefinitionError, KeyError, LakeError) as err:
         print(f"ERROR {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"ERROR the lake: {describe_os_error(err)}", file=sys.stderr)
+        return EXIT_LAKE_UNWRITABLE

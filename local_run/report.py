@@ -28,8 +28,22 @@ HISTORY_DAYS_SHOWN = 180
 SMALL_SERIES_SHOWN = 6
 
 
-def write_report(lake: Path, run_dir: Path, execution_date: dt.date, execution_id: str) -> Path:
+def _raw_history(run_dir: Path) -> pd.DataFrame:
+    """PreProc's series with capped outliers put back to their raw values: the report shows what
+    happened, the models were fitted on the capped value."""
     history = storage.read_table(str(run_dir / "preproc" / "series.parquet"))
+    quality = run_dir / "preproc" / "data_quality.json"
+    outliers = storage.read_json(str(quality)).get("outliers", []) if quality.exists() else []
+    for outlier in outliers:
+        at = (history["series_id"] == outlier["series_id"]) & (
+            pd.to_datetime(history["ds"]) == pd.Timestamp(outlier["ds"])
+        )
+        history.loc[at, "y"] = outlier["value"]
+    return history
+
+
+def write_report(lake: Path, run_dir: Path, execution_date: dt.date, execution_id: str) -> Path:
+    history = _raw_history(run_dir)
     forecasts = storage.read_table(str(run_dir / "predict" / "forecasts.parquet"))
     evaluation = _read_evaluation(run_dir)
     ranked = series_by_volume(history)

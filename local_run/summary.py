@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from local_run.runner import RunOutcome
-from pipeline_code import tables
+from pipeline_code import publication, tables
 
 _GATE_KEYS = ("mase", "relative_mase", "snaive_mase", "smape", "coverage", "n_series")
 
@@ -41,6 +41,31 @@ def gate_metrics(lake: Path, execution_id: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def data_quality_warnings(lake: Path, execution_id: str) -> list[str]:
+    """The run's data-quality warnings (PreProc's summary, Extract's source checks included)."""
+    path = run_dir(lake, execution_id) / "preproc" / "data_quality.json"
+    if not path.exists():
+        return []
+    return [str(line) for line in json.loads(path.read_text()).get("warnings", [])]
+
+
+def publication_state(lake: Path, execution_date: dt.date, execution_id: str) -> str:
+    """What the date's live partitions hold after a failed run, read from their rows."""
+    try:
+        live = publication.live_execution_ids(lake, execution_date)
+    except (OSError, ValueError) as err:
+        return f"the date's partitions could not be read: {err}"
+    if all(holder == execution_id for holder in live.values()):
+        return "both tables were published by this execution before it failed"
+    mine = [table for table, holder in live.items() if holder == execution_id]
+    if mine:
+        return f"{', '.join(mine)} published by this execution, the other not: {live}"
+    held = {holder for holder in live.values() if holder}
+    if not held:
+        return "nothing was published; the date has no published partition"
+    return f"nothing was published; the date's partitions are from execution {', '.join(held)}"
+
+
 def _gate_line(evaluation: dict[str, Any]) -> str:
     overall = evaluation.get("overall", {})
     gate = evaluation.get("gate", {})
@@ -67,6 +92,8 @@ def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Pat
     evaluation = gate_metrics(lake, outcome.execution_id)
     if evaluation:
         lines.append(f"quality         {_gate_line(evaluation)}")
+    for warning in data_quality_warnings(lake, outcome.execution_id):
+        lines.append(f"warning         {warning}")
     if outcome.succeeded:
         for partition in published_partitions(lake, execution_date):
             lines.append(f"published       {partition}")
@@ -74,7 +101,8 @@ def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Pat
             lines.append(f"report          {report}")
         lines.append("status          Succeeded")
     else:
-        lines.append(f"status          Failed at {outcome.failed_step}; nothing was published")
+        state = publication_state(lake, execution_date, outcome.execution_id)
+        lines.append(f"status          Failed at {outcome.failed_step}; {state}")
         lines.append(f"reason          {outcome.failure}")
         lines.append(f"logs            {run_dir(lake, outcome.execution_id) / 'logs'}")
     return "\n".join(lines)

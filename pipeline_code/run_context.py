@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from pipeline_code import storage
+from pipeline_code.identifiers import date_range_problem, validate_execution_id
 
 
 class ExecutionDateError(ValueError):
@@ -74,6 +75,13 @@ class RunContext:
     execution_date: dt.date
     execution_id: str
     data_root: str  # s3://bucket or a local lake folder
+
+    def __post_init__(self) -> None:
+        # Checked where a step's arguments become a context: every step, before any file access.
+        validate_execution_id(self.execution_id)
+        problem = date_range_problem(self.execution_date)
+        if problem:
+            raise ExecutionDateError(problem)
 
     @property
     def run_dir(self) -> str:

@@ -40,6 +40,13 @@ class PipelineConfig:
     instance_type: str
     # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
     keep_alive_seconds: int
+    # The source contract and plausibility checks (README: "Data checks").
+    source_timezone: str = "Asia/Tokyo"
+    max_missing_days: int = 2
+    missing_days_window: int = 28
+    outlier_threshold: float = 20.0
+    gate_largest_series: int = 5
+    max_series_relative_mase: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,12 @@ def _pipeline(s: _Section) -> PipelineConfig:
         max_relative_mase=s.number("max_relative_mase", 1.0),
         instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
         keep_alive_seconds=s.integer("keep_alive_seconds", 300, low=0, high=3600),
+        source_timezone=s.timezone("source_timezone", "Asia/Tokyo"),
+        max_missing_days=s.integer("max_missing_days", 2, low=0, high=365),
+        missing_days_window=s.integer("missing_days_window", 28, high=365),
+        outlier_threshold=s.number("outlier_threshold", 20.0, high=1000.0),
+        gate_largest_series=s.integer("gate_largest_series", 5, low=0, high=1000),
+        max_series_relative_mase=s.number("max_series_relative_mase", 1.5),
     )
     s.reject_unknown_keys()
     return config

@@ -75,6 +75,13 @@ def notify_statuses(config: EnvironmentConfig) -> list[str]:
     return statuses
 
 
+def forwarded_statuses(config: EnvironmentConfig) -> list[str]:
+    """Execution statuses the rule sends to the topic: the posted ones, and Succeeded always, so
+    the notifier can post a success that had data-quality warnings (it drops the others)."""
+    statuses = notify_statuses(config)
+    return statuses if "Succeeded" in statuses else [*statuses, "Succeeded"]
+
+
 def dead_man_window_hours(config: EnvironmentConfig) -> int:
     """Hours without a successful execution after which the dead-man's switch goes off.
 
@@ -105,6 +112,7 @@ class MonitoringStack(cdk.Stack):
         self.add_stack_dependency(data)
         self.add_stack_dependency(pipeline)
         self.pipeline_name = config.pipeline_name
+        self.data_bucket = config.data_bucket_name(self.account)
         # SageMaker writes pipeline ARNs in events with the name in lower case.
         self.pipeline_arn = self.format_arn(
             service="sagemaker", resource="pipeline", resource_name=self.pipeline_name.lower()
@@ -243,13 +251,13 @@ class MonitoringStack(cdk.Stack):
             "ExecutionStatusRule",
             rule_name=self.config.resource_name("execution-ended"),
             description=f"{self.pipeline_name}: execution ended "
-            + ", ".join(notify_statuses(self.config)),
+            + ", ".join(forwarded_statuses(self.config)),
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=[EXECUTION_STATUS_CHANGE],
                 detail={
                     "pipelineArn": [self.pipeline_arn],
-                    "currentPipelineExecutionStatus": notify_statuses(self.config),
+                    "currentPipelineExecutionStatus": forwarded_statuses(self.config),
                 },
             ),
             targets=[target],
@@ -294,7 +302,9 @@ class MonitoringStack(cdk.Stack):
             role.node.find_child("DefaultPolicy"),
             [r for statement in statements for r in statement.resources if "*" in r],
             "Execution ARNs end in an id SageMaker assigns per run; the wildcard covers the"
-            " executions of this one pipeline, which the notifier reads to describe a failure.",
+            " executions of this one pipeline, which the notifier reads to describe a failure."
+            " The run-folder wildcard matches only each run's data_quality.json; the key wildcard"
+            " is narrowed by condition to the data key's alias, used through S3.",
         )
         function = lambda_.Function(
             self,
@@ -326,6 +336,7 @@ class MonitoringStack(cdk.Stack):
             "PIPELINE_NAME": self.pipeline_name,
             "SCHEDULE_TIMEZONE": config.schedule.timezone,
             "NOTIFY_STATUSES": ",".join(notify_statuses(config)),
+            "DATA_BUCKET": self.data_bucket,
         }
 
     def _notifier_statements(self) -> list[iam.PolicyStatement]:
@@ -352,6 +363,31 @@ class MonitoringStack(cdk.Stack):
                 sid="EncryptFailedInvocations",
                 actions=SERVICE_KEY_ACTIONS,
                 resources=[self.alerts_key.key_arn],
+            ),
+            *self._data_quality_statements(),
+        ]
+
+    def _data_quality_statements(self) -> list[iam.PolicyStatement]:
+        """Read a run's data-quality summary, and nothing else of the data bucket. The data key
+        is named by its alias (a name crosses stacks, not a token) and used only through S3."""
+        return [
+            iam.PolicyStatement(
+                sid="ReadRunDataQuality",
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{self.partition}:s3:::{self.data_bucket}/runs/*/preproc/data_quality.json"
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptRunDataQuality",
+                actions=["kms:Decrypt"],
+                resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
+                conditions={
+                    "ForAnyValue:StringEquals": {
+                        "kms:ResourceAliases": f"alias/{self.config.resource_name('data')}"
+                    },
+                    "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                },
             ),
         ]
 

@@ -100,6 +100,14 @@ class DefinitionSettings:
     max_runtime_seconds: int = 3600
     keep_alive_seconds: int = 300
     """How long each job's instance waits in a warm pool for the next step's job; 0 = no pool."""
+    source_timezone: str = "Asia/Tokyo"
+    """The zone the source's naive `applied_at` values are in (Extract's source contract)."""
+    max_missing_days: int = 2
+    missing_days_window: int = 28
+    outlier_threshold: float = 20.0
+    gate_largest_series: int = 5
+    """How many of the largest series the gate checks one by one."""
+    max_series_relative_mase: float = 1.5
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -122,6 +130,12 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "instance_count must be > 0": settings.instance_count > 0,
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
+        "keep_alive_seconds must be 0-3600": 0 <= settings.keep_alive_seconds <= 3600,
+        "max_missing_days must be >= 0": settings.max_missing_days >= 0,
+        "missing_days_window must be > 0": settings.missing_days_window > 0,
+        "outlier_threshold must be > 0": settings.outlier_threshold > 0,
+        "gate_largest_series must be >= 0": settings.gate_largest_series >= 0,
+        "max_series_relative_mase must be > 0": settings.max_series_relative_mase > 0,
         f"at most {calendar_spec.MAX_COMPANY_DAYS} company_days": len(settings.company_days)
         <= calendar_spec.MAX_COMPANY_DAYS,
         "company_days must be YYYY-MM-DD[+N]:name items": all(
@@ -129,7 +143,6 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         ),
         "calendar_breaks must be known breaks": set(settings.calendar_breaks)
         <= set(calendar_spec.BREAKS),
-        "keep_alive_seconds must be 0-3600": 0 <= settings.keep_alive_seconds <= 3600,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -153,6 +166,33 @@ def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
     if settings.company_days:
         arguments += ["--company-days", *settings.company_days]
     return arguments
+
+
+WARM_POOL_MATCH: tuple[tuple[str, ...], ...] = (
+    ("RoleArn",),
+    ("ResourceConfig", "InstanceCount"),
+    ("ResourceConfig", "InstanceType"),
+    ("ResourceConfig", "VolumeKmsKeyId"),
+    ("ResourceConfig", "VolumeSizeInGB"),
+    ("VpcConfig",),
+    ("EnableInterContainerTrafficEncryption",),
+    ("EnableNetworkIsolation",),
+)
+"""The CreateTrainingJob members SageMaker compares before it hands a warm pool to the next job
+(https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training
+jobs"). The image, command, arguments and environment may differ."""
+
+
+def warm_pool_key(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A training job's values of the members a warm pool is matched on (absent ones as None)."""
+
+    def value(path: tuple[str, ...]) -> Any:
+        node: Any = arguments
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+    return {".".join(path): value(path) for path in WARM_POOL_MATCH}
 
 
 def container_entrypoint(module: str) -> list[str]:
@@ -254,6 +294,7 @@ class _Parameters:
     max_mase: Any
     max_relative_mase: Any
     horizon: Any
+    max_series_relative_mase: Any
 
     @classmethod
     def create(cls, settings: DefinitionSettings) -> _Parameters:
@@ -266,10 +307,19 @@ class _Parameters:
                 "MaxRelativeMase", default_value=settings.max_relative_mase
             ),
             horizon=ParameterInteger("Horizon", default_value=settings.horizon_days),
+            max_series_relative_mase=ParameterFloat(
+                "MaxSeriesRelativeMase", default_value=settings.max_series_relative_mase
+            ),
         )
 
     def all(self) -> list[Any]:
-        return [self.execution_date, self.max_mase, self.max_relative_mase, self.horizon]
+        return [
+            self.execution_date,
+            self.max_mase,
+            self.max_relative_mase,
+            self.horizon,
+            self.max_series_relative_mase,
+        ]
 
 
 def _data_root() -> str:
@@ -304,8 +354,19 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             database,
             "--workgroup",
             PLACEHOLDERS["athena_workgroup"],
+            "--source-timezone",
+            settings.source_timezone,
+            "--max-missing-days",
+            str(settings.max_missing_days),
+            "--missing-days-window",
+            str(settings.missing_days_window),
         ],
-        "PreProc": ["--min-history-days", str(settings.min_history_days)],
+        "PreProc": [
+            "--min-history-days",
+            str(settings.min_history_days),
+            "--outlier-threshold",
+            str(settings.outlier_threshold),
+        ],
         "Train": [
             "--horizon",
             parameters.horizon.to_string(),
@@ -324,6 +385,10 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             parameters.max_mase.to_string(),
             "--max-relative-mase",
             parameters.max_relative_mase.to_string(),
+            "--largest-series",
+            str(settings.gate_largest_series),
+            "--max-series-relative-mase",
+            parameters.max_series_relative_mase.to_string(),
         ],
         "Predict": [
             "--horizon",
@@ -471,6 +536,11 @@ def _gate_conditions(parameters: _Parameters) -> list[Any]:
             left=_gate_metric("overall.relative_mase"),
             right=parameters.max_relative_mase,
         ),
+        # Each of the largest series on its own: one broken series cannot hide in the average.
+        ConditionLessThanOrEqualTo(
+            left=_gate_metric("overall.largest_series_relative_mase"),
+            right=parameters.max_series_relative_mase,
+        ),
     ]
 
 
@@ -491,6 +561,10 @@ def _fail_step(parameters: _Parameters) -> Any:
             _gate_metric("overall.relative_mase"),
             " (max ",
             parameters.max_relative_mase,
+            "), worst relative MASE of the largest series ",
+            _gate_metric("overall.largest_series_relative_mase"),
+            " (max ",
+            parameters.max_series_relative_mase,
             "). Details: evaluation.json in the run folder runs/",
             ExecutionVariables.PIPELINE_EXECUTION_ID,
             "/evaluation/.",

@@ -42,6 +42,12 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         company_days=config.calendar.company_day_arguments,
         instance_type=pipeline.instance_type,
         keep_alive_seconds=pipeline.keep_alive_seconds,
+        source_timezone=pipeline.source_timezone,
+        max_missing_days=pipeline.max_missing_days,
+        missing_days_window=pipeline.missing_days_window,
+        outlier_threshold=pipeline.outlier_threshold,
+        gate_largest_series=pipeline.gate_largest_series,
+        max_series_relative_mase=pipeline.max_series_relative_mase,
     )
 
 
@@ -134,6 +140,7 @@ class PipelineStack(cdk.Stack):
             self._key_statement(),
             self._athena_statement(),
             self._glue_statement(),
+            self._roll_back_statement(),
             *self._log_statements(),
             *self._image_statements(),
             *self._job_statements(role),
@@ -219,6 +226,26 @@ class PipelineStack(cdk.Stack):
                         service="glue", resource="table", resource_name=f"{database}/{table.name}"
                     )
                     for table in tables.ALL_TABLES
+                ),
+            ],
+        )
+
+    def _roll_back_statement(self) -> iam.PolicyStatement:
+        """PostProc deletes a partition it created when the other table's switch fails (the date
+        had none before): only on the two published tables. Glue authorises a partition action
+        on the catalog and the database as well as the table."""
+        database = self.data.database_name
+        return iam.PolicyStatement(
+            sid="RollBackPublishedPartitions",
+            actions=["glue:DeletePartition"],
+            resources=[
+                self.format_arn(service="glue", resource="catalog"),
+                self.format_arn(service="glue", resource="database", resource_name=database),
+                *(
+                    self.format_arn(
+                        service="glue", resource="table", resource_name=f"{database}/{table.name}"
+                    )
+                    for table in (tables.FORECASTS, tables.FORECAST_METRICS)
                 ),
             ],
         )

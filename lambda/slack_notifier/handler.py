@@ -20,6 +20,9 @@ Environment:
 - RERUN_COMMAND_TEMPLATE   placeholders {env} {date} {pipeline}; default DEFAULT_RERUN_TEMPLATE
 - NOTIFY_STATUSES          execution statuses to post, comma-separated; default "Failed,Stopped"
 - SCHEDULE_TIMEZONE        the schedule's time zone, to derive the date as the pipeline does
+- DATA_BUCKET              optional; with it a Succeeded execution's data-quality warnings are
+                           read (data_quality.py) and a success with warnings is posted even
+                           when Succeeded is not in NOTIFY_STATUSES
 - STUDIO_DOMAIN_ID         optional; with it the message links to the execution in Studio
 - SLACK_TIMEOUT_SECONDS    per-attempt HTTP timeout; default 5
 - SECRET_CACHE_SECONDS     how long a fetched webhook URL is reused; default 300
@@ -41,6 +44,7 @@ from functools import cache
 from typing import Any, Protocol
 
 import boto3
+import data_quality
 import slack_message
 import slack_webhook
 from execution_report import ReportSettings, SageMakerReader, build_report, rerun_command
@@ -49,6 +53,7 @@ from pipeline_events import (
     Notification,
     PipelineExecutionEvent,
     PipelineStepEvent,
+    execution_id,
     parse_invocation,
 )
 
@@ -129,6 +134,7 @@ class Settings:
     studio_domain_id: str
     slack_timeout_seconds: float
     secret_cache_seconds: float
+    data_bucket: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -148,6 +154,7 @@ class Settings:
             studio_domain_id=env.get("STUDIO_DOMAIN_ID", ""),
             slack_timeout_seconds=float(env.get("SLACK_TIMEOUT_SECONDS", "") or 5),
             secret_cache_seconds=float(env.get("SECRET_CACHE_SECONDS", "") or 300),
+            data_bucket=env.get("DATA_BUCKET", "").strip(),
         )
 
     def report_settings(self) -> ReportSettings:
@@ -224,12 +231,17 @@ class Dependencies:
     sagemaker: SageMakerReader
     secrets: SecretsReader
     sleep: Callable[[float], None] = field(default=time.sleep)
+    s3: data_quality.ObjectReader | None = None
 
 
 @cache
 def _default_dependencies() -> Dependencies:
     # Created once per container: client creation costs more than the calls themselves.
-    return Dependencies(sagemaker=boto3.client("sagemaker"), secrets=boto3.client("secretsmanager"))
+    return Dependencies(
+        sagemaker=boto3.client("sagemaker"),
+        secrets=boto3.client("secretsmanager"),
+        s3=boto3.client("s3"),
+    )
 
 
 class LambdaContext(Protocol):
@@ -301,12 +313,24 @@ def _execution_payload(
     event: PipelineExecutionEvent, deps: Dependencies, settings: Settings
 ) -> dict[str, Any] | None:
     log_fields = {"execution_arn": event.execution_arn, "status": event.status}
-    if event.status not in settings.notify_statuses:
+    warnings = _success_warnings(event, deps, settings)
+    if event.status not in settings.notify_statuses and not warnings:
         logger.info("execution status not configured for notification", extra=log_fields)
         return None
-    logger.info("execution event", extra=log_fields)
+    logger.info("execution event", extra={**log_fields, "warnings": len(warnings)})
     report = build_report(event, deps.sagemaker, settings.report_settings())
-    return slack_message.execution_message(report)
+    return slack_message.execution_message(report, warnings)
+
+
+def _success_warnings(
+    event: PipelineExecutionEvent, deps: Dependencies, settings: Settings
+) -> list[str]:
+    """A successful run's data-quality warnings (none for other outcomes or without a bucket)."""
+    if event.status != "Succeeded" or not settings.data_bucket or deps.s3 is None:
+        return []
+    return data_quality.read_warnings(
+        deps.s3, settings.data_bucket, execution_id(event.execution_arn)
+    )
 
 
 def _post(

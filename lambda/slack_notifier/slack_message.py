@@ -7,6 +7,7 @@ preview and the fallback for clients that cannot show blocks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ _STATUS_ICON = {"Failed": ":x:", "Stopped": ":octagonal_sign:", "Succeeded": ":w
 _ALARM_ICON = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:"}
 
 
-def execution_message(report: ExecutionReport) -> Payload:
+def execution_message(report: ExecutionReport, warnings: Sequence[str] = ()) -> Payload:
     title = f"[{report.environment}] {report.pipeline_name}: execution {report.status}"
     icon = _STATUS_ICON.get(report.status, ":information_source:")
     blocks: list[dict[str, Any]] = [
@@ -39,6 +40,9 @@ def execution_message(report: ExecutionReport) -> Payload:
     blocks.extend(_section(_failed_step_text(step)) for step in report.failed_steps)
     if not report.failed_steps and report.failure_reason:
         blocks.append(_section(f"*Reason*\n{_code(report.failure_reason)}"))
+    if warnings:
+        listed = "\n".join(f"• {_escape(line)}" for line in warnings)
+        blocks.append(_section(_truncate(f"*Data-quality warnings*\n{listed}", _SECTION_MAX)))
     blocks.append(_section(_links_text(report)))
     blocks.append(
         _section(f"*Re-run this date*\n{_code(report.rerun_command)}"),

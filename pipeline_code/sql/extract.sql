@@ -1,18 +1,20 @@
--- Daily applications per car model for the look-back window ending at the execution date.
+-- The source rows of the look-back window, one per row read, for Extract to check and count.
 -- Dialect: Athena (Trino). Locally the runner transpiles it to DuckDB with sqlglot.
 -- Placeholders, filled by pipeline_code.steps.extract after validation:
 --   {{database}}, {{table}}  identifiers ([A-Za-z_][A-Za-z0-9_]*)
 --   {{start_date}}, {{end_date}}  dates YYYY-MM-DD, both inclusive
--- Output: the between-step series contract: series_id, ds (date), y (double).
--- Days without applications produce no row here; PreProc fills them with zero.
+-- Output, one row per source row (pipeline_code.source_contract.ROW_COLUMNS):
+--   application_id (string), applied_at (timestamp as stored, no time zone applied),
+--   series_id (the raw car model), source_file (the file the row came from: "$path").
+-- Counting happens in Extract, after the source contract: one count per application_id, names
+-- normalised (NFKC, trimmed), applied_at read in the source time zone. Counting here would count
+-- a load delivered twice twice and split " Ridge Wagon" from "Ridge Wagon".
 SELECT
+    CAST(application_id AS VARCHAR) AS application_id,
+    CAST(applied_at AS TIMESTAMP) AS applied_at,
     car_model AS series_id,
-    CAST(applied_at AS DATE) AS ds,
-    CAST(COUNT(*) AS DOUBLE) AS y
+    "$path" AS source_file
 FROM {{database}}.{{table}}
--- dt is the string partition key: this range prunes partitions outside the window.
+-- dt is the string partition key: this range prunes partitions outside the window. Rows whose
+-- applied_at falls outside the window in the source time zone are dropped by Extract.
 WHERE dt BETWEEN '{{start_date}}' AND '{{end_date}}'
-    AND CAST(applied_at AS DATE) BETWEEN DATE '{{start_date}}' AND DATE '{{end_date}}'
-    AND car_model IS NOT NULL
-GROUP BY car_model, CAST(applied_at AS DATE)
-ORDER BY series_id, ds

@@ -22,10 +22,13 @@ whatever the number of series.
 
 Every overall figure is the plain mean of the per-series figures (the M4 convention: each series
 weighs the same); relative_mase = mase / snaive_mase. The gate passes when mase <= max_mase,
-relative_mase <= max_relative_mase (1.0: at least as good as seasonal naive) and, if
-`--min-coverage` is above 0, coverage >= min_coverage. A failed gate does NOT fail this step: the
-pipeline's ConditionStep and FailStep end the execution, with the reasons written here. Only bad
-or missing input raises StepError.
+relative_mase <= max_relative_mase (1.0: at least as good as seasonal naive), if
+`--min-coverage` is above 0, coverage >= min_coverage, and each of the `--largest-series` series
+with the most demand has MASE / its seasonal-naive MASE <= `--max-series-relative-mase`, so one
+broken large series cannot hide in the average (`overall.largest_series_relative_mase` is the
+worst of them, which the pipeline's ConditionStep compares too). A failed gate does NOT fail this
+step: the pipeline's ConditionStep and FailStep end the execution, with the reasons written here.
+Only bad or missing input raises StepError.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ EVALUATION_JSON = "evaluation.json"
 METRICS_OUTPUT = ("evaluation", "metrics.parquet")
 REQUIRED = ("series_id", "model", "role", "fold", "y", "yhat", "yhat_lower", "yhat_upper", "scale")
 METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
+RELATIVE_CAP = 1e6
+"""A series whose seasonal-naive MASE is 0 while its own is not: a finite stand-in for infinity
+(evaluation.json is read by JsonGet, which needs a number)."""
 
 
 def load_backtest(ctx: RunContext) -> pd.DataFrame:
@@ -122,11 +128,41 @@ def overall_metrics(per_series: pd.DataFrame, interval_level: float) -> dict[str
     }
 
 
+def largest_series(
+    backtest: pd.DataFrame, per_series: pd.DataFrame, count: int
+) -> list[dict[str, Any]]:
+    """The `count` series with the most demand in the backtest, with MASE relative to their own
+    seasonal naive, largest first."""
+    chosen = backtest[backtest["role"] == "chosen"]
+    volume = chosen.groupby("series_id")["y"].apply(lambda y: float(y.abs().mean()))
+    top = volume.sort_values(ascending=False, kind="stable").head(count).index
+    rows = per_series.set_index("series_id").loc[top]
+    found = []
+    for series_id, row in rows.iterrows():
+        if row["snaive_mase"] > 0:
+            relative = min(float(row["mase"] / row["snaive_mase"]), RELATIVE_CAP)
+        else:
+            relative = 0.0 if row["mase"] == 0 else RELATIVE_CAP
+        found.append({"series_id": str(series_id), "relative_mase": relative})
+    return found
+
+
 def gate(
-    overall: dict[str, Any], max_mase: float, max_relative_mase: float, min_coverage: float
+    overall: dict[str, Any],
+    max_mase: float,
+    max_relative_mase: float,
+    min_coverage: float,
+    max_series_relative_mase: float = math.inf,
+    largest: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The verdict and, when it fails, one reason per broken threshold."""
     reasons = []
+    for series in largest or []:
+        if not series["relative_mase"] <= max_series_relative_mase:
+            reasons.append(
+                f"series {series['series_id']} (among the largest) has relative MASE "
+                f"{series['relative_mase']:.4f}, above the maximum {max_series_relative_mase:.4f}"
+            )
     if not overall["mase"] <= max_mase:
         reasons.append(f"MASE {overall['mase']:.4f} is above the maximum {max_mase:.4f}")
     if not overall["relative_mase"] <= max_relative_mase:
@@ -143,6 +179,8 @@ def gate(
         "max_mase": max_mase,
         "max_relative_mase": max_relative_mase,
         "min_coverage": min_coverage,
+        "max_series_relative_mase": max_series_relative_mase,
+        "largest_series": largest or [],
         "reasons": reasons,
         "message": "; ".join(reasons) if reasons else "passed",
     }
@@ -201,10 +239,21 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
     per_series = per_series_metrics(backtest)
     level = float(backtest["interval_level"].iloc[0]) if "interval_level" in backtest else math.nan
     overall = overall_metrics(per_series, level)
+    largest = largest_series(backtest, per_series, args.largest_series)
+    overall["largest_series_relative_mase"] = max(
+        (series["relative_mase"] for series in largest), default=0.0
+    )
     breakdown = fold_breakdown(backtest)
     if not all(math.isfinite(v) for v in overall.values() if isinstance(v, float)):
         raise StepError(STEP, f"overall metrics are not finite: {overall}")
-    verdict = gate(overall, args.max_mase, args.max_relative_mase, args.min_coverage)
+    verdict = gate(
+        overall,
+        args.max_mase,
+        args.max_relative_mase,
+        args.min_coverage,
+        args.max_series_relative_mase,
+        largest,
+    )
     verdict["message"] += f" (backtest: {describe_folds(breakdown)})"
     report = {"overall": overall, "backtest": breakdown, "gate": verdict}
     metrics = pd.concat([per_series, _overall_row(per_series, overall)], ignore_index=True)
@@ -241,6 +290,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--min-coverage", type=float, default=0.0, help="lowest interval coverage (0 = no check)"
+    )
+    parser.add_argument(
+        "--largest-series", type=int, default=5, help="how many of the largest series are gated"
+    )
+    parser.add_argument(
+        "--max-series-relative-mase",
+        type=float,
+        default=math.inf,
+        help="highest MASE / seasonal-naive MASE of each of the largest series",
     )
     return parser.parse_args(argv)
 

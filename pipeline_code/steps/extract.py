@@ -1,14 +1,15 @@
-"""Extract: daily applications per car model for the look-back window, into `extract/data.parquet`.
+"""Extract: daily applications per car model for the look-back window, into `extract/data.parquet`,
+and what the source contract found, into `extract/data_quality.json`.
 
 The query is `pipeline_code/sql/extract.sql` (Athena/Trino dialect). On AWS (`--data-root s3://...`)
 Athena runs it through awswrangler; locally sqlglot transpiles the same SQL to DuckDB, which reads
 the lake's Hive-partitioned Parquet (`<lake>/<table>/dt=YYYY-MM-DD/*.parquet`).
 
-Before querying, the source table's columns are checked against what the SQL needs, so a changed
-source schema fails with a message naming the column rather than a SQL error deep in the engine.
-After querying, the result must be non-empty and must hold rows for the execution date itself: a
-missing day usually means the day's load has not landed, and forecasting from a stale day would
-publish a wrong forecast silently.
+Before querying, the source is checked (`pipeline_code.source_contract`): partition folder names,
+every window file's schema, missing days. The query returns the raw rows; they are counted here,
+once per application_id, per normalised car model and per day in the source time zone. The result
+must hold the execution date itself: a missing day usually means the day's load has not landed,
+and forecasting from a stale day would publish a wrong forecast silently.
 
     python -m pipeline_code.steps.extract --execution-date 2025-06-30 --execution-id local-1 \
         --data-root .lake --lookback-days 730 --database forecast_demo
@@ -20,23 +21,27 @@ import argparse
 import datetime as dt
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from pipeline_code import storage, tables
+from pipeline_code import source_contract, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "Extract"
 SQL_PATH = Path(__file__).resolve().parent.parent / "sql" / "extract.sql"
 OUTPUT = ("extract", "data.parquet")
+QUALITY_OUTPUT = ("extract", "data_quality.json")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The source columns the SQL reads, with the Glue types it accepts for each.
 REQUIRED_SOURCE_COLUMNS: dict[str, frozenset[str]] = {
+    "application_id": frozenset({"string", "varchar"}),
     "car_model": frozenset({"string", "varchar"}),
     "applied_at": frozenset({"timestamp", "date"}),
     "dt": frozenset({"string", "varchar"}),
@@ -125,29 +130,31 @@ def _duckdb_to_glue_type(duckdb_type: str) -> str:
     }.get(upper, upper.lower())
 
 
-def _local_connection(lake: str, database: str, table: str):  # -> duckdb.DuckDBPyConnection
-    """A DuckDB connection where `<database>.<table>` is the lake's Hive-partitioned table."""
+def _local_connection(files: list[str], database: str, table: str):  # -> DuckDBPyConnection
+    """A DuckDB connection where `<database>.<table>` is the checked files of the lake's table,
+    with the file each row came from as `"$path"` (as Athena names it)."""
     import duckdb
 
-    table_dir = Path(lake) / table
-    if not any(table_dir.glob("*/*.parquet")):
-        raise StepError(STEP, f"source table {table} has no Parquet files under {table_dir}")
-    pattern = str(table_dir / "*" / "*.parquet").replace("'", "''")
+    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
     con = duckdb.connect()
+    # Timestamps with a time zone come back as UTC wall clock, whatever the host's zone.
+    con.execute("SET TimeZone = 'UTC'")
     con.execute(f'CREATE SCHEMA "{database}"')
     # dt stays a string, as in Glue; DuckDB would otherwise guess DATE from its values.
     con.execute(
-        f'CREATE VIEW "{database}"."{table}" AS SELECT * FROM read_parquet('
-        f"'{pattern}', hive_partitioning = true, union_by_name = true, "
-        "hive_types = {'dt': 'VARCHAR'})"
+        f'CREATE VIEW "{database}"."{table}" AS SELECT * EXCLUDE (filename), '
+        f'filename AS "$path" FROM read_parquet([{listed}], hive_partitioning = true, '
+        "union_by_name = true, filename = true, hive_types = {'dt': 'VARCHAR'})"
     )
     return con
 
 
-def query_local(lake: str, database: str, table: str, athena_sql: str) -> pd.DataFrame:
+def query_local(files: list[str], database: str, table: str, athena_sql: str) -> pd.DataFrame:
     import duckdb
 
-    con = _local_connection(lake, database, table)
+    if not files:
+        return pd.DataFrame(columns=list(source_contract.ROW_COLUMNS))
+    con = _local_connection(files, database, table)
     try:
         described = con.execute(f'DESCRIBE "{database}"."{table}"').fetchall()
         check_source_columns(
@@ -172,10 +179,17 @@ def source_column_types_aws(database: str, table: str) -> dict[str, str]:
     return types
 
 
-def query_athena(database: str, table: str, workgroup: str, athena_sql: str) -> pd.DataFrame:
+def source_location_aws(database: str, table: str) -> str:
+    """Where the source table's files are: the contract reads their folders and footers."""
     import awswrangler as wr
 
     check_source_columns(source_column_types_aws(database, table), f"{database}.{table}")
+    return wr.catalog.get_table_location(database=database, table=table).rstrip("/")
+
+
+def query_athena(database: str, table: str, workgroup: str, athena_sql: str) -> pd.DataFrame:
+    import awswrangler as wr
+
     try:
         # The result is small (models x days), so a plain query beats CTAS: no temporary table,
         # no Glue write permissions needed.
@@ -189,45 +203,92 @@ def query_athena(database: str, table: str, workgroup: str, athena_sql: str) -> 
 # --- the result ------------------------------------------------------------------------------
 
 
-def normalise_result(frame: pd.DataFrame, execution_date: dt.date) -> pd.DataFrame:
-    """Check the query result and give it the series contract types: str, date, float."""
-    missing = [column for column in OUTPUT_COLUMNS if column not in frame.columns]
-    if missing:
-        raise StepError(STEP, f"query result lacks columns {missing}; got {list(frame.columns)}")
-    if frame.empty:
+@dataclass(frozen=True)
+class SourceRules:
+    """The source contract's settings (cdk.json `pipeline.source_timezone`, ...)."""
+
+    timezone: str = "Asia/Tokyo"
+    max_missing_days: int = 2
+    missing_days_window: int = 28
+
+
+def count_result(
+    rows: pd.DataFrame,
+    scan: source_contract.SourceScan,
+    rules: SourceRules,
+    start: dt.date,
+    end: dt.date,
+) -> tuple[pd.DataFrame, dict]:
+    """Counted series (`series_id, ds, y`) and what the contract found on the way."""
+    counts, found = source_contract.count_applications(rows, scan, rules.timezone, start, end)
+    if counts.empty:
         raise StepError(STEP, "the extract is empty: no applications in the look-back window")
-    out = frame[list(OUTPUT_COLUMNS)].copy()
-    try:
-        out["ds"] = pd.to_datetime(out["ds"]).dt.date
-        out["y"] = pd.to_numeric(out["y"]).astype("float64")
-    except (ValueError, TypeError) as err:
-        raise StepError(STEP, f"query result has mistyped ds or y: {err}") from err
-    out["series_id"] = out["series_id"].astype(str)
-    if not (out["ds"] == execution_date).any():
+    if not (counts["ds"] == end).any():
         raise StepError(
             STEP,
-            f"no data for the execution date {execution_date}: partition "
-            f"dt={execution_date} has no rows (has the day's load landed?)",
+            f"no data for the execution date {end}: partition dt={end} has no countable rows "
+            "(has the day's load landed?)",
         )
-    return out.sort_values(["series_id", "ds"]).reset_index(drop=True)
+    return counts.sort_values(["series_id", "ds"]).reset_index(drop=True), found
 
 
-def run(ctx: RunContext, lookback_days: int, database: str, workgroup: str, table: str) -> str:
-    """Extract the window for ctx's date; returns the URI written."""
+def run(
+    ctx: RunContext,
+    lookback_days: int,
+    database: str,
+    workgroup: str,
+    table: str,
+    rules: SourceRules | None = None,
+) -> str:
+    """Check the source, extract and count the window for ctx's date; returns the URI written."""
+    rules = rules or SourceRules()
     start, end = lookback_window(ctx.execution_date, lookback_days)
     athena_sql = build_query(database, table, start, end)
     if ctx.is_local:
-        frame = query_local(ctx.data_root, database, table, athena_sql)
+        table_root = storage.join(ctx.data_root, table)
     else:
-        frame = query_athena(database, table, workgroup, athena_sql)
-    result = normalise_result(frame, ctx.execution_date)
+        table_root = source_location_aws(database, table)
+    # The contract is the declared source table's columns (pipeline_code.tables).
+    scan = source_contract.scan_source(table_root, tables.APPLICATIONS, start, end)
+    if scan.first_day is None:
+        raise StepError(STEP, f"source table {table} has no partitions under {table_root}")
+    absent = source_contract.check_missing_days(
+        scan, start, end, rules.max_missing_days, rules.missing_days_window
+    )
+    if ctx.is_local:
+        rows = query_local([f.uri for f in scan.files], database, table, athena_sql)
+    else:
+        rows = query_athena(database, table, workgroup, athena_sql)
+    result, found = count_result(rows, scan, rules, start, end)
     uri = ctx.path(*OUTPUT)
     storage.write_table(result, uri)
+    storage.write_json(_quality_report(ctx, rules, scan, found, absent), ctx.path(*QUALITY_OUTPUT))
     print(
         f"{STEP}: {len(result)} rows, {result['series_id'].nunique()} series, "
         f"{start}..{end} -> {uri}"
     )
     return uri
+
+
+def _quality_report(
+    ctx: RunContext,
+    rules: SourceRules,
+    scan: source_contract.SourceScan,
+    found: dict,
+    absent: list[dt.date],
+) -> dict:
+    return {
+        "step": STEP,
+        "execution_date": ctx.execution_date.isoformat(),
+        "execution_id": ctx.execution_id,
+        "source_timezone": rules.timezone,
+        "files_checked": len(scan.files),
+        "files_with_aware_timestamps": len(scan.aware_files),
+        "refused_folders": scan.refused_folders,
+        "missing_days": [day.isoformat() for day in absent],
+        **found,
+        "warnings": source_contract.warnings(found, scan, absent),
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -237,12 +298,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", required=True, help="Glue database of the source table")
     parser.add_argument("--workgroup", default="primary", help="Athena workgroup (AWS only)")
     parser.add_argument("--table", default=tables.APPLICATIONS.name, help="source table name")
+    parser.add_argument(
+        "--source-timezone", default="Asia/Tokyo", help="the zone naive applied_at values are in"
+    )
+    parser.add_argument(
+        "--max-missing-days", type=int, default=2, help="missing recent days tolerated"
+    )
+    parser.add_argument(
+        "--missing-days-window", type=int, default=28, help="how many recent days are checked"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    run(context_from(args), args.lookback_days, args.database, args.workgroup, args.table)
+    rules = SourceRules(args.source_timezone, args.max_missing_days, args.missing_days_window)
+    _check_rules(rules)
+    run(context_from(args), args.lookback_days, args.database, args.workgroup, args.table, rules)
+
+
+def _check_rules(rules: SourceRules) -> None:
+    try:
+        ZoneInfo(rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise StepError(STEP, f"--source-timezone {rules.timezone!r} is not a time zone") from err
+    if rules.max_missing_days < 0 or rules.missing_days_window < 1:
+        raise StepError(STEP, "--max-missing-days must be >= 0 and --missing-days-window >= 1")
 
 
 if __name__ == "__main__":

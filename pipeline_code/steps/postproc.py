@@ -1,64 +1,44 @@
 """PostProc: publish the run's forecasts and backtest metrics as the `execution_date=<date>`
 partition of the tables `forecasts` and `forecast_metrics` (columns in `pipeline_code.tables`).
 
-Publishing is atomic and idempotent per execution date:
+Publishing is one step for both tables, by one writer per date, and idempotent per date:
 
 1. Both tables are read and validated first; bad input raises StepError before anything is
    written, so the published partitions stay exactly as they were.
-2. Each table's rows are written under a fresh version folder that no reader looks at yet.
-3. The partition is switched to the new folder in one step, then older versions are deleted.
+2. The date's lock is taken: a second publisher of the same date fails, naming the first, and
+   publishes nothing.
+3. Both tables' rows are written under a fresh version that no reader looks at yet.
+4. Both tables are switched to it together, then older versions are deleted.
 
-Locally (`--data-root` is the lake folder) a partition is a symlink
-`<lake>/<table>/execution_date=<date>` -> `.versions/execution_date=<date>/<version>/`, replaced
-with `os.replace` of a temporary symlink (atomic rename). Readers glob
-`<lake>/<table>/execution_date=*/*.parquet`.
-
-On AWS the files go to `s3://<bucket>/<table>/execution_date=<date>/<version>/part-0.parquet`
-and the Glue partition's location is created or updated to that prefix; Athena reads a partition
-through its location, so the switch is the single Glue call.
-
-Re-running a date replaces that date's partition and leaves every other date untouched.
+How the switch and the lock work, locally (one symlink rename, `flock`) and on AWS (S3
+conditional writes, a journaled pair of Glue partition updates with roll back), is in
+`pipeline_code.publication`. Re-running a date replaces that date's partitions and leaves every
+other date untouched.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import re
-import shutil
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from pipeline_code import storage, tables
+from pipeline_code import publication, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "PostProc"
 FORECASTS_INPUT = ("predict", "forecasts.parquet")
 METRICS_INPUT = ("evaluation", "metrics.parquet")
-VERSIONS_DIR = ".versions"
-PART_FILE = "part-0.parquet"
+PART_FILE = publication.PART_FILE
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-@dataclass(frozen=True)
-class Publication:
-    """One table's validated rows for one execution date."""
-
-    table: tables.Table
-    rows: pa.Table
-    execution_date: dt.date
-
-    @property
-    def partition(self) -> str:
-        return f"{self.table.partition_key}={self.execution_date.isoformat()}"
+Publication = publication.Publication
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -156,111 +136,81 @@ def new_version(execution_id: str) -> str:
     return f"{execution_id}-{uuid.uuid4().hex[:8]}"
 
 
-# --- local: symlink switch -------------------------------------------------------------------
-
-
-def publish_local(lake: Path, publication: Publication, version: str) -> Path:
-    """Write the version folder, switch the partition symlink to it, delete older versions."""
-    table_dir = lake / publication.table.name
-    versions = table_dir / VERSIONS_DIR / publication.partition
-    target = versions / version
-    target.mkdir(parents=True, exist_ok=False)
-    pq.write_table(publication.rows, target / PART_FILE)
-    live = table_dir / publication.partition
-    _move_aside_real_directory(live, versions)
-    temporary = table_dir / f".{publication.partition}.{version}.tmp"
-    # A relative link keeps the lake relocatable (copy or mount it anywhere).
-    temporary.symlink_to(Path(VERSIONS_DIR) / publication.partition / version)
-    os.replace(temporary, live)
-    _remove_other_versions(versions, keep=version)
-    return live
-
-
-def _move_aside_real_directory(live: Path, versions: Path) -> None:
-    """A partition written by other tools is a real folder, which a symlink cannot replace
-    atomically; it becomes an old version first (readers briefly see no partition)."""
-    if live.is_dir() and not live.is_symlink():
-        live.rename(versions / f"moved-{uuid.uuid4().hex[:8]}")
-
-
-def _remove_other_versions(versions: Path, keep: str) -> None:
-    for entry in versions.iterdir():
-        if entry.name != keep:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-# --- AWS: fresh S3 prefix, then the Glue partition's location ---------------------------------
-
-
-def _bucket(data_root: str) -> str:
-    return data_root[len("s3://") :].split("/", 1)[0]
-
-
 def publish_aws(
-    data_root: str, database: str, publication: Publication, version: str, glue_client=None
-) -> str:
-    """Write s3://<bucket>/<table>/<partition>/<version>/, point the Glue partition at it,
-    then delete the date's older prefixes. Returns the new location."""
+    data_root: str,
+    database: str,
+    publications: list[Publication],
+    version: str,
+    execution_id: str,
+    glue_client=None,
+    s3_client=None,
+) -> list[str]:
+    """Under the date's lock: write both tables' new prefixes, switch both Glue partitions (or
+    neither), then delete the date's older prefixes. Returns the new locations."""
     import awswrangler as wr
     import boto3
 
     glue = glue_client or boto3.client("glue")
-    name = publication.table.name
-    partition_root = storage.join(data_root, name, publication.partition)
-    location = storage.join(partition_root, version) + "/"
-    wr.s3.to_parquet(
-        publication.rows.to_pandas(date_as_object=True),
-        path=location + PART_FILE,
-        dataset=False,
-        index=False,
-    )
-    _point_partition(glue, database, publication, location)
-    stale = [
-        uri for uri in wr.s3.list_objects(partition_root + "/") if not uri.startswith(location)
-    ]
-    if stale:
-        wr.s3.delete_objects(stale)
-    return location
+    s3 = s3_client or boto3.client("s3")
+    execution_date = publications[0].execution_date
+    partitions = publication.GluePartitions(glue, database, execution_date)
+    for item in publications:
+        partitions._table(item.table.name)  # a missing table fails before anything is written
+    lock = publication.lock_uri(data_root, execution_date)
+    with publication.s3_lock(s3, lock, execution_id):
+        journal = publication.journal_uri(data_root, execution_date)
+        recovered = publication.recover_aws(partitions, journal)
+        if recovered:
+            print(f"{STEP}: {recovered}")
+        new = {}
+        for item in publications:
+            location = storage.join(data_root, item.table.name, item.partition, version) + "/"
+            wr.s3.to_parquet(
+                item.rows.to_pandas(date_as_object=True),
+                path=location + PART_FILE,
+                dataset=False,
+                index=False,
+            )
+            new[item.table.name] = location
+        publication.switch_aws(partitions, journal, new, execution_id)
+        _delete_superseded_prefixes(data_root, publications, new)
+    return list(new.values())
 
 
-def _point_partition(glue, database: str, publication: Publication, location: str) -> None:
-    """Create the partition, or update its location: the one call that switches readers."""
-    name = publication.table.name
-    try:
-        table = glue.get_table(DatabaseName=database, Name=name)["Table"]
-    except glue.exceptions.EntityNotFoundException as err:
-        raise StepError(
-            STEP, f"Glue table {database}.{name} does not exist (is the data stack deployed?)"
-        ) from err
-    descriptor = {**table["StorageDescriptor"], "Location": location}
-    values = [publication.execution_date.isoformat()]
-    partition_input = {"Values": values, "StorageDescriptor": descriptor}
-    try:
-        glue.update_partition(
-            DatabaseName=database,
-            TableName=name,
-            PartitionValueList=values,
-            PartitionInput=partition_input,
-        )
-    except glue.exceptions.EntityNotFoundException:
-        glue.create_partition(DatabaseName=database, TableName=name, PartitionInput=partition_input)
+def _delete_superseded_prefixes(
+    data_root: str, publications: list[Publication], new: dict[str, str]
+) -> None:
+    """Best effort: the publication is complete; a prefix left over is deleted next time."""
+    import awswrangler as wr
+
+    for item in publications:
+        root = storage.join(data_root, item.table.name, item.partition) + "/"
+        try:
+            stale = [
+                uri for uri in wr.s3.list_objects(root) if not uri.startswith(new[item.table.name])
+            ]
+            if stale:
+                wr.s3.delete_objects(stale)
+        except Exception as err:  # the publication stands; say what is left behind
+            print(f"WARNING {STEP}: older files under {root} were not deleted: {err}")
 
 
 # --- entry point -----------------------------------------------------------------------------
 
 
 def run(ctx: RunContext, database: str) -> list[str]:
-    """Validate, then publish both tables; returns the published locations."""
+    """Validate, then publish both tables as one; returns the published locations."""
     publications = prepare(ctx)
     version = new_version(ctx.execution_id)
-    published = []
-    for publication in publications:
-        if ctx.is_local:
-            location = str(publish_local(Path(ctx.data_root), publication, version))
-        else:
-            location = publish_aws(ctx.data_root, database, publication, version)
-        published.append(location)
-        print(f"{STEP}: {publication.rows.num_rows} rows -> {publication.table.name} {location}")
+    if ctx.is_local:
+        lake = Path(ctx.data_root)
+        with publication.local_lock(lake, ctx.execution_date, ctx.execution_id):
+            paths = publication.publish_local(lake, publications, version, ctx.execution_id)
+        published = [str(path) for path in paths]
+    else:
+        published = publish_aws(ctx.data_root, database, publications, version, ctx.execution_id)
+    for item, location in zip(publications, published, strict=True):
+        print(f"{STEP}: {item.rows.num_rows} rows -> {item.table.name} {location}")
     return published
 
 

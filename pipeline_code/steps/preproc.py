@@ -15,13 +15,22 @@ The rules, in the order applied:
 5. Remaining rows with the same (series_id, ds) are summed (`summed_key_rows` rows merged): they
    are partial counts of one day (e.g. from late-arriving partitions).
 6. Each series runs from its first row to the execution date; days with no row are filled with 0
-   (`zero_filled_days`), because the extract emits no row for a day without applications.
+   (`zero_filled_days`), because the extract emits no row for a day without applications. A day
+   the source has no partition for (Extract's `missing_days`) is unknown, not zero: it is imputed
+   like an unknown value (`missing_source_days`).
+6b. A series whose execution-date value is an extreme upward outlier against its own last
+   `OUTLIER_HISTORY_DAYS` days (above median + `--outlier-threshold` x robust scale) is capped to
+   that bound for fitting and listed in `outliers` (`capped_outliers`); the source keeps the raw
+   value, which the dashboard's actuals show.
 7. Series are set aside (listed in `set_aside`, left out of series.parquet):
    - `too_short`: fewer than `--min-history-days` days of history; backtests need a few seasons.
    - `stopped`: no application in the last `--stopped-days` days (the model is no longer offered);
      its forecast would be a flat zero that clutters the dashboard and costs a training slot.
 
 If nothing usable is left (every y unknown, every series set aside) the step fails naming why.
+
+data_quality.json is the run's data-quality summary: PreProc's counters, Extract's source checks
+(`source`, from `extract/data_quality.json`) and one line per finding in `warnings`.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ STEP = "PreProc"
 INPUT = ("extract", "data.parquet")
 SERIES_OUTPUT = ("preproc", "series.parquet")
 QUALITY_OUTPUT = ("preproc", "data_quality.json")
+SOURCE_QUALITY_INPUT = ("extract", "data_quality.json")
+OUTLIER_HISTORY_DAYS = 56
 COLUMNS = ("series_id", "ds", "y")
 
 
@@ -51,6 +62,7 @@ class Quality:
 
     counts: dict[str, int] = field(default_factory=dict)
     set_aside: dict[str, list[str]] = field(default_factory=dict)
+    outliers: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, rule: str, n: int) -> None:
         self.counts[rule] = self.counts.get(rule, 0) + int(n)
@@ -113,16 +125,25 @@ def sum_same_key(frame: pd.DataFrame, quality: Quality) -> pd.DataFrame:
     return grouped.sum(min_count=1).reset_index()
 
 
-def fill_days(frame: pd.DataFrame, execution_date: dt.date, quality: Quality) -> pd.DataFrame:
-    """Every day from a series' first row to the execution date: gaps 0, unknown days imputed."""
+def fill_days(
+    frame: pd.DataFrame,
+    execution_date: dt.date,
+    quality: Quality,
+    missing_days: frozenset[dt.date] = frozenset(),
+) -> pd.DataFrame:
+    """Every day from a series' first row to the execution date: gaps 0, unknown days imputed;
+    days the source has no partition for are unknown."""
     end = pd.Timestamp(execution_date)
+    unknown_days = pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in missing_days))
     pieces = []
     for series_id, rows in frame.groupby("series_id", sort=True):
         days = pd.date_range(rows["ds"].min(), end, freq="D")
         y = rows.set_index("ds")["y"].reindex(days)
         absent = ~days.isin(rows["ds"])
-        quality.add("zero_filled_days", absent.sum())
-        y[absent] = 0.0
+        not_loaded = absent & days.isin(unknown_days)
+        quality.add("missing_source_days", not_loaded.sum())
+        quality.add("zero_filled_days", (absent & ~not_loaded).sum())
+        y[absent & ~not_loaded] = 0.0
         unknown = y.isna()
         quality.add("imputed_days", unknown.sum())
         if unknown.any():
@@ -130,6 +151,42 @@ def fill_days(frame: pd.DataFrame, execution_date: dt.date, quality: Quality) ->
             y = y.interpolate(method="linear", limit_direction="both")
         pieces.append(pd.DataFrame({"series_id": series_id, "ds": days, "y": y.to_numpy()}))
     return pd.concat(pieces, ignore_index=True)
+
+
+def cap_outliers(
+    frame: pd.DataFrame, execution_date: dt.date, threshold: float, quality: Quality
+) -> pd.DataFrame:
+    """Cap each series' execution-date value that is far above its own recent history.
+
+    The bound is median + threshold x scale over the previous OUTLIER_HISTORY_DAYS days; the scale
+    is the larger of the robust standard deviation (1.4826 MAD) and the Poisson one (sqrt of the
+    median, at least 1), so a small model's ordinary day-to-day noise is never an outlier.
+    """
+    end = pd.Timestamp(execution_date)
+    history_start = end - pd.Timedelta(days=OUTLIER_HISTORY_DAYS)
+    out = frame.copy()
+    for series_id, rows in out.groupby("series_id", sort=True):
+        today = rows.index[rows["ds"] == end]
+        past = rows.loc[(rows["ds"] >= history_start) & (rows["ds"] < end), "y"].dropna()
+        if len(today) != 1 or len(past) < 14:
+            continue
+        median = float(past.median())
+        scale = max(1.4826 * float((past - median).abs().median()), max(median, 1.0) ** 0.5)
+        bound = round(median + threshold * scale, 3)  # the value reported is the value used
+        value = float(out.at[today[0], "y"])
+        if value > bound:
+            out.at[today[0], "y"] = bound
+            quality.outliers.append(
+                {
+                    "series_id": series_id,
+                    "ds": execution_date.isoformat(),
+                    "value": value,
+                    "median": median,
+                    "capped_to": bound,
+                }
+            )
+    quality.add("capped_outliers", len(quality.outliers))
+    return out
 
 
 def set_aside(
@@ -163,7 +220,12 @@ def _fail_if_unusable(known_rows: int, total_rows: int, counts: dict[str, int]) 
 
 
 def clean(
-    frame: pd.DataFrame, execution_date: dt.date, min_history_days: int, stopped_days: int
+    frame: pd.DataFrame,
+    execution_date: dt.date,
+    min_history_days: int,
+    stopped_days: int,
+    missing_days: frozenset[dt.date] = frozenset(),
+    outlier_threshold: float = 20.0,
 ) -> tuple[pd.DataFrame, Quality]:
     """Apply the rules in the module docstring; returns the series and the rule counters."""
     _check_columns(frame)
@@ -180,7 +242,8 @@ def clean(
     known_series = rows.loc[rows["y"].notna(), "series_id"].unique()
     unusable = sorted(set(rows["series_id"]) - set(known_series))
     rows = rows[rows["series_id"].isin(known_series)]
-    daily = fill_days(sum_same_key(rows, quality), execution_date, quality)
+    daily = fill_days(sum_same_key(rows, quality), execution_date, quality, missing_days)
+    daily = cap_outliers(daily, execution_date, outlier_threshold, quality)
     kept = set_aside(daily, execution_date, min_history_days, stopped_days, quality)
     quality.set_aside["no_known_value"] = unusable
     if kept.empty:
@@ -194,7 +257,11 @@ def clean(
     return out.reset_index(drop=True), quality
 
 
-def quality_report(quality: Quality, ctx: RunContext, series: pd.DataFrame) -> dict[str, Any]:
+def quality_report(
+    quality: Quality, ctx: RunContext, series: pd.DataFrame, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    source = source or {}
+    warnings = [*source.get("warnings", []), *_outlier_warnings(quality.outliers)]
     return {
         "step": STEP,
         "execution_date": ctx.execution_date.isoformat(),
@@ -202,20 +269,51 @@ def quality_report(quality: Quality, ctx: RunContext, series: pd.DataFrame) -> d
         "series_out": int(series["series_id"].nunique()),
         "counts": quality.counts,
         "set_aside": quality.set_aside,
+        "outliers": quality.outliers,
+        "source": source,
+        "warnings": warnings,
     }
 
 
-def run(ctx: RunContext, min_history_days: int, stopped_days: int) -> pd.DataFrame:
+def _outlier_warnings(outliers: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{o['series_id']}: {o['value']:g} on {o['ds']} is far above its median {o['median']:g} "
+        f"of the last {OUTLIER_HISTORY_DAYS} days; capped to {o['capped_to']:g} for fitting"
+        for o in outliers
+    ]
+
+
+def read_source_quality(ctx: RunContext) -> dict[str, Any]:
+    """Extract's findings; absent when Extract was replaced by a query of the user's own."""
+    uri = ctx.path(*SOURCE_QUALITY_INPUT)
+    return storage.read_json(uri) if storage.exists(uri) else {}
+
+
+def run(
+    ctx: RunContext, min_history_days: int, stopped_days: int, outlier_threshold: float = 20.0
+) -> pd.DataFrame:
     if min_history_days < 1 or stopped_days < 1:
         raise StepError(STEP, "--min-history-days and --stopped-days must be at least 1")
+    if not outlier_threshold > 0:
+        raise StepError(STEP, "--outlier-threshold must be above 0")
     in_uri = ctx.path(*INPUT)
     if not storage.exists(in_uri):
         raise StepError(STEP, f"input {in_uri} does not exist (did Extract run?)")
+    source = read_source_quality(ctx)
+    missing = frozenset(dt.date.fromisoformat(day) for day in source.get("missing_days", []))
     series, quality = clean(
-        storage.read_table(in_uri), ctx.execution_date, min_history_days, stopped_days
+        storage.read_table(in_uri),
+        ctx.execution_date,
+        min_history_days,
+        stopped_days,
+        missing,
+        outlier_threshold,
     )
     storage.write_table(series, ctx.path(*SERIES_OUTPUT))
-    storage.write_json(quality_report(quality, ctx, series), ctx.path(*QUALITY_OUTPUT))
+    report = quality_report(quality, ctx, series, source)
+    storage.write_json(report, ctx.path(*QUALITY_OUTPUT))
+    for warning in report["warnings"]:
+        print(f"WARNING {STEP}: {warning}")
     print(f"{STEP}: {series['series_id'].nunique()} series, {len(series)} rows; {quality.counts}")
     return series
 
@@ -229,12 +327,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stopped-days", type=int, default=28, help="series with no data this long are set aside"
     )
+    parser.add_argument(
+        "--outlier-threshold",
+        type=float,
+        default=20.0,
+        help="execution-date values above median + this x robust scale are capped",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    run(context_from(args), args.min_history_days, args.stopped_days)
+    run(context_from(args), args.min_history_days, args.stopped_days, args.outlier_threshold)
 
 
 if __name__ == "__main__":

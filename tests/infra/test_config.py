@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -67,6 +68,17 @@ def test_missing_env_choice_says_how_to_choose() -> None:
             r"environments\.dev\.monitoring\.notifier_reserved_concurrency",
         ),
         (
+            "pipeline",
+            "source_timezone",
+            "JST",
+            r"environments\.dev\.pipeline\.source_timezone: expected an IANA",
+        ),
+        ("pipeline", "max_missing_days", -1, r"environments\.dev\.pipeline\.max_missing_days"),
+        ("pipeline", "missing_days_window", 0, r"environments\.dev\.pipeline\.missing_days_wi"),
+        ("pipeline", "outlier_threshold", 0, r"environments\.dev\.pipeline\.outlier_threshold"),
+        ("pipeline", "gate_largest_series", -1, r"environments\.dev\.pipeline\.gate_largest_s"),
+        ("pipeline", "max_series_relative_mase", 0, r"environments\.dev\.pipeline\.max_series_"),
+        (
             "schedule",
             "timezone",
             "Mars/Olympus",
@@ -119,6 +131,42 @@ def test_quicksight_enabled_requires_a_principal() -> None:
 def test_environment_name_must_fit_resource_names() -> None:
     with pytest.raises(ConfigError, match="lowercase letters or digits"):
         parse_environment("Dev_1", _dev())
+
+
+def test_data_check_keys_reach_the_steps_as_arguments() -> None:
+    from stacks.pipeline_definition import build_definition
+    from stacks.pipeline_stack import definition_settings
+
+    raw = _dev()
+    raw["pipeline"].update(
+        source_timezone="UTC", max_missing_days=0, missing_days_window=14, outlier_threshold=8
+    )
+    config = parse_environment("dev", raw)
+    assert config.pipeline.source_timezone == "UTC"
+    definition = build_definition(definition_settings(config))
+    arguments = {
+        step["Name"]: step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+        for step in json.loads(definition)["Steps"]
+        if step["Type"] == "Training"
+    }
+    extract = arguments["Extract"]
+    for flag, value in [
+        ("--source-timezone", "UTC"),
+        ("--max-missing-days", "0"),
+        ("--missing-days-window", "14"),
+    ]:
+        assert extract[extract.index(flag) + 1] == value
+    preproc = arguments["PreProc"]
+    assert preproc[preproc.index("--outlier-threshold") + 1] == "8.0"
+
+
+def test_data_check_keys_have_defaults() -> None:
+    raw = _dev()
+    for key in ("source_timezone", "max_missing_days", "missing_days_window", "outlier_threshold"):
+        raw["pipeline"].pop(key, None)
+    pipeline = parse_environment("dev", raw).pipeline
+    assert (pipeline.source_timezone, pipeline.max_missing_days) == ("Asia/Tokyo", 2)
+    assert (pipeline.missing_days_window, pipeline.outlier_threshold) == (28, 20.0)
 
 
 def test_calendar_defaults_to_japanese_holidays_and_the_three_breaks() -> None:

@@ -20,12 +20,13 @@ from typing import Any
 import aws_cdk as cdk
 import boto3
 import numpy as np
+import pandas as pd
 import pytest
 from aws_cdk.assertions import Template
 
 from local_run.expressions import Scope, resolve_text
 from local_run.runner import typed_parameters
-from pipeline_code import tables
+from pipeline_code import storage, tables
 from pipeline_code.errors import run_entry_point
 from stacks.data_stack import ATHENA_RESULTS_PREFIX
 from tests.infra.api_contract import SERVICE_JOB_NAME, job_steps
@@ -111,15 +112,46 @@ def _source(names: Names, endpoint: str) -> None:
             }
         },
     )
-    rng = np.random.default_rng(7)
-    days = [EXECUTION_DATE - dt.timedelta(days=i) for i in range(400)]
+    applications = _applications(days=400)
+    for day, rows in applications.groupby(applications["applied_at"].dt.date):
+        key = f"{tables.APPLICATIONS.name}/dt={day}/part-0.parquet"
+        storage.write_table(rows, f"s3://{names.data_bucket}/{key}")
+    source_file = (
+        f"s3://{names.data_bucket}/{tables.APPLICATIONS.name}/dt="
+        + applications["applied_at"].dt.date.astype(str)
+        + "/part-0.parquet"
+    )
     rows = [
-        [series, day.isoformat(), f"{rng.poisson(20 + 5 * (day.weekday() >= 5)):.1f}"]
-        for series in ("Aurora", "Breeze", "Comet")
-        for day in sorted(days)
+        [application_id, f"{applied_at:%Y-%m-%d %H:%M:%S}.000", model, path]
+        for application_id, applied_at, model, path in zip(
+            applications["application_id"],
+            applications["applied_at"],
+            applications["car_model"],
+            source_file,
+            strict=True,
+        )
     ]
-    columns = [("series_id", "varchar"), ("ds", "date"), ("y", "double")]
+    columns = [
+        ("application_id", "varchar"),
+        ("applied_at", "timestamp"),
+        ("series_id", "varchar"),
+        ("source_file", "varchar"),
+    ]
     set_athena_results(endpoint, columns, rows)
+
+
+def _applications(days: int) -> pd.DataFrame:
+    """A few applications a day for three car models, every column of the source table."""
+    rng = np.random.default_rng(7)
+    records = []
+    for offset in range(days):
+        day = EXECUTION_DATE - dt.timedelta(days=offset)
+        for model in ("Aurora", "Breeze", "Comet"):
+            for _ in range(int(rng.poisson(4 + 2 * (day.weekday() >= 5))) + 1):
+                records.append((f"A{len(records):07d}", f"{day} 10:00:00", model))
+    frame = pd.DataFrame(records, columns=["application_id", "applied_at", "car_model"])
+    frame["applied_at"] = pd.to_datetime(frame["applied_at"]).astype("datetime64[ms]")
+    return frame.assign(plan="3y", channel="web", prefecture="Tokyo")
 
 
 def _scope(definition: dict[str, Any]) -> Scope:

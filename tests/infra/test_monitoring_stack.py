@@ -81,7 +81,8 @@ def test_execution_rule_matches_this_pipeline_and_the_configured_statuses(
 ) -> None:
     for template, env, statuses in (
         (dev, "dev", ["Failed", "Stopped", "Succeeded"]),  # dev: notify_on_success true
-        (prod, "prod", ["Failed", "Stopped"]),
+        # prod: successes reach the notifier, which posts only those with data-quality warnings
+        (prod, "prod", ["Failed", "Stopped", "Succeeded"]),
     ):
         _, rule = _rule(template, "ExecutionStatusRule")
         assert resolve(rule["EventPattern"], {}) == {
@@ -237,12 +238,13 @@ def test_notifier_runtime_environment_and_concurrency(dev: Template, prod: Templ
         assert 60 <= props["Timeout"] <= 90
         # Unreserved by default: a new account's concurrency quota of 10 leaves none to reserve.
         assert "ReservedConcurrentExecutions" not in props
-        assert props["Environment"]["Variables"] == {
+        assert resolve(props["Environment"]["Variables"], {}) == {
             "SLACK_SECRET_ARN": f"forecast/{env}/slack-webhook",
             "ENVIRONMENT_NAME": env,
             "PIPELINE_NAME": f"forecast-{env}-daily",
             "SCHEDULE_TIMEZONE": "Asia/Tokyo",
             "NOTIFY_STATUSES": statuses,
+            "DATA_BUCKET": f"forecast-{env}-data-123456789012-ap-northeast-1",
         }
         assert "hooks.slack.com" not in json.dumps(props)
 
@@ -306,12 +308,24 @@ def test_notifier_role_is_least_privilege(dev: Template) -> None:
     assert statements["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
     dlq_id, _ = _one(dev, "AWS::SQS::Queue", "NotifierDeadLetters")
     assert statements["SendFailedInvocations"]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert resolve(statements["ReadRunDataQuality"]["Resource"], {}) == (
+        "arn:aws:s3:::forecast-dev-data-123456789012-ap-northeast-1/runs/*/preproc/data_quality.json"
+    )
+    assert statements["ReadRunDataQuality"]["Action"] == "s3:GetObject"
+    decrypt = statements["DecryptRunDataQuality"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"] == {
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/forecast-dev-data"},
+        "StringEquals": {"kms:ViaService": "s3.ap-northeast-1.amazonaws.com"},
+    }
     assert set(statements) == {
         "WriteOwnLogs",
         "ReadSlackWebhook",
         "ReadPipelineExecutions",
         "SendFailedInvocations",
         "EncryptFailedInvocations",
+        "ReadRunDataQuality",
+        "DecryptRunDataQuality",
     }
 
 

@@ -57,6 +57,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "UseDataKey",
         "QueryInOwnWorkgroup",
         "ReadSourceAndManagePublishedPartitions",
+        "RollBackPublishedPartitions",
         "WriteJobLogs",
         "PullJobImage",
         "RunStepJobs",
@@ -76,6 +77,14 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     glue = resolve(statements["ReadSourceAndManagePublishedPartitions"]["Resource"], {})
     assert all("forecast_dev" in arn or arn.endswith(":catalog") for arn in glue)
     assert "glue:DeleteTable" not in statements["ReadSourceAndManagePublishedPartitions"]["Action"]
+    roll_back = statements["RollBackPublishedPartitions"]
+    assert roll_back["Action"] == "glue:DeletePartition"
+    assert sorted(arn.split(":")[-1] for arn in resolve(roll_back["Resource"], {})) == [
+        "catalog",
+        "database/forecast_dev",
+        "table/forecast_dev/forecast_metrics",
+        "table/forecast_dev/forecasts",
+    ]
     assert statements["PassOwnRoleToJobs"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }

@@ -24,6 +24,7 @@ from stacks.pipeline_definition import (
     DefinitionSettings,
     build_definition,
     substitute_placeholders,
+    warm_pool_key,
 )
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
 
@@ -168,6 +169,7 @@ def test_parameters_are_the_per_run_knobs(definition: dict[str, Any]) -> None:
         "MaxMase": ("Float", 1.25),
         "MaxRelativeMase": ("Float", 1.0),
         "Horizon": ("Integer", 28),
+        "MaxSeriesRelativeMase": ("Float", 1.5),
     }
 
 
@@ -229,35 +231,13 @@ def test_the_gate_reads_the_evaluation_from_the_run_folder_after_the_evaluation(
 
 # --- one cold start: warm pools ------------------------------------------------------------------
 
-# What SageMaker compares before it hands a warm pool to the next training job
-# (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html, "Matching training jobs").
-WARM_POOL_MATCH = (
-    ("RoleArn",),
-    ("ResourceConfig", "InstanceCount"),
-    ("ResourceConfig", "InstanceType"),
-    ("ResourceConfig", "VolumeKmsKeyId"),
-    ("ResourceConfig", "VolumeSizeInGB"),
-    ("VpcConfig",),
-    ("EnableInterContainerTrafficEncryption",),
-    ("EnableNetworkIsolation",),
-)
-
-
-def matching_fields(arguments: dict[str, Any]) -> tuple[Any, ...]:
-    def field(path: tuple[str, ...]) -> Any:
-        node: Any = arguments
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    return tuple(field(path) for path in WARM_POOL_MATCH)
-
 
 def test_every_job_matches_the_previous_ones_warm_pool(definition: dict[str, Any]) -> None:
     steps = list(job_steps(definition).values())
     assert [s["Name"] for s in steps] == list(STEP_MODULES)
-    first = matching_fields(steps[0]["Arguments"])
-    assert all(matching_fields(step["Arguments"]) == first for step in steps)
+    first = warm_pool_key(steps[0]["Arguments"])
+    assert first["ResourceConfig.InstanceType"] == "ml.m5.large" and first["RoleArn"]
+    assert all(warm_pool_key(step["Arguments"]) == first for step in steps)
     images = {s["Arguments"]["AlgorithmSpecification"]["TrainingImage"] for s in steps}
     assert images == {PLACEHOLDERS["image_uri"]}
     keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
@@ -303,6 +283,11 @@ def test_gate_compares_both_metrics_with_the_parameters(definition: dict[str, An
     assert compared == {
         ("overall.mase", "LessThanOrEqualTo", "Parameters.MaxMase"),
         ("overall.relative_mase", "LessThanOrEqualTo", "Parameters.MaxRelativeMase"),
+        (
+            "overall.largest_series_relative_mase",
+            "LessThanOrEqualTo",
+            "Parameters.MaxSeriesRelativeMase",
+        ),
     }
 
 
@@ -311,8 +296,16 @@ def test_fail_message_carries_the_metrics_and_thresholds(definition: dict[str, A
     values = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     read = [v["Std:JsonGet"]["Path"] for v in values if isinstance(v, dict) and "Std:JsonGet" in v]
     got = [v["Get"] for v in values if isinstance(v, dict) and "Get" in v]
-    assert read == ["overall.mase", "overall.relative_mase"]
-    assert {"Parameters.MaxMase", "Parameters.MaxRelativeMase"} <= set(got)
+    assert read == [
+        "overall.mase",
+        "overall.relative_mase",
+        "overall.largest_series_relative_mase",
+    ]
+    assert {
+        "Parameters.MaxMase",
+        "Parameters.MaxRelativeMase",
+        "Parameters.MaxSeriesRelativeMase",
+    } <= set(got)
 
 
 # --- placeholders --------------------------------------------------------------------------------
@@ -379,8 +372,7 @@ LONGEST_COMPANY_DAYS = tuple(
 
 
 def test_the_largest_calendar_keeps_every_job_within_the_argument_limits() -> None:
-    """SageMaker: at most 100 ContainerArguments of at most 256 characters each, and at most
-    100 HyperParameters of at most 2500 characters."""
+    """SageMaker: at most 100 ContainerArguments of at most 256 characters each."""
     settings = DefinitionSettings(
         pipeline_name="p", company_days=LONGEST_COMPANY_DAYS, holiday_country="JP"
     )
@@ -390,10 +382,6 @@ def test_the_largest_calendar_keeps_every_job_within_the_argument_limits() -> No
         assert len(arguments) <= 100, name
         for item in arguments:
             assert len(item if isinstance(item, str) else json.dumps(item)) <= 256, (name, item)
-        hyperparameters = step["Arguments"].get("HyperParameters", {})
-        assert len(hyperparameters) <= 100, name
-        for key, value in hyperparameters.items():
-            assert len(value if isinstance(value, str) else json.dumps(value)) <= 2500, key
     train = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     start = train.index("--company-days") + 1
     assert tuple(train[start : start + MAX_COMPANY_DAYS]) == LONGEST_COMPANY_DAYS

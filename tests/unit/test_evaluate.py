@@ -145,6 +145,44 @@ def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) ->
         evaluate.main(_args(tmp_path))
 
 
+def _with_a_large_series_worse_than_seasonal_naive() -> pd.DataFrame:
+    """A and B as above; C is ten times larger and worse than its seasonal naive (relative MASE
+    1.2), while the averages still pass: overall relative MASE (0.5 + 0 + 3) / (1 + 2 + 2.5)."""
+    y = [100, 100, 100, 100]
+    return pd.concat(
+        [
+            _backtest(),
+            _rows("C", "chosen", "ets", y, [106, 94, 106, 94], [90] * 4, [110] * 4),  # MASE 3
+            _rows("C", "benchmark", "snaive", y, [105, 95, 105, 95], [0] * 4, [200] * 4),  # 2.5
+        ],
+        ignore_index=True,
+    )
+
+
+def test_one_large_broken_series_fails_the_gate_though_the_average_passes(tmp_path: Path) -> None:
+    _setup(tmp_path, _with_a_large_series_worse_than_seasonal_naive())
+    extra = ["--largest-series", "2", "--max-series-relative-mase", "1.1"]
+    evaluate.main(_args(tmp_path, *extra))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
+    assert report["overall"]["relative_mase"] < 1.0
+    assert report["overall"]["largest_series_relative_mase"] == pytest.approx(1.2)
+    assert [s["series_id"] for s in report["gate"]["largest_series"]] == ["C", "A"]
+    assert report["gate"]["passed"] is False
+    assert report["gate"]["reasons"] == [
+        "series C (among the largest) has relative MASE 1.2000, above the maximum 1.1000"
+    ]
+
+
+def test_the_largest_series_check_passes_when_each_beats_its_seasonal_naive(
+    tmp_path: Path,
+) -> None:
+    _setup(tmp_path, _backtest())
+    evaluate.main(_args(tmp_path, "--max-series-relative-mase", "1.0"))
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
+    assert report["overall"]["largest_series_relative_mase"] == pytest.approx(0.5)
+    assert report["gate"]["passed"] is True
+
+
 def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
     """Fold 0 a year back (a seasonal fold), fold 1 recent; the first step of each is an event."""
     return frame.assign(
@@ -156,7 +194,7 @@ def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
 def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path) -> None:
     _setup(tmp_path, _with_folds(_backtest()))
     evaluate.main(_args(tmp_path))
-    report = _report(tmp_path)
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
     folds = report["backtest"]["folds"]
     assert folds["recent"]["folds"] == 1 and folds["seasonal"]["folds"] == 1
     # A's errors are 1 everywhere (scale 2), B's 0: MASE 0.25 on either kind of fold
@@ -174,12 +212,8 @@ def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path)
 def test_a_backtest_without_fold_kinds_counts_as_recent_folds(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
     evaluate.main(_args(tmp_path))
-    report = _report(tmp_path)
+    report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
     assert report["backtest"]["folds"]["recent"]["folds"] == 2
     assert report["backtest"]["folds"]["seasonal"] == {"folds": 0, "mase": None}
     assert report["backtest"]["coverage_event_days"] is None
     assert report["gate"]["message"] == "passed (backtest: 2 recent folds)"
-
-
-def _report(lake: Path) -> dict:
-    return json.loads((lake / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())

@@ -41,6 +41,20 @@ def _run_local(lake: Path, day: dt.date = END, lookback: int = 90) -> pd.DataFra
     return storage.read_table(str(lake / "runs" / "exec-1" / "extract" / "data.parquet"))
 
 
+def _applications(n: int, day: dt.date = END, model: str = "X", first_id: int = 1) -> pd.DataFrame:
+    """n applications of one model on one day, with every column of the source table."""
+    return pd.DataFrame(
+        {
+            "application_id": [f"A{first_id + i:06d}" for i in range(n)],
+            "applied_at": pd.to_datetime([f"{day} 10:00:00"] * n).astype("datetime64[ms]"),
+            "car_model": [model] * n,
+            "plan": ["3y"] * n,
+            "channel": ["web"] * n,
+            "prefecture": ["Tokyo"] * n,
+        }
+    )
+
+
 def _write_partition(lake: Path, day: str, frame: pd.DataFrame) -> None:
     folder = lake / "applications" / f"dt={day}"
     folder.mkdir(parents=True)
@@ -73,7 +87,7 @@ def test_render_sql_rejects_unknown_or_missing_placeholders() -> None:
 def test_duckdb_translation_keeps_partition_filter() -> None:
     sql = extract.to_duckdb_sql(extract.build_query("db", "applications", END, END))
     assert "dt BETWEEN '2025-03-31' AND '2025-03-31'" in sql
-    assert "CAST('2025-03-31' AS DATE)" in sql
+    assert '"$path" AS source_file' in sql
 
 
 def test_lookback_window_is_inclusive_and_positive() -> None:
@@ -107,13 +121,16 @@ def test_execution_date_without_data_fails(small_lake: Path) -> None:
     assert f"no data for the execution date {later}" in str(err.value)
 
 
-def test_empty_window_fails(small_lake: Path) -> None:
-    with pytest.raises(StepError, match="Extract: the extract is empty"):
+def test_a_window_before_the_table_starts_fails_naming_the_day(small_lake: Path) -> None:
+    with pytest.raises(StepError, match="Extract: no data for the execution date 2020-01-31"):
         _run_local(small_lake, day=dt.date(2020, 1, 31), lookback=30)
 
 
 def test_lake_without_source_files_fails(tmp_path: Path) -> None:
-    with pytest.raises(StepError, match="Extract: source table applications has no Parquet files"):
+    with pytest.raises(StepError, match=r"Extract: source table applications: .* is not a folder"):
+        _run_local(tmp_path)
+    (tmp_path / "applications").mkdir()
+    with pytest.raises(StepError, match="Extract: source table applications has no partitions"):
         _run_local(tmp_path)
 
 
@@ -122,14 +139,18 @@ def test_missing_source_column_fails(tmp_path: Path) -> None:
         {"application_id": ["a"], "applied_at": [pd.Timestamp(END)], "model_name": ["X"]}
     )
     _write_partition(tmp_path, END.isoformat(), frame)
-    with pytest.raises(StepError, match=r"Extract: .*column 'car_model' is missing"):
+    with pytest.raises(
+        StepError, match=r"Extract: 1 source files .*part-0.parquet: column 'car_model' is missing"
+    ):
         _run_local(tmp_path)
 
 
 def test_mistyped_source_column_fails(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"applied_at": ["2025-03-31 10:00:00"], "car_model": ["X"]})
+    frame = _applications(1).assign(applied_at="2025-03-31 10:00:00")
     _write_partition(tmp_path, END.isoformat(), frame)
-    with pytest.raises(StepError, match=r"Extract: .*column 'applied_at' has type string"):
+    with pytest.raises(
+        StepError, match=r"Extract: .*column 'applied_at' is string, expected timestamp"
+    ):
         _run_local(tmp_path)
 
 
@@ -153,11 +174,17 @@ def test_entry_point_reports_step_error_and_exit_code(
 # --- AWS path (moto) -------------------------------------------------------------------------
 
 DATABASE = "forecast_demo"
-COLUMNS = [("series_id", "varchar"), ("ds", "date"), ("y", "double")]
+COLUMNS = [
+    ("application_id", "varchar"),
+    ("applied_at", "timestamp"),
+    ("series_id", "varchar"),
+    ("source_file", "varchar"),
+]
 
 
-def _aws_source(column_types: dict[str, str] | None = None) -> None:
-    """Bucket, Glue database and applications table, and an Athena workgroup."""
+def _aws_source(column_types: dict[str, str] | None = None, days: int = 30) -> None:
+    """Bucket, Glue database and applications table with one small file a day for the window,
+    and an Athena workgroup."""
     boto3.client("s3").create_bucket(Bucket="data")
     boto3.client("s3").create_bucket(Bucket="athena-results")
     glue = boto3.client("glue")
@@ -167,10 +194,21 @@ def _aws_source(column_types: dict[str, str] | None = None) -> None:
         for column in table_input["StorageDescriptor"]["Columns"]:
             column["Type"] = column_types.get(column["Name"], column["Type"])
     glue.create_table(DatabaseName=DATABASE, TableInput=table_input)
+    for i in range(days):
+        day = END - dt.timedelta(days=i)
+        storage.write_table(_applications(1, day, first_id=i), _s3_file(day))
     boto3.client("athena").create_work_group(
         Name="forecast",
         Configuration={"ResultConfiguration": {"OutputLocation": "s3://athena-results/q/"}},
     )
+
+
+def _s3_file(day: dt.date) -> str:
+    return f"s3://data/applications/dt={day}/part-0.parquet"
+
+
+def _row(application_id: str, day: dt.date, model: str, hour: int = 10) -> list[str]:
+    return [application_id, f"{day} {hour:02d}:00:00.000", model, _s3_file(day)]
 
 
 def _run_aws() -> pd.DataFrame:
@@ -180,21 +218,28 @@ def _run_aws() -> pd.DataFrame:
 
 def test_aws_extract_runs_the_sql_in_athena_and_writes_the_run_folder(aws: str) -> None:
     _aws_source()
+    day_before = END - dt.timedelta(days=1)
     set_athena_results(
         aws,
         COLUMNS,
         [
-            ["Nova EV", "2025-03-30", "4.0"],
-            ["Nova EV", "2025-03-31", "2.0"],
-            ["Umi Kei", END.isoformat(), "1.0"],
+            *(_row(f"N{i}", day_before, "Nova EV") for i in range(4)),
+            *(_row(f"M{i}", END, "Nova EV") for i in range(2)),
+            _row("M1", END, "Nova EV"),  # delivered twice: counted once
+            _row("U1", END, "Umi Kei "),  # trailing blank: the same model as "Umi Kei"
+            _row("U2", END, "Umi Kei"),
         ],
     )
     result = _run_aws()
     assert result.to_dict("list") == {
         "series_id": ["Nova EV", "Nova EV", "Umi Kei"],
-        "ds": [dt.date(2025, 3, 30), END, END],
-        "y": [4.0, 2.0, 1.0],
+        "ds": [day_before, END, END],
+        "y": [4.0, 2.0, 2.0],
     }
+    quality = storage.read_json("s3://data/runs/exec-1/extract/data_quality.json")
+    assert quality["duplicates"]["rows"] == 1
+    assert quality["normalised_names"] == {"Umi Kei ": "Umi Kei"}
+    assert quality["files_checked"] == 30
     athena = boto3.client("athena")
     query_id = athena.list_query_executions(WorkGroup="forecast")["QueryExecutionIds"][0]
     sent = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
@@ -203,16 +248,33 @@ def test_aws_extract_runs_the_sql_in_athena_and_writes_the_run_folder(aws: str) 
 
 def test_aws_execution_date_without_data_fails(aws: str) -> None:
     _aws_source()
-    set_athena_results(aws, COLUMNS, [["Nova EV", "2025-03-30", "4.0"]])
+    set_athena_results(aws, COLUMNS, [_row("N1", END - dt.timedelta(days=1), "Nova EV")])
     with pytest.raises(StepError, match=f"Extract: no data for the execution date {END}"):
         _run_aws()
     assert not storage.exists("s3://data/runs/exec-1/extract/data.parquet")
 
 
-def test_aws_empty_result_fails(aws: str) -> None:
+def test_aws_a_file_with_another_schema_is_named_before_querying(aws: str) -> None:
     _aws_source()
-    set_athena_results(aws, COLUMNS, [])
-    with pytest.raises(StepError, match="Extract: the extract is empty"):
+    bad = _applications(1).assign(car_model=[7])
+    storage.write_table(bad, "s3://data/applications/dt=2025-03-20/part-1.parquet")
+    with pytest.raises(
+        StepError,
+        match=r"s3://data/applications/dt=2025-03-20/part-1.parquet: column 'car_model' is int64",
+    ):
+        _run_aws()
+    assert boto3.client("athena").list_query_executions()["QueryExecutionIds"] == []
+
+
+def test_aws_missing_recent_days_fail_naming_them(aws: str) -> None:
+    _aws_source()
+    for i in range(3, 8):
+        boto3.client("s3").delete_object(
+            Bucket="data", Key=_s3_file(END - dt.timedelta(days=i))[len("s3://data/") :]
+        )
+    with pytest.raises(
+        StepError, match=r"5 of the last 28 days .*2025-03-24..2025-03-28 \(5 days\)"
+    ):
         _run_aws()
 
 

@@ -73,15 +73,15 @@ def _publish(root: str, day: dt.date, run_id: str, forecasts=None, metrics=None)
 
 
 def _snapshot(lake: Path) -> dict[str, bytes | str]:
-    """Every file's bytes and every symlink's target under the published tables."""
+    """What a reader sees: each partition's link, where it resolves, and its files' bytes."""
     state: dict[str, bytes | str] = {}
     for table in ("forecasts", "forecast_metrics"):
-        for path in sorted((lake / table).rglob("*")):
-            key = str(path.relative_to(lake))
-            if path.is_symlink():
-                state[key] = os.readlink(path)
-            elif path.is_file():
-                state[key] = path.read_bytes()
+        for link in sorted((lake / table).glob("execution_date=*")):
+            key = str(link.relative_to(lake))
+            state[key] = os.readlink(link) if link.is_symlink() else "folder"
+            state[key + " ->"] = str(link.resolve())
+            for path in sorted(link.glob("*.parquet")):
+                state[str(path.relative_to(lake))] = path.read_bytes()
     return state
 
 
@@ -115,8 +115,8 @@ def test_rerun_replaces_only_that_dates_partition(tmp_path: Path) -> None:
     assert today["yhat"].tolist() == [7.0] * 6
     assert set(today["execution_id"]) == {"exec-2"}
     assert {k: v for k, v in _snapshot(tmp_path).items() if str(OTHER_DAY) in k} == other
-    versions = tmp_path / "forecasts" / ".versions" / f"execution_date={DAY}"
-    assert len(list(versions.iterdir())) == 1  # the superseded version is gone
+    store = tmp_path / ".publications" / f"execution_date={DAY}"
+    assert len(list(store.iterdir())) == 2  # current and its version: the superseded one is gone
 
 
 def test_same_date_twice_gives_the_same_rows(tmp_path: Path) -> None:

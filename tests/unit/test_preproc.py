@@ -142,3 +142,35 @@ def test_run_without_extract_fails(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
     with pytest.raises(StepError, match=r"PreProc: input .* does not exist"):
         preproc.run(ctx, min_history_days=56, stopped_days=28)
+
+
+def test_a_day_the_source_has_no_partition_for_is_imputed_not_zero() -> None:
+    frame = _series("A", 30, value=10.0)
+    missing = END - dt.timedelta(days=5)
+    frame = frame[frame["ds"] != missing]
+    series, quality = preproc.clean(frame, END, 10, 7, missing_days=frozenset({missing}))
+    assert _day(series, "A", missing) == 10.0
+    assert quality.counts["missing_source_days"] == 1
+    assert quality.counts["zero_filled_days"] == 0
+
+
+def test_an_extreme_execution_date_value_is_capped_and_reported() -> None:
+    rng = np.random.default_rng(3)
+    days = _days(60)
+    frame = pd.DataFrame(
+        {"series_id": "small", "ds": days, "y": rng.poisson(2.0, len(days)).astype(float)}
+    )
+    frame.loc[frame["ds"] == END, "y"] = 2000.0
+    series, quality = preproc.clean(frame, END, 10, 7, outlier_threshold=20.0)
+    [outlier] = quality.outliers
+    assert outlier["series_id"] == "small" and outlier["value"] == 2000.0
+    assert _day(series, "small", END) == outlier["capped_to"] < 60
+
+
+def test_an_ordinary_busy_day_is_not_an_outlier() -> None:
+    days = _days(60)
+    frame = pd.DataFrame({"series_id": "big", "ds": days, "y": 50.0 + (np.arange(60) % 7)})
+    frame.loc[frame["ds"] == END, "y"] = 150.0  # three times the usual: a campaign day
+    series, quality = preproc.clean(frame, END, 10, 7)
+    assert quality.outliers == []
+    assert _day(series, "big", END) == 150.0

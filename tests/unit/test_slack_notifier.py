@@ -48,6 +48,7 @@ _MODULES = (
     "execution_report",
     "slack_message",
     "slack_webhook",
+    "data_quality",
     "render_example",
 )
 
@@ -740,3 +741,69 @@ def test_example_event_is_the_aws_sample_with_status_failed() -> None:
     sample = copy.deepcopy(_shared_sample("sagemaker_pipeline_execution_status_change.json"))
     sample["detail"]["currentPipelineExecutionStatus"] = "Failed"
     assert sample == render_example.FAILED_EXECUTION_EVENT
+
+
+# --- a successful run with data-quality warnings -------------------------------------------
+
+DATA_BUCKET = "forecast-prod-data"
+
+
+def _summary(harness: Harness, warnings: list[str] | None) -> Any:
+    """A data bucket in moto holding this execution's data-quality summary (None: no summary)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    if warnings is not None:
+        key = "runs/abc123def456/preproc/data_quality.json"
+        s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=json.dumps({"warnings": warnings}))
+    harness.env["DATA_BUCKET"] = DATA_BUCKET
+    return s3
+
+
+def _run_with_s3(harness: Harness, s3: Any, event: dict[str, Any]) -> dict[str, int]:
+    deps = handler.Dependencies(
+        sagemaker=harness.sagemaker, secrets=harness.secrets, sleep=harness.sleeps.append, s3=s3
+    )
+    return handler.handle(event, FakeContext(), deps, harness.settings())
+
+
+def test_a_success_with_warnings_is_posted_with_them_though_successes_are_not(
+    harness: Harness,
+) -> None:
+    warning = "12 rows repeat an application_id already read and were counted once"
+    s3 = _summary(harness, [warning, "Nova EV: 2000 on 2024-05-01 is far above its median"])
+    assert "Succeeded" not in harness.env.get("NOTIFY_STATUSES", "Failed,Stopped")
+    assert _run_with_s3(harness, s3, sns_envelope(execution_event("Succeeded"))) == {
+        "posted": 1,
+        "ignored": 0,
+    }
+    text = harness.posted_text()
+    assert "execution Succeeded" in text
+    assert "*Data-quality warnings*" in text
+    assert warning in text and "Nova EV: 2000 on 2024-05-01" in text
+
+
+def test_a_success_without_warnings_stays_quiet(harness: Harness) -> None:
+    s3 = _summary(harness, [])
+    result = _run_with_s3(harness, s3, sns_envelope(execution_event("Succeeded")))
+    assert result == {"posted": 0, "ignored": 1}
+    s3_without_summary = _summary(harness, None)
+    result = _run_with_s3(harness, s3_without_summary, sns_envelope(execution_event("Succeeded")))
+    assert result == {"posted": 0, "ignored": 1}
+    assert harness.slack.requests == []
+
+
+def test_an_unreadable_summary_is_itself_posted_as_a_warning(harness: Harness) -> None:
+    harness.env["DATA_BUCKET"] = "a-bucket-that-does-not-exist"
+    s3 = boto3.client("s3", region_name=REGION)
+    assert _run_with_s3(harness, s3, sns_envelope(execution_event("Succeeded")))["posted"] == 1
+    assert "could not be read (NoSuchBucket)" in harness.posted_text()
+
+
+def test_a_failure_never_reads_the_summary(harness: Harness) -> None:
+    class NoReads:
+        def get_object(self, **kwargs: Any) -> dict[str, Any]:
+            raise AssertionError("read")
+
+    harness.env["DATA_BUCKET"] = DATA_BUCKET
+    assert _run_with_s3(harness, NoReads(), sns_envelope(execution_event("Failed")))["posted"] == 1
+    assert "Data-quality warnings" not in harness.posted_text()
