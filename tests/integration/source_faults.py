@@ -19,11 +19,21 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.integration.test_bad_input_runs import snapshot
 from tests.integration.test_local_run import LATER_DATE, REPO_ROOT, read_partition, run_local
 
 CLEAN_ID = "clean-run"
 FAULT_ID = "fault-run"
+
+
+def snapshot(lake: Path) -> dict[str, bytes]:
+    """Every published file's bytes, and where each partition link points."""
+    files: dict[str, bytes] = {}
+    for table in ("forecasts", "forecast_metrics"):
+        for link in sorted((lake / table).glob("execution_date=*")):
+            files[str(link)] = os.readlink(link).encode() if link.is_symlink() else b"dir"
+            for path in sorted(link.glob("*.parquet")):
+                files[str(path)] = path.read_bytes()
+    return files
 
 
 @pytest.fixture(scope="module")

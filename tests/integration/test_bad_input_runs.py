@@ -4,43 +4,21 @@ partition published before stays exactly as it was."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.integration import source_faults
+from tests.integration.source_faults import snapshot
 from tests.integration.test_local_run import LATER_DATE, partition, run_local
 
 pytestmark = pytest.mark.slow
 
 
-def snapshot(lake: Path) -> dict[str, bytes]:
-    """Every published file's bytes, and where each partition link points."""
-    files: dict[str, bytes] = {}
-    for table in ("forecasts", "forecast_metrics"):
-        for link in sorted((lake / table).glob("execution_date=*")):
-            files[str(link)] = os.readlink(link).encode() if link.is_symlink() else b"dir"
-            for path in sorted(link.glob("*.parquet")):
-                files[str(path)] = path.read_bytes()
-    return files
-
-
-@pytest.fixture(scope="module")
-def published_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lake = tmp_path_factory.mktemp("published")
-    result = run_local(lake, LATER_DATE)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return lake
-
-
-@pytest.fixture
-def lake(published_lake: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "lake"
-    shutil.copytree(published_lake, copy, symlinks=True)
-    return copy
+published_lake = source_faults.published_lake
+lake = source_faults.lake
 
 
 def test_a_date_with_no_data_fails_in_extract_and_keeps_the_partition(lake: Path) -> None:

@@ -15,9 +15,9 @@ from tests.integration.source_faults import (
     assert_refused,
     rewrite,
     run_again,
+    snapshot,
     source_day,
 )
-from tests.integration.test_bad_input_runs import snapshot
 from tests.integration.test_local_run import LATER_DATE, run_local
 
 pytestmark = pytest.mark.slow
