@@ -134,9 +134,7 @@ def json_path_value(document: Any, path: str, where: str) -> Any:
         try:
             value = value[int(index)] if index else value[key]
         except (KeyError, IndexError, TypeError) as err:
-            raise DefinitionError(
-                where, f"JSON path {path!r} not found in the property file"
-            ) from err
+            raise DefinitionError(where, f"JSON path {path!r} not found in the JSON file") from err
     return value
 
 

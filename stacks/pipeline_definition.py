@@ -10,11 +10,12 @@ the CDK stack swaps them for tokens with `substitute_placeholders` (a plain stri
 because the SDK parses some of these values and breaks on tokens). Where each one appears:
 
 - `role_arn` `arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE`: whole value (`RoleArn`).
-- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`ImageUri`): the job image that `cdk deploy`
-  builds from `pipeline_code/Dockerfile`.
+- `image_uri` `PLACEHOLDER-IMAGE-URI`: whole value (`TrainingImage`): the job image that
+  `cdk deploy` builds from `pipeline_code/Dockerfile`.
 - `region` `PLACEHOLDER-REGION`: whole value (the jobs' `AWS_REGION` and `AWS_DEFAULT_REGION`).
 - `data_bucket` `PLACEHOLDER-DATA-BUCKET`: a substring, always right after `s3://` (the
-  `--data-root` argument and the evaluation output's URI); replace it with the bucket name.
+  `--data-root` argument, the jobs' output path and the gate's evaluation URI); replace it with
+  the bucket name.
 - `glue_database` `PLACEHOLDER_GLUE_DATABASE`: whole value (`--database` of Extract and PostProc).
 - `athena_workgroup` `PLACEHOLDER_ATHENA_WORKGROUP`: whole value (`--workgroup` of Extract).
 
