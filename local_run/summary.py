@@ -75,6 +75,21 @@ def _gate_line(evaluation: dict[str, Any]) -> str:
     return f"gate {verdict}: " + ", ".join(parts) + (f" ({reasons})" if reasons else "")
 
 
+def _largest_series_line(evaluation: dict[str, Any]) -> str | None:
+    """The per-series check of the largest series, so that one broken series is seen even when
+    the average passes."""
+    gate = evaluation.get("gate", {})
+    largest = gate.get("largest_series") or []
+    if not largest:
+        return None
+    worst = max(largest, key=lambda series: series["relative_mase"])
+    return (
+        f"{len(largest)} largest series each at most relative MASE "
+        f"{_format(float(gate.get('max_series_relative_mase', float('nan'))))}: worst "
+        f"{worst['series_id']} at {_format(float(worst['relative_mase']))}"
+    )
+
+
 def _format(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -92,6 +107,9 @@ def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Pat
     evaluation = gate_metrics(lake, outcome.execution_id)
     if evaluation:
         lines.append(f"quality         {_gate_line(evaluation)}")
+        largest = _largest_series_line(evaluation)
+        if largest:
+            lines.append(f"                {largest}")
     for warning in data_quality_warnings(lake, outcome.execution_id):
         lines.append(f"warning         {warning}")
     if outcome.succeeded:

@@ -21,24 +21,22 @@ One writer per date: an exclusive `flock` on `<lake>/.locks/execution_date=D.loc
 whole publish. The kernel releases it when the holder exits or is killed, so no stale lock is ever
 left behind. The loser fails naming the holder and publishes nothing.
 
-**On AWS** a Glue partition per table points at an S3 prefix; Glue has no transaction across two
-tables, so the switch is journaled:
+**On AWS** `forecasts` and `forecast_metrics` are Athena views (`stacks/glue_views.py`): each
+joins its stored versions (`<table>_versions`, partitioned by `execution_date` and `version`) with
+`publications`, one row per date naming the version readers see. Glue has no transaction across
+two tables; the one row does the work of one:
 
 1. One writer per date: the lock object `runs/_locks/execution_date=D.json` is created with S3's
    conditional write (`PutObject If-None-Match: *`), which S3 itself refuses for the second
    writer. It carries a lease (`LEASE_SECONDS`, longer than a job may run) so that a killed
    holder's lock is taken over, with `If-Match` on its ETag, once the lease has expired.
-2. Both tables' files are written under fresh prefixes (nothing points at them yet).
-3. The journal `runs/_publications/execution_date=D.json` records both tables' previous and new
-   locations, state `switching`; then the two partitions are switched.
-4. If a switch fails, the partitions already switched are pointed back (rolled back) and the
-   journal says `rolled_back`. If the job is killed between the two switches, the next publish of
-   that date finds the journal in `switching` and rolls it back before anything else.
-5. State `published`; then older prefixes of the date are deleted (best effort).
-
-So readers see the two tables from different executions only in the instant between two Glue
-calls, or after a kill there until the date's next publish; the lock and journal keep a second
-writer from deleting the prefixes the first one points at.
+2. Both tables' files are written as a new version and their partitions registered (no view
+   shows a version `publications` does not name).
+3. The switch: `publications/execution_date=D/publication.parquet` is replaced with one
+   `PutObject`. S3 replaces an object whole, so a reader sees both tables from the old execution
+   or both from the new one. Killed at any point before it: nothing changed for readers.
+4. Versions older than the one just replaced are deleted (best effort, and again at the next
+   publish of the date); the replaced one stays, so that queries already running finish.
 """
 
 from __future__ import annotations
@@ -62,7 +60,9 @@ from pipeline_code import storage, tables
 from pipeline_code.errors import StepError, describe_os_error, one_line
 
 STEP = "PostProc"
-PUBLISHED_TABLES = (tables.FORECASTS, tables.FORECAST_METRICS)
+PUBLISHED_TABLES = tables.PUBLISHED_TABLES
+AWS_TABLES = (*map(tables.versions_of, PUBLISHED_TABLES), tables.PUBLICATIONS)
+"""What PostProc writes on AWS (the published tables are views over them)."""
 PART_FILE = "part-0.parquet"
 PUBLICATIONS_DIR = ".publications"
 CURRENT = "current"
@@ -239,7 +239,7 @@ def live_execution_ids(lake: Path, execution_date: dt.date) -> dict[str, str | N
     return found
 
 
-# --- AWS: lock, journal, two Glue switches ----------------------------------------------------
+# --- AWS: the lock, the stored versions, the one pointer -------------------------------------
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -249,10 +249,6 @@ def _split(uri: str) -> tuple[str, str]:
 
 def lock_uri(data_root: str, execution_date: dt.date) -> str:
     return storage.join(data_root, "runs", "_locks", f"execution_date={execution_date}.json")
-
-
-def journal_uri(data_root: str, execution_date: dt.date) -> str:
-    return storage.join(data_root, "runs", "_publications", f"execution_date={execution_date}.json")
 
 
 def _error_code(err: Exception) -> str:
@@ -316,87 +312,128 @@ def _take_over_expired(
         raise
 
 
-class GluePartitions:
-    """Read and point one date's partition of each published table."""
+class GlueCatalog:
+    """The Glue side of a publication: the stored tables' partitions of one date."""
 
     def __init__(self, glue: Any, database: str, execution_date: dt.date) -> None:
         self.glue = glue
         self.database = database
-        self.values = [execution_date.isoformat()]
+        self.date = execution_date.isoformat()
 
-    def location(self, table: str) -> str | None:
+    def require(self, table: tables.Table) -> dict[str, Any]:
+        """The table's definition, or StepError: a missing table fails before anything is
+        written."""
         try:
-            partition = self.glue.get_partition(
-                DatabaseName=self.database, TableName=table, PartitionValues=self.values
-            )
-        except self.glue.exceptions.EntityNotFoundException:
-            return None
-        return partition["Partition"]["StorageDescriptor"]["Location"]
-
-    def point(self, table: str, location: str | None) -> None:
-        """Create, update or (location None) delete the partition."""
-        if location is None:
-            with contextlib.suppress(self.glue.exceptions.EntityNotFoundException):
-                self.glue.delete_partition(
-                    DatabaseName=self.database, TableName=table, PartitionValues=self.values
-                )
-            return
-        descriptor = {**self._table(table)["StorageDescriptor"], "Location": location}
-        partition_input = {"Values": self.values, "StorageDescriptor": descriptor}
-        try:
-            self.glue.update_partition(
-                DatabaseName=self.database,
-                TableName=table,
-                PartitionValueList=self.values,
-                PartitionInput=partition_input,
-            )
-        except self.glue.exceptions.EntityNotFoundException:
-            self.glue.create_partition(
-                DatabaseName=self.database, TableName=table, PartitionInput=partition_input
-            )
-
-    def _table(self, table: str) -> dict[str, Any]:
-        try:
-            return self.glue.get_table(DatabaseName=self.database, Name=table)["Table"]
+            return self.glue.get_table(DatabaseName=self.database, Name=table.name)["Table"]
         except self.glue.exceptions.EntityNotFoundException as err:
             raise StepError(
                 STEP,
-                f"Glue table {self.database}.{table} does not exist (is the data stack deployed?)",
+                f"Glue table {self.database}.{table.name} does not exist "
+                "(is the data stack deployed?)",
             ) from err
 
+    def add_partition(self, table: tables.Table, values: list[str], location: str) -> None:
+        """Register a partition (kept as it is when it exists: its location never changes)."""
+        descriptor = {**self.require(table)["StorageDescriptor"], "Location": location}
+        with contextlib.suppress(self.glue.exceptions.AlreadyExistsException):
+            self.glue.create_partition(
+                DatabaseName=self.database,
+                TableName=table.name,
+                PartitionInput={"Values": values, "StorageDescriptor": descriptor},
+            )
 
-def switch_aws(
-    partitions: GluePartitions, journal: str, new: dict[str, str], execution_id: str
-) -> None:
-    """Point every table at its new location, or roll all of them back and raise."""
-    previous = {table: partitions.location(table) for table in new}
-    record = {"execution_id": execution_id, "previous": previous, "new": new}
-    storage.write_json({**record, "state": "switching"}, journal)
-    switched: list[str] = []
+    def versions(self, table: tables.Table) -> set[str]:
+        """The versions of the date registered in a stored-versions table."""
+        pages = self.glue.get_paginator("get_partitions").paginate(
+            DatabaseName=self.database,
+            TableName=table.name,
+            Expression=f"{table.partition_key} = '{self.date}'",
+        )
+        return {partition["Values"][1] for page in pages for partition in page["Partitions"]}
+
+    def drop_versions(self, table: tables.Table, versions: set[str]) -> None:
+        for chunk in _chunks(sorted(versions), 25):  # BatchDeletePartition takes 25 at most
+            self.glue.batch_delete_partition(
+                DatabaseName=self.database,
+                TableName=table.name,
+                PartitionsToDelete=[{"Values": [self.date, version]} for version in chunk],
+            )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def version_location(
+    data_root: str, table: tables.Table, execution_date: dt.date, version: str
+) -> str:
+    """Where one version of a published table's date lives (Hive-style, one folder per key)."""
+    stored = tables.versions_of(table)
+    return (
+        storage.join(
+            data_root,
+            stored.name,
+            partition_name(stored, execution_date),
+            f"{tables.VERSION_KEY}={version}",
+        )
+        + "/"
+    )
+
+
+def pointer_partition(data_root: str, execution_date: dt.date) -> str:
+    """The date's partition of `publications`."""
+    table = tables.PUBLICATIONS
+    return storage.join(data_root, table.name, partition_name(table, execution_date)) + "/"
+
+
+def pointer_uri(data_root: str, execution_date: dt.date) -> str:
+    """The one object whose replacement publishes both tables: the date's `publications` row."""
+    return pointer_partition(data_root, execution_date) + "publication.parquet"
+
+
+def read_pointer(s3: Any, uri: str) -> dict[str, Any] | None:
+    """The date's `publications` row, or None when the date was never published."""
+    bucket, key = _split(uri)
     try:
-        for table, location in new.items():
-            partitions.point(table, location)
-            switched.append(table)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    rows = pq.read_table(pa.BufferReader(body)).to_pylist()
+    return rows[0] if rows else None
+
+
+def write_pointer(s3: Any, uri: str, version: str, execution_id: str) -> None:
+    """Replace the date's `publications` row with one PutObject: S3 replaces an object whole,
+    so every reader sees the old row or the new one."""
+    row = {
+        tables.VERSION_KEY: version,
+        "execution_id": execution_id,
+        "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    }
+    buffer = pa.BufferOutputStream()
+    pq.write_table(
+        pa.Table.from_pylist([row], schema=tables.arrow_schema(tables.PUBLICATIONS)), buffer
+    )
+    bucket, key = _split(uri)
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().to_pybytes())
+
+
+def switch_aws(s3: Any, uri: str, version: str, execution_id: str) -> None:
+    """Point the date at `version`, or raise StepError saying what readers see now. A failed
+    request may still have been applied, so the pointer is read back before saying which."""
+    try:
+        write_pointer(s3, uri, version, execution_id)
     except Exception as err:
-        for table in reversed(switched):
-            partitions.point(table, previous[table])
-        storage.write_json({**record, "state": "rolled_back"}, journal)
+        try:
+            live = read_pointer(s3, uri)
+        except Exception:
+            live = {"execution_id": "unknown (the publications row could not be read back)"}
+        if live and live.get(tables.VERSION_KEY) == version:
+            return
+        shown = f"execution {live['execution_id']}" if live else "nothing"
         raise StepError(
             STEP,
-            f"switching {', '.join(new)} failed at {table} and was rolled back, nothing was "
-            f"published: {one_line(err)}",
+            f"writing {uri} failed, nothing was published (readers still see {shown} for "
+            f"this date, in both tables): {one_line(err)}",
         ) from err
-    storage.write_json({**record, "state": "published"}, journal)
-
-
-def recover_aws(partitions: GluePartitions, journal: str) -> str | None:
-    """Roll back a switch a killed publish left half done; says what it did."""
-    if not storage.exists(journal):
-        return None
-    record = storage.read_json(journal)
-    if record.get("state") != "switching":
-        return None
-    for table, location in record["previous"].items():
-        partitions.point(table, location)
-    storage.write_json({**record, "state": "rolled_back"}, journal)
-    return f"rolled back the unfinished publish of execution {record.get('execution_id')}"

@@ -4,13 +4,17 @@ Types are Glue/Athena type names; `arrow_schema` gives the matching pyarrow sche
 steps write is read by Athena with the columns the Glue table declares.
 
 - `applications`: the source (demo schema), one row per application, partitioned by `dt`.
-- `forecasts`: what PostProc publishes from `predict/forecasts.parquet`, partitioned by
-  `execution_date`.
+- `forecasts`: what PostProc publishes from `predict/forecasts.parquet`, by `execution_date`.
 - `forecast_metrics`: the backtest scores TrainEvaluation writes to `evaluation/metrics.parquet`
-  and PostProc publishes, partitioned by `execution_date`. One row per series (the chosen model's
-  scores) plus one row whose `series_id` is `OVERALL_SERIES_ID` with the scores over all series.
+  and PostProc publishes, by `execution_date`. One row per series (the chosen model's scores)
+  plus one row whose `series_id` is `OVERALL_SERIES_ID` with the scores over all series.
 
 `execution_id` in the published tables is added by PostProc; the run-folder files lack it.
+
+On AWS the two published tables are Athena views, so that both switch in one write: each stored
+version of a date lives in `<table>_versions` (partitioned by `execution_date` and `version`),
+`publications` holds one row per date naming the version readers see, and each view joins the
+two (`stacks/glue_views.py`). Locally the lake's partition folders play the views.
 """
 
 from __future__ import annotations
@@ -31,12 +35,17 @@ class Column:
 class Table:
     name: str
     columns: tuple[Column, ...]
-    partition_key: str  # a string partition column, value 'YYYY-MM-DD'
+    partition_keys: tuple[str, ...]  # string partition columns; the first is the date 'YYYY-MM-DD'
     comment: str
 
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    @property
+    def partition_key(self) -> str:
+        """The date partition column."""
+        return self.partition_keys[0]
 
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -67,7 +76,7 @@ APPLICATIONS = Table(
         Column("channel", "string", "web, app, dealer or partner"),
         Column("prefecture", "string", "the applicant's prefecture"),
     ),
-    partition_key="dt",
+    partition_keys=("dt",),
     comment="car-subscription applications, one row per application",
 )
 
@@ -82,7 +91,7 @@ FORECASTS = Table(
         Column("model", "string", "the model that produced the forecast"),
         Column("execution_id", "string", "the pipeline execution that published the row"),
     ),
-    partition_key="execution_date",
+    partition_keys=("execution_date",),
     comment="daily forecasts per series, one partition per execution date",
 )
 
@@ -100,33 +109,88 @@ FORECAST_METRICS = Table(
         Column("n_points", "bigint", "number of forecast points scored"),
         Column("execution_id", "string", "the pipeline execution that published the row"),
     ),
-    partition_key="execution_date",
+    partition_keys=("execution_date",),
     comment="backtest scores per series and overall, one partition per execution date",
 )
 
-ALL_TABLES: tuple[Table, ...] = (APPLICATIONS, FORECASTS, FORECAST_METRICS)
+PUBLISHED_TABLES: tuple[Table, ...] = (FORECASTS, FORECAST_METRICS)
+"""The tables readers see; published together, one execution date at a time."""
+
+VERSION_KEY = "version"
 
 
-def glue_table_input(table: Table, location: str) -> dict[str, object]:
-    """A Glue `TableInput` (boto3 create_table) for a Parquet table at `location`, partitioned
-    by its string partition key."""
+def versions_of(table: Table) -> Table:
+    """The stored table behind a published one on AWS: every version written for a date, of
+    which `publications` names the one readers see."""
+    return Table(
+        name=f"{table.name}_versions",
+        columns=table.columns,
+        partition_keys=(table.partition_key, VERSION_KEY),
+        comment=f"every stored version of {table.name}; read it through the view {table.name}",
+    )
+
+
+PUBLICATIONS = Table(
+    name="publications",
+    columns=(
+        Column(VERSION_KEY, "string", "the stored version readers of this date see"),
+        Column("execution_id", "string", "the pipeline execution that published it"),
+        Column("published_at", "timestamp", "when it was published (UTC)"),
+    ),
+    partition_keys=("execution_date",),
+    comment="one row per execution date: which version of the published tables readers see",
+)
+
+STORED_TABLES: tuple[Table, ...] = (
+    APPLICATIONS,
+    *(versions_of(table) for table in PUBLISHED_TABLES),
+    PUBLICATIONS,
+)
+"""The Glue tables with files behind them (the published tables are views over them)."""
+
+PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+
+def storage_descriptor(table: Table, location: str) -> dict[str, object]:
+    """A Glue `StorageDescriptor` for the table's Parquet files at `location` (a table's or a
+    partition's)."""
+    return {
+        "Columns": [
+            {"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in table.columns
+        ],
+        "Location": location,
+        "InputFormat": PARQUET_INPUT_FORMAT,
+        "OutputFormat": PARQUET_OUTPUT_FORMAT,
+        "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE},
+    }
+
+
+def glue_table_input(
+    table: Table, location: str, parameters: dict[str, str] | None = None
+) -> dict[str, object]:
+    """The Glue `TableInput` of a stored table: what the data stack deploys (CloudFormation's
+    `TableInput` has the same shape as the Glue API's) and what tests create in moto."""
     return {
         "Name": table.name,
         "Description": table.comment,
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": table.partition_key, "Type": "string"}],
-        "StorageDescriptor": {
-            "Columns": [
-                {"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in table.columns
-            ],
-            "Location": location,
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {
-                "SerializationLibrary": (
-                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                ),
-            },
+        "Parameters": {
+            "classification": "parquet",
+            "parquet.compression": "SNAPPY",
+            **(parameters or {}),
         },
+        "PartitionKeys": [
+            {"Name": key, "Type": "string", "Comment": _PARTITION_COMMENTS[key]}
+            for key in table.partition_keys
+        ],
+        "StorageDescriptor": storage_descriptor(table, location),
     }
+
+
+_PARTITION_COMMENTS = {
+    "dt": "YYYY-MM-DD",
+    "execution_date": "YYYY-MM-DD",
+    VERSION_KEY: "<execution id>-<8 hex>: one publish attempt",
+}

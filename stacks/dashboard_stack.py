@@ -13,7 +13,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_quicksight as quicksight
@@ -21,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks import dashboard_view
+from stacks import dashboard_view, glue_views
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
@@ -104,30 +103,9 @@ class DashboardStack(cdk.Stack):
 
     # -- Athena view -------------------------------------------------------------------------
 
-    def _view(self, database: str) -> glue.CfnTable:
-        return glue.CfnTable(
-            self,
-            "View",
-            catalog_id=self.account,
-            database_name=database,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=dashboard_view.VIEW_NAME,
-                description="Latest forecasts per series next to daily actual applications",
-                table_type="VIRTUAL_VIEW",
-                parameters={"presto_view": "true", "comment": "Presto View"},
-                view_original_text=dashboard_view.view_original_text(database),
-                view_expanded_text=dashboard_view.VIEW_EXPANDED_TEXT,
-                partition_keys=[],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    columns=[
-                        glue.CfnTable.ColumnProperty(
-                            name=column.name, type=column.glue_type, comment=column.comment
-                        )
-                        for column in dashboard_view.COLUMNS
-                    ],
-                    serde_info=glue.CfnTable.SerdeInfoProperty(),
-                ),
-            ),
+    def _view(self, database: str) -> cdk.CfnResource:
+        return glue_views.glue_table_resource(
+            self, "View", database, dashboard_view.table_input(database)
         )
 
     # -- QuickSight --------------------------------------------------------------------------

@@ -1,21 +1,16 @@
-"""The dashboard's Athena view: its SQL, its declared columns and its Glue encoding.
-
-The view is a Glue table of type VIRTUAL_VIEW, which is what Athena's own `CREATE VIEW` writes:
-`ViewOriginalText` carries `/* Presto View: <base64 JSON> */`, the JSON holding the SQL and the
-columns with their Trino types. Athena compares those types with what the SQL returns and calls
-the view stale on any mismatch, so the columns are declared once here and tested against the SQL.
-"""
+"""The dashboard's Athena view: its SQL, its declared columns (with the QuickSight type each
+becomes) and its Glue `TableInput` (encoded as `stacks.glue_views` encodes every view)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from stacks import glue_views
+
 VIEW_NAME = "forecast_dashboard"
 SQL_PATH = Path(__file__).parent / "sql" / "dashboard_view.sql"
-ATHENA_CATALOG = "awsdatacatalog"
+ATHENA_CATALOG = glue_views.ATHENA_CATALOG
 
 
 @dataclass(frozen=True)
@@ -53,19 +48,11 @@ def view_sql() -> str:
     return "\n".join(kept).strip().rstrip(";").rstrip()
 
 
-def presto_view_json(database: str) -> dict[str, object]:
-    return {
-        "originalSql": view_sql(),
-        "catalog": ATHENA_CATALOG,
-        "schema": database,
-        "columns": [{"name": c.name, "type": c.trino_type} for c in COLUMNS],
-    }
-
-
-def view_original_text(database: str) -> str:
-    """`ViewOriginalText` in the encoding Athena reads: the JSON, base64, in a comment."""
-    payload = json.dumps(presto_view_json(database), separators=(",", ":"))
-    return f"/* Presto View: {base64.b64encode(payload.encode()).decode()} */"
-
-
-VIEW_EXPANDED_TEXT = "/* Presto View */"
+def table_input(database: str) -> dict[str, object]:
+    return glue_views.view_table_input(
+        VIEW_NAME,
+        "Latest forecasts per series next to daily actual applications",
+        view_sql(),
+        COLUMNS,
+        database,
+    )

@@ -1,5 +1,6 @@
 """Data stack: the KMS key, the data and access-log buckets, the Athena workgroup and the Glue
-database with the source table and the two published tables."""
+database: the source table, the two published views and the tables behind them (stored versions
+and `publications`, see `stacks.glue_views`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code import tables
+from stacks import glue_views
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 
@@ -51,7 +53,8 @@ class DataStack(cdk.Stack):
                 description=f"Forecast pipeline ({config.name}): source and published tables",
             ),
         )
-        self.tables = {table.name: self._glue_table(table) for table in tables.ALL_TABLES}
+        self.tables = {table.name: self._glue_table(table) for table in tables.STORED_TABLES}
+        self.views = {table.name: self._published_view(table) for table in tables.PUBLISHED_TABLES}
 
     def _log_bucket(self, removal: cdk.RemovalPolicy) -> s3.Bucket:
         bucket = s3.Bucket(
@@ -136,52 +139,40 @@ class DataStack(cdk.Stack):
             ),
         )
 
-    def _glue_table(self, table: tables.Table) -> glue.CfnTable:
-        parameters = {"classification": "parquet", "parquet.compression": "SNAPPY"}
-        if table is tables.APPLICATIONS:
-            parameters.update(_daily_partition_projection(table.partition_key))
-        resource = glue.CfnTable(
-            self,
-            f"Table{table.name.title().replace('_', '')}",
-            catalog_id=self.account,
-            database_name=self.database_name,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=table.name,
-                description=table.comment,
-                table_type="EXTERNAL_TABLE",
-                parameters=parameters,
-                partition_keys=[
-                    glue.CfnTable.ColumnProperty(
-                        name=table.partition_key, type="string", comment="YYYY-MM-DD"
-                    )
-                ],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=self.bucket.s3_url_for_object(f"{table.name}/"),
-                    input_format=("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
-                    output_format=(
-                        "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-                    ),
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=(
-                            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                        ),
-                    ),
-                    columns=[
-                        glue.CfnTable.ColumnProperty(
-                            name=column.name, type=column.glue_type, comment=column.comment
-                        )
-                        for column in table.columns
-                    ],
-                ),
-            ),
+    def _glue_table(self, table: tables.Table) -> cdk.CfnResource:
+        projection = (
+            _daily_partition_projection(table.partition_key)
+            if table is tables.APPLICATIONS
+            else None
         )
-        resource.add_resource_dependency(self.database)
+        table_input = tables.glue_table_input(
+            table, self.bucket.s3_url_for_object(f"{table.name}/"), projection
+        )
+        resource = glue_views.glue_table_resource(
+            self, f"Table{_pascal(table.name)}", self.database_name, table_input
+        )
+        resource.add_dependency(self.database)
         return resource
+
+    def _published_view(self, table: tables.Table) -> cdk.CfnResource:
+        view = glue_views.glue_table_resource(
+            self,
+            f"View{_pascal(table.name)}",
+            self.database_name,
+            glue_views.published_view_input(table, self.database_name),
+        )
+        view.add_dependency(self.tables[tables.versions_of(table).name])
+        view.add_dependency(self.tables[tables.PUBLICATIONS.name])
+        return view
+
+
+def _pascal(name: str) -> str:
+    return name.title().replace("_", "")
 
 
 def _daily_partition_projection(key: str) -> dict[str, str]:
     """New source partitions appear every day; projection makes them queryable without
-    registering each one (the published tables' partitions are managed by PostProc instead)."""
+    registering each one (the stored versions and `publications` are registered by PostProc)."""
     return {
         "projection.enabled": "true",
         f"projection.{key}.type": "date",

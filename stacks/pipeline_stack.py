@@ -140,7 +140,7 @@ class PipelineStack(cdk.Stack):
             self._key_statement(),
             self._athena_statement(),
             self._glue_statement(),
-            self._roll_back_statement(),
+            self._drop_versions_statement(),
             *self._log_statements(),
             *self._image_statements(),
             *self._job_statements(role),
@@ -154,8 +154,7 @@ class PipelineStack(cdk.Stack):
         read_write = [
             RUNS_PREFIX,
             ATHENA_RESULTS_PREFIX,
-            f"{tables.FORECASTS.name}/",
-            f"{tables.FORECAST_METRICS.name}/",
+            *(f"{tables.versions_of(table).name}/" for table in tables.PUBLISHED_TABLES),
         ]
         return [
             iam.PolicyStatement(
@@ -169,7 +168,7 @@ class PipelineStack(cdk.Stack):
                 resources=[self._bucket_objects(prefix) for prefix in read_only],
             ),
             iam.PolicyStatement(
-                sid="ReadWriteRunsResultsAndPublishedTables",
+                sid="ReadWriteRunsResultsAndStoredVersions",
                 actions=[
                     "s3:GetObject",
                     "s3:PutObject",
@@ -178,6 +177,12 @@ class PipelineStack(cdk.Stack):
                     "s3:ListMultipartUploadParts",
                 ],
                 resources=[self._bucket_objects(prefix) for prefix in read_write],
+            ),
+            iam.PolicyStatement(
+                # Replaced, never deleted: the row readers of both published views go by.
+                sid="ReadAndReplacePublications",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[self._bucket_objects(f"{tables.PUBLICATIONS.name}/")],
             ),
         ]
 
@@ -204,10 +209,24 @@ class PipelineStack(cdk.Stack):
             resources=[workgroup],
         )
 
-    def _glue_statement(self) -> iam.PolicyStatement:
+    def _glue_resources(self, stored: tuple[tables.Table, ...]) -> list[str]:
+        """Glue authorises a table or partition action on the catalog and the database as well
+        as the table."""
         database = self.data.database_name
+        return [
+            self.format_arn(service="glue", resource="catalog"),
+            self.format_arn(service="glue", resource="database", resource_name=database),
+            *(
+                self.format_arn(
+                    service="glue", resource="table", resource_name=f"{database}/{table.name}"
+                )
+                for table in stored
+            ),
+        ]
+
+    def _glue_statement(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(
-            sid="ReadSourceAndManagePublishedPartitions",
+            sid="ReadSourceAndRegisterPublishedPartitions",
             actions=[
                 "glue:GetDatabase",
                 "glue:GetTable",
@@ -215,39 +234,18 @@ class PipelineStack(cdk.Stack):
                 "glue:GetPartitions",
                 "glue:BatchGetPartition",
                 "glue:CreatePartition",
-                "glue:UpdatePartition",
                 "glue:BatchCreatePartition",
             ],
-            resources=[
-                self.format_arn(service="glue", resource="catalog"),
-                self.format_arn(service="glue", resource="database", resource_name=database),
-                *(
-                    self.format_arn(
-                        service="glue", resource="table", resource_name=f"{database}/{table.name}"
-                    )
-                    for table in tables.ALL_TABLES
-                ),
-            ],
+            resources=self._glue_resources(tables.STORED_TABLES),
         )
 
-    def _roll_back_statement(self) -> iam.PolicyStatement:
-        """PostProc deletes a partition it created when the other table's switch fails (the date
-        had none before): only on the two published tables. Glue authorises a partition action
-        on the catalog and the database as well as the table."""
-        database = self.data.database_name
+    def _drop_versions_statement(self) -> iam.PolicyStatement:
+        """PostProc deletes the superseded versions of a date it publishes: only from the stored
+        versions tables."""
         return iam.PolicyStatement(
-            sid="RollBackPublishedPartitions",
-            actions=["glue:DeletePartition"],
-            resources=[
-                self.format_arn(service="glue", resource="catalog"),
-                self.format_arn(service="glue", resource="database", resource_name=database),
-                *(
-                    self.format_arn(
-                        service="glue", resource="table", resource_name=f"{database}/{table.name}"
-                    )
-                    for table in (tables.FORECASTS, tables.FORECAST_METRICS)
-                ),
-            ],
+            sid="DropSupersededVersions",
+            actions=["glue:BatchDeletePartition"],
+            resources=self._glue_resources(tuple(map(tables.versions_of, tables.PUBLISHED_TABLES))),
         )
 
     def _log_statements(self) -> list[iam.PolicyStatement]:

@@ -11,9 +11,8 @@ Publishing is one step for both tables, by one writer per date, and idempotent p
 4. Both tables are switched to it together, then older versions are deleted.
 
 How the switch and the lock work, locally (one symlink rename, `flock`) and on AWS (S3
-conditional writes, a journaled pair of Glue partition updates with roll back), is in
-`pipeline_code.publication`. Re-running a date replaces that date's partitions and leaves every
-other date untouched.
+conditional writes, one `publications` object replaced), is in `pipeline_code.publication`.
+Re-running a date replaces that date's partitions and leaves every other date untouched.
 """
 
 from __future__ import annotations
@@ -145,54 +144,65 @@ def publish_aws(
     glue_client=None,
     s3_client=None,
 ) -> list[str]:
-    """Under the date's lock: write both tables' new prefixes, switch both Glue partitions (or
-    neither), then delete the date's older prefixes. Returns the new locations."""
+    """Under the date's lock: write both tables as a new version, then point the date's
+    `publications` row at it (the one switch), then delete versions older than the replaced
+    one. Returns the new locations."""
     import awswrangler as wr
     import boto3
 
     glue = glue_client or boto3.client("glue")
     s3 = s3_client or boto3.client("s3")
     execution_date = publications[0].execution_date
-    partitions = publication.GluePartitions(glue, database, execution_date)
-    for item in publications:
-        partitions._table(item.table.name)  # a missing table fails before anything is written
-    lock = publication.lock_uri(data_root, execution_date)
-    with publication.s3_lock(s3, lock, execution_id):
-        journal = publication.journal_uri(data_root, execution_date)
-        recovered = publication.recover_aws(partitions, journal)
-        if recovered:
-            print(f"{STEP}: {recovered}")
-        new = {}
+    catalog = publication.GlueCatalog(glue, database, execution_date)
+    for table in publication.AWS_TABLES:
+        catalog.require(table)
+    pointer = publication.pointer_uri(data_root, execution_date)
+    with publication.s3_lock(s3, publication.lock_uri(data_root, execution_date), execution_id):
+        live = publication.read_pointer(s3, pointer)
+        locations = []
         for item in publications:
-            location = storage.join(data_root, item.table.name, item.partition, version) + "/"
+            location = publication.version_location(data_root, item.table, execution_date, version)
             wr.s3.to_parquet(
                 item.rows.to_pandas(date_as_object=True),
                 path=location + PART_FILE,
                 dataset=False,
                 index=False,
             )
-            new[item.table.name] = location
-        publication.switch_aws(partitions, journal, new, execution_id)
-        _delete_superseded_prefixes(data_root, publications, new)
-    return list(new.values())
+            catalog.add_partition(
+                tables.versions_of(item.table), [execution_date.isoformat(), version], location
+            )
+            locations.append(location)
+        catalog.add_partition(
+            tables.PUBLICATIONS,
+            [execution_date.isoformat()],
+            publication.pointer_partition(data_root, execution_date),
+        )
+        publication.switch_aws(s3, pointer, version, execution_id)
+        kept = {version, live[tables.VERSION_KEY]} if live else {version}
+        _delete_superseded_versions(data_root, catalog, publications, kept)
+    return locations
 
 
-def _delete_superseded_prefixes(
-    data_root: str, publications: list[Publication], new: dict[str, str]
+def _delete_superseded_versions(
+    data_root: str,
+    catalog: publication.GlueCatalog,
+    publications: list[Publication],
+    kept: set[str],
 ) -> None:
-    """Best effort: the publication is complete; a prefix left over is deleted next time."""
+    """Best effort: the publication is complete; what is left over is deleted next time."""
     import awswrangler as wr
 
     for item in publications:
-        root = storage.join(data_root, item.table.name, item.partition) + "/"
+        stored = tables.versions_of(item.table)
+        root = storage.join(data_root, stored.name, item.partition) + "/"
+        keep = tuple(f"{root}{tables.VERSION_KEY}={version}/" for version in kept)
         try:
-            stale = [
-                uri for uri in wr.s3.list_objects(root) if not uri.startswith(new[item.table.name])
-            ]
+            catalog.drop_versions(stored, catalog.versions(stored) - kept)
+            stale = [uri for uri in wr.s3.list_objects(root) if not uri.startswith(keep)]
             if stale:
                 wr.s3.delete_objects(stale)
         except Exception as err:  # the publication stands; say what is left behind
-            print(f"WARNING {STEP}: older files under {root} were not deleted: {err}")
+            print(f"WARNING {STEP}: older versions under {root} were not deleted: {err}")
 
 
 # --- entry point -----------------------------------------------------------------------------

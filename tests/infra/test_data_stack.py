@@ -100,16 +100,44 @@ def test_glue_tables_match_the_data_contracts(dev_stacks: dict[str, cdk.Stack]) 
         resource["Properties"]["TableInput"]["Name"]: resource["Properties"]["TableInput"]
         for resource in template.find_resources("AWS::Glue::Table").values()
     }
-    assert set(found) == {"applications", "forecasts", "forecast_metrics"}
-    for table in tables.ALL_TABLES:
+    stored = {table.name for table in tables.STORED_TABLES}
+    published = {table.name for table in tables.PUBLISHED_TABLES}
+    assert stored == {"applications", "forecasts_versions", "forecast_metrics_versions"} | {
+        "publications"
+    }
+    assert set(found) == stored | published
+    for table in tables.STORED_TABLES:
         table_input = found[table.name]
+        assert table_input["TableType"] == "EXTERNAL_TABLE"
         columns = [(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]]
         assert columns == [(c.name, c.glue_type) for c in table.columns]
-        assert [k["Name"] for k in table_input["PartitionKeys"]] == [table.partition_key]
+        assert [k["Name"] for k in table_input["PartitionKeys"]] == list(table.partition_keys)
         assert table_input["Parameters"]["classification"] == "parquet"
-    assert found["forecasts"]["PartitionKeys"][0]["Name"] == "execution_date"
+    assert [k["Name"] for k in found["forecasts_versions"]["PartitionKeys"]] == [
+        "execution_date",
+        "version",
+    ]
     assert found["applications"]["Parameters"]["projection.dt.type"] == "date"
-    assert "projection.enabled" not in found["forecasts"]["Parameters"]
+    assert "projection.enabled" not in found["publications"]["Parameters"]
+    for table in tables.PUBLISHED_TABLES:
+        view = found[table.name]
+        assert view["TableType"] == "VIRTUAL_VIEW"
+        columns = [c["Name"] for c in view["StorageDescriptor"]["Columns"]]
+        assert columns == [*table.column_names, "execution_date"]
+
+
+def test_the_published_views_are_created_after_the_tables_they_read(
+    dev_stacks: dict[str, cdk.Stack],
+) -> None:
+    resources = _template(dev_stacks).to_json()["Resources"]
+    logical = {
+        body["Properties"]["TableInput"]["Name"]: name
+        for name, body in resources.items()
+        if body["Type"] == "AWS::Glue::Table"
+    }
+    for table in tables.PUBLISHED_TABLES:
+        depends = set(resources[logical[table.name]].get("DependsOn", []))
+        assert {logical[f"{table.name}_versions"], logical["publications"]} <= depends
 
 
 def test_dev_data_is_destroyed_with_the_stack_and_prod_data_is_kept() -> None:

@@ -53,11 +53,12 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     statements = {s["Sid"]: s for s in _policy_statements(_template(dev_stacks), "PipelineRole")}
     assert set(statements) >= {
         "ReadSource",
-        "ReadWriteRunsResultsAndPublishedTables",
+        "ReadWriteRunsResultsAndStoredVersions",
+        "ReadAndReplacePublications",
         "UseDataKey",
         "QueryInOwnWorkgroup",
-        "ReadSourceAndManagePublishedPartitions",
-        "RollBackPublishedPartitions",
+        "ReadSourceAndRegisterPublishedPartitions",
+        "DropSupersededVersions",
         "WriteJobLogs",
         "PullJobImage",
         "RunStepJobs",
@@ -67,23 +68,27 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     source = resolve(statements["ReadSource"]["Resource"], {})
     assert source == "arn:aws:s3:::forecast-dev-data-123456789012-ap-northeast-1/applications/*"
     assert statements["ReadSource"]["Action"] == "s3:GetObject"
-    written = sorted(resolve(statements["ReadWriteRunsResultsAndPublishedTables"]["Resource"], {}))
+    written = sorted(resolve(statements["ReadWriteRunsResultsAndStoredVersions"]["Resource"], {}))
     assert [w.rsplit("/", 2)[-2] for w in written] == [
         "athena-results",
-        "forecast_metrics",
-        "forecasts",
+        "forecast_metrics_versions",
+        "forecasts_versions",
         "runs",
     ]
-    glue = resolve(statements["ReadSourceAndManagePublishedPartitions"]["Resource"], {})
+    pointer = statements["ReadAndReplacePublications"]
+    assert sorted(pointer["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert resolve(pointer["Resource"], {}).endswith("/publications/*")
+    glue = resolve(statements["ReadSourceAndRegisterPublishedPartitions"]["Resource"], {})
     assert all("forecast_dev" in arn or arn.endswith(":catalog") for arn in glue)
-    assert "glue:DeleteTable" not in statements["ReadSourceAndManagePublishedPartitions"]["Action"]
-    roll_back = statements["RollBackPublishedPartitions"]
-    assert roll_back["Action"] == "glue:DeletePartition"
-    assert sorted(arn.split(":")[-1] for arn in resolve(roll_back["Resource"], {})) == [
+    registered = statements["ReadSourceAndRegisterPublishedPartitions"]["Action"]
+    assert not [action for action in registered if "Delete" in action or "Update" in action]
+    dropped = statements["DropSupersededVersions"]
+    assert dropped["Action"] == "glue:BatchDeletePartition"
+    assert sorted(arn.split(":")[-1] for arn in resolve(dropped["Resource"], {})) == [
         "catalog",
         "database/forecast_dev",
-        "table/forecast_dev/forecast_metrics",
-        "table/forecast_dev/forecasts",
+        "table/forecast_dev/forecast_metrics_versions",
+        "table/forecast_dev/forecasts_versions",
     ]
     assert statements["PassOwnRoleToJobs"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}

@@ -128,6 +128,14 @@ def use_fresh_account(address: str, monkeypatch: pytest.MonkeyPatch) -> str:
     }.items():
         monkeypatch.setenv(name, value)
 
+    monkeypatch.setattr(storage, "_filesystem", storage_at(address))
+    return endpoint
+
+
+def storage_at(address: str) -> Callable[[str], tuple[pafs.FileSystem, str]]:
+    """`storage._filesystem` for a moto server: pyarrow's S3 client does not read
+    AWS_ENDPOINT_URL, so the run folder's files are pointed at the server here."""
+
     def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         if storage.is_s3(uri):
             s3 = pafs.S3FileSystem(
@@ -140,8 +148,7 @@ def use_fresh_account(address: str, monkeypatch: pytest.MonkeyPatch) -> str:
             return s3, uri[len("s3://") :]
         return pafs.LocalFileSystem(), uri
 
-    monkeypatch.setattr(storage, "_filesystem", filesystem)
-    return endpoint
+    return filesystem
 
 
 @pytest.fixture

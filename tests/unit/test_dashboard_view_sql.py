@@ -55,7 +55,7 @@ def test_the_view_uses_only_existing_columns_of_its_tables() -> None:
 
 
 def test_the_glue_encoding_is_the_presto_view_athena_writes() -> None:
-    text = dashboard_view.view_original_text("forecast_prod")
+    text = dashboard_view.table_input("forecast_prod")["ViewOriginalText"]
     assert text.startswith("/* Presto View: ") and text.endswith(" */")
     payload = json.loads(base64.b64decode(text.removeprefix("/* Presto View: ")[:-3]))
     assert payload["originalSql"] == dashboard_view.view_sql()

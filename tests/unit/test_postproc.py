@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import storage, tables
+from pipeline_code import publication, storage, tables
 from pipeline_code.errors import StepError
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import postproc
@@ -66,10 +66,10 @@ def _stage(
     return ctx
 
 
-def _publish(root: str, day: dt.date, run_id: str, forecasts=None, metrics=None) -> None:
+def _publish(root: str, day: dt.date, run_id: str, forecasts=None, metrics=None) -> list[str]:
     forecasts = _forecasts() if forecasts is None else forecasts
     metrics = _metrics() if metrics is None else metrics
-    postproc.run(_stage(root, day, run_id, forecasts, metrics), DATABASE)
+    return postproc.run(_stage(root, day, run_id, forecasts, metrics), DATABASE)
 
 
 def _snapshot(lake: Path) -> dict[str, bytes | str]:
@@ -186,18 +186,38 @@ def _aws_tables() -> None:
     boto3.client("s3").create_bucket(Bucket="data")
     glue = boto3.client("glue")
     glue.create_database(DatabaseInput={"Name": DATABASE})
-    for table in (tables.FORECASTS, tables.FORECAST_METRICS):
+    for table in publication.AWS_TABLES:
         location = f"s3://data/{table.name}/"
         glue.create_table(
             DatabaseName=DATABASE, TableInput=tables.glue_table_input(table, location)
         )
 
 
-def _location(table: str, day: dt.date) -> str:
+def _version_location(table: str, day: dt.date, version: str) -> str:
     partition = boto3.client("glue").get_partition(
-        DatabaseName=DATABASE, TableName=table, PartitionValues=[day.isoformat()]
+        DatabaseName=DATABASE, TableName=f"{table}_versions", PartitionValues=[str(day), version]
     )
     return partition["Partition"]["StorageDescriptor"]["Location"]
+
+
+def _aws_view(table: str, day: dt.date) -> pd.DataFrame | None:
+    """What a reader of the view `table` sees for the day: the version the date's
+    `publications` row names, found through its registered Glue partition (the view's join)."""
+    s3 = boto3.client("s3")
+    row = publication.read_pointer(s3, publication.pointer_uri("s3://data", day))
+    if row is None:
+        return None
+    location = _version_location(table, day, row["version"])
+    return storage.read_table(location + "part-0.parquet")
+
+
+def _aws_live(day: dt.date = DAY) -> dict[str, str | None]:
+    """Which execution each view shows for the day."""
+    live = {}
+    for table in ("forecasts", "forecast_metrics"):
+        rows = _aws_view(table, day)
+        live[table] = None if rows is None else ",".join(sorted(rows["execution_id"].unique()))
+    return live
 
 
 def _keys(prefix: str = "") -> list[str]:
@@ -205,50 +225,72 @@ def _keys(prefix: str = "") -> list[str]:
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
-def test_aws_publish_points_the_glue_partition_at_a_fresh_prefix(aws: str) -> None:
+def _versions(table: str, day: dt.date) -> set[str]:
+    catalog = publication.GlueCatalog(boto3.client("glue"), DATABASE, day)
+    return catalog.versions(tables.versions_of(getattr(tables, table.upper())))
+
+
+def test_aws_publish_writes_a_version_and_points_the_date_at_it(aws: str) -> None:
     _aws_tables()
-    _publish("s3://data", DAY, "exec-1")
-    location = _location("forecasts", DAY)
-    assert location.startswith(f"s3://data/forecasts/execution_date={DAY}/exec-1-")
-    published = storage.read_table(location + "part-0.parquet")
-    # pyarrow adds the partition column it reads from the hive-style path.
-    assert published.columns.tolist() == [*tables.FORECASTS.column_names, "execution_date"]
+    [forecasts_at, metrics_at] = _publish("s3://data", DAY, "exec-1")
+    assert forecasts_at.startswith(f"s3://data/forecasts_versions/execution_date={DAY}/version=")
+    pointer = publication.read_pointer(
+        boto3.client("s3"), publication.pointer_uri("s3://data", DAY)
+    )
+    assert pointer is not None and pointer["execution_id"] == "exec-1"
+    assert forecasts_at.endswith(f"version={pointer['version']}/")
+    assert metrics_at == _version_location("forecast_metrics", DAY, pointer["version"])
+    published = _aws_view("forecasts", DAY)
+    # pyarrow adds the partition columns it reads from the hive-style path.
+    assert published.columns.tolist() == [
+        *tables.FORECASTS.column_names,
+        "execution_date",
+        "version",
+    ]
     assert len(published) == 6
-    metrics_location = _location("forecast_metrics", DAY)
-    assert storage.read_table(metrics_location + "part-0.parquet")["n_folds"].tolist() == [3] * 3
+    assert _aws_view("forecast_metrics", DAY)["n_folds"].tolist() == [3] * 3
+    glue = boto3.client("glue")
+    registered = glue.get_partition(
+        DatabaseName=DATABASE, TableName="publications", PartitionValues=[str(DAY)]
+    )
+    assert registered["Partition"]["StorageDescriptor"]["Location"] == (
+        f"s3://data/publications/execution_date={DAY}/"
+    )
 
 
-def test_aws_rerun_switches_location_and_deletes_old_prefix(aws: str) -> None:
+def test_aws_rerun_switches_the_date_and_keeps_only_the_replaced_version(aws: str) -> None:
     _aws_tables()
     _publish("s3://data", OTHER_DAY, "exec-0")
-    other_location = _location("forecasts", OTHER_DAY)
-    other_keys = _keys(f"forecasts/execution_date={OTHER_DAY}/")
+    other_keys = _keys(f"forecasts_versions/execution_date={OTHER_DAY}/")
     _publish("s3://data", DAY, "exec-1")
-    first = _location("forecasts", DAY)
     _publish("s3://data", DAY, "exec-2", forecasts=_forecasts(level=7.0))
-    second = _location("forecasts", DAY)
-    assert second != first
-    assert _keys(f"forecasts/execution_date={DAY}/") == [
-        second.removeprefix("s3://data/") + "part-0.parquet"
-    ]
-    assert storage.read_table(second + "part-0.parquet")["yhat"].tolist() == [7.0] * 6
-    assert _location("forecasts", OTHER_DAY) == other_location
-    assert _keys(f"forecasts/execution_date={OTHER_DAY}/") == other_keys
+    assert _aws_live() == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
+    assert _aws_view("forecasts", DAY)["yhat"].tolist() == [7.0] * 6
+    # The replaced version stays, so that queries already reading it finish.
+    assert len(_versions("forecasts", DAY)) == 2
+    _publish("s3://data", DAY, "exec-3")
+    versions = _versions("forecasts", DAY)
+    assert len(versions) == 2 and not any(v.startswith("exec-1-") for v in versions)
+    assert _versions("forecast_metrics", DAY) == versions
+    assert {key.split("/")[2] for key in _keys(f"forecasts_versions/execution_date={DAY}/")} == {
+        f"version={v}" for v in versions
+    }
+    assert _aws_live(OTHER_DAY) == {"forecasts": "exec-0", "forecast_metrics": "exec-0"}
+    assert _keys(f"forecasts_versions/execution_date={OTHER_DAY}/") == other_keys
 
 
-def test_aws_bad_input_leaves_partition_and_files(aws: str) -> None:
+def test_aws_bad_input_leaves_the_date_and_its_files(aws: str) -> None:
     _aws_tables()
     _publish("s3://data", DAY, "exec-1")
-    location = _location("forecasts", DAY)
-    keys = _keys("forecasts/")
+    published = [_keys(prefix) for prefix in ("forecasts_", "forecast_metrics_", "publications/")]
     with pytest.raises(StepError, match=r"PostProc: .*NaN or non-numeric yhat"):
         _publish("s3://data", DAY, "exec-2", forecasts=_nan_yhat())
-    assert _location("forecasts", DAY) == location
-    assert _keys("forecasts/") == keys
+    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert [_keys(p) for p in ("forecasts_", "forecast_metrics_", "publications/")] == published
 
 
 def test_aws_missing_glue_table_fails(aws: str) -> None:
     boto3.client("s3").create_bucket(Bucket="data")
     boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
-    with pytest.raises(StepError, match=f"Glue table {DATABASE}.forecasts does not exist"):
+    with pytest.raises(StepError, match=f"Glue table {DATABASE}.forecasts_versions does not exist"):
         _publish("s3://data", DAY, "exec-1")

@@ -23,13 +23,15 @@ from tests.unit import moto_server
 from tests.unit.test_postproc import (
     DATABASE,
     DAY,
+    _aws_live,
     _aws_tables,
     _forecasts,
-    _location,
+    _keys,
     _metrics,
     _publish,
     _snapshot,
     _stage,
+    _versions,
 )
 
 _moto = moto_server._moto
@@ -139,15 +141,35 @@ elif point == "right_after_switch":
     publication.switch = switch
 elif point == "during_cleanup":
     publication._remove_superseded = die
+if point.startswith("aws_"):
+    from pipeline_code import storage
+    from tests.unit.moto_server import storage_at
+    storage._filesystem = storage_at(os.environ["AWS_ENDPOINT_URL"].removeprefix("http://"))
+if point == "aws_between_table_versions":
+    original_add = publication.GlueCatalog.add_partition
+    def add_partition(self, *args, **kwargs):
+        original_add(self, *args, **kwargs)
+        die()
+    publication.GlueCatalog.add_partition = add_partition
+elif point == "aws_before_switch":
+    publication.write_pointer = die
+elif point == "aws_right_after_switch":
+    original_write = publication.write_pointer
+    def write_pointer(*args, **kwargs):
+        original_write(*args, **kwargs)
+        die()
+    publication.write_pointer = write_pointer
+elif point == "aws_during_cleanup":
+    postproc._delete_superseded_versions = die
 sys.exit(run_entry_point(postproc.main, argv))
 """
 
 
-def _killed_publish(lake: Path, run_id: str, point: str) -> int:
-    ctx = _stage(str(lake), DAY, run_id, _forecasts(level=7.0), _metrics())
+def _killed_publish(root: Path | str, run_id: str, point: str) -> int:
+    ctx = _stage(str(root), DAY, run_id, _forecasts(level=7.0), _metrics())
     argv = [
         "--execution-date", DAY.isoformat(), "--execution-id", ctx.execution_id,
-        "--data-root", str(lake), "--database", DATABASE,
+        "--data-root", str(root), "--database", DATABASE,
     ]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
@@ -282,13 +304,14 @@ def _lock_key() -> str:
 def test_aws_a_held_lock_refuses_the_second_writer(aws: str) -> None:
     _aws_tables()
     _publish("s3://data", DAY, "exec-1")
-    location = _location("forecasts", DAY)
     s3 = boto3.client("s3")
     held = {"execution_id": "exec-holder", "expires_at": "2999-01-01T00:00:00+00:00"}
     s3.put_object(Bucket="data", Key=_lock_key(), Body=json.dumps(held).encode())
+    versions = _keys("forecasts_")
     with pytest.raises(StepError, match="execution exec-holder holds the publish lock"):
         _publish("s3://data", DAY, "exec-2")
-    assert _location("forecasts", DAY) == location
+    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _keys("forecasts_") == versions
     assert json.loads(s3.get_object(Bucket="data", Key=_lock_key())["Body"].read()) == held
 
 
@@ -298,9 +321,7 @@ def test_aws_an_expired_lock_is_taken_over_and_released(aws: str) -> None:
     stale = {"execution_id": "exec-killed", "expires_at": "2000-01-01T00:00:00+00:00"}
     s3.put_object(Bucket="data", Key=_lock_key(), Body=json.dumps(stale).encode())
     _publish("s3://data", DAY, "exec-2")
-    assert _location("forecasts", DAY).startswith(
-        f"s3://data/forecasts/execution_date={DAY}/exec-2"
-    )
+    assert _aws_live() == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
     assert "Contents" not in s3.list_objects_v2(Bucket="data", Prefix="runs/_locks/")
 
 
@@ -315,51 +336,67 @@ def test_aws_the_lock_is_created_with_a_conditional_write(aws: str) -> None:
         pass
 
 
-def test_aws_a_failed_second_switch_rolls_the_first_back(
+def test_aws_a_failed_switch_publishes_nothing_and_says_what_readers_see(
     aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _aws_tables()
     _publish("s3://data", DAY, "exec-1")
-    before = {t: _location(t, DAY) for t in ("forecasts", "forecast_metrics")}
-    original = publication.GluePartitions.point
 
-    def point(self, table: str, location: str | None) -> None:
-        if table == "forecast_metrics" and location and "exec-2" in location:
-            raise RuntimeError("AccessDeniedException: glue:UpdatePartition")
-        original(self, table, location)
+    def refused(*args, **kwargs) -> None:
+        raise RuntimeError("AccessDenied: s3:PutObject")
 
-    monkeypatch.setattr(publication.GluePartitions, "point", point)
-    with pytest.raises(StepError, match="rolled back, nothing was published"):
+    monkeypatch.setattr(publication, "write_pointer", refused)
+    with pytest.raises(
+        StepError,
+        match=r"nothing was published \(readers still see execution exec-1 for this date, in "
+        r"both tables\): AccessDenied",
+    ):
         _publish("s3://data", DAY, "exec-2")
-    assert {t: _location(t, DAY) for t in before} == before
-    journal = storage.read_json(publication.journal_uri("s3://data", DAY))
-    assert journal["state"] == "rolled_back"
+    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
 
 
-def test_aws_a_publish_killed_between_the_switches_is_rolled_back_by_the_next(aws: str) -> None:
+def test_aws_a_switch_that_failed_after_s3_applied_it_is_reported_published(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _aws_tables()
+    original = publication.write_pointer
+
+    def lost_response(*args, **kwargs) -> None:
+        original(*args, **kwargs)
+        raise RuntimeError("ReadTimeoutError after the request was sent")
+
+    monkeypatch.setattr(publication, "write_pointer", lost_response)
+    _publish("s3://data", DAY, "exec-1")
+    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+
+
+@pytest.mark.parametrize(
+    ("point", "published"),
+    [
+        ("aws_between_table_versions", False),
+        ("aws_before_switch", False),
+        ("aws_right_after_switch", True),
+        ("aws_during_cleanup", True),
+    ],
+)
+def test_aws_killed_at_any_point_both_views_show_one_execution(
+    aws: str, point: str, published: bool
+) -> None:
     _aws_tables()
     _publish("s3://data", DAY, "exec-1")
-    before = {t: _location(t, DAY) for t in ("forecasts", "forecast_metrics")}
-    glue = boto3.client("glue")
-    partitions = publication.GluePartitions(glue, DATABASE, DAY)
-    journal = publication.journal_uri("s3://data", DAY)
-    # What a kill after the first Glue call leaves: the journal in `switching`, one table moved.
-    half = "s3://data/forecasts/execution_date=2025-03-31/exec-killed/"
-    storage.write_json(
-        {
-            "execution_id": "exec-killed",
-            "state": "switching",
-            "previous": before,
-            "new": {"forecasts": half, "forecast_metrics": half},
-        },
-        journal,
-    )
-    partitions.point("forecasts", half)
-    assert publication.recover_aws(partitions, journal) == (
-        "rolled back the unfinished publish of execution exec-killed"
-    )
-    assert {t: _location(t, DAY) for t in before} == before
-    assert publication.recover_aws(partitions, journal) is None
+    before = [_keys(prefix) for prefix in ("forecasts_", "forecast_metrics_", "publications/")]
+    assert _killed_publish("s3://data", "exec-2", point) == 137
+    expected = "exec-2" if published else "exec-1"
+    assert _aws_live() == {"forecasts": expected, "forecast_metrics": expected}
+    if not published:
+        assert _keys("publications/") == before[2]
+    # The killed holder's lock is taken over once its lease has expired; then the next publish
+    # completes and deletes what is older than the version it replaces.
+    s3 = boto3.client("s3")
+    s3.delete_object(Bucket="data", Key=_lock_key())
+    _publish("s3://data", DAY, "exec-3")
+    assert _aws_live() == {"forecasts": "exec-3", "forecast_metrics": "exec-3"}
+    assert len(_versions("forecasts", DAY)) == len(_versions("forecast_metrics", DAY)) == 2
 
 
 def test_aws_a_run_date_that_is_out_of_range_never_reaches_aws() -> None:
