@@ -42,7 +42,7 @@ from pipeline_code.forecasting import (
 )
 from pipeline_code.forecasting.batch import train_all
 from pipeline_code.forecasting.event_calendar import EventCalendar
-from pipeline_code.forecasting.metrics import IntervalCalibration
+from pipeline_code.forecasting.metrics import IntervalCalibration, inside_interval, mean_mase
 
 HISTORY_DAYS = 3 * 365
 START = dt.date(2023, 1, 1)
@@ -89,13 +89,9 @@ def _predict_pair(
 
 def backtest_summary(trainings: list) -> dict[str, float]:
     scored = [t.backtest for t in trainings if t.backtest is not None]
-    mase = [np.mean(np.abs(b.actual - b.forecast).mean(axis=1) / b.scales) for b in scored]
-    snaive = [
-        np.mean(np.abs(b.actual - b.benchmark_forecast).mean(axis=1) / b.scales) for b in scored
-    ]
-    inside = np.concatenate(
-        [((b.actual >= b.lower) & (b.actual <= b.upper)).ravel() for b in scored]
-    )
+    mase = [mean_mase(b.actual, b.forecast, b.scales) for b in scored]
+    snaive = [mean_mase(b.actual, b.benchmark_forecast, b.scales) for b in scored]
+    inside = np.concatenate([inside_interval(b.actual, b.lower, b.upper).ravel() for b in scored])
     return {
         "mase": float(np.mean(mase)),
         "snaive_mase": float(np.mean(snaive)),

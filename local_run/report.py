@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 
 HISTORY_DAYS_SHOWN = 180
 SMALL_SERIES_SHOWN = 6
@@ -31,8 +31,8 @@ SMALL_SERIES_SHOWN = 6
 def _raw_history(run_dir: Path) -> pd.DataFrame:
     """PreProc's series with capped outliers put back to their raw values: the report shows what
     happened, the models were fitted on the capped value."""
-    history = storage.read_table(str(run_dir / "preproc" / "series.parquet"))
-    quality = run_dir / "preproc" / "data_quality.json"
+    history = storage.read_table(str(run_dir.joinpath(*run_folder.SERIES)))
+    quality = run_dir.joinpath(*run_folder.DATA_QUALITY)
     outliers = storage.read_json(str(quality)).get("outliers", []) if quality.exists() else []
     for outlier in outliers:
         at = (history["series_id"] == outlier["series_id"]) & (
@@ -44,11 +44,11 @@ def _raw_history(run_dir: Path) -> pd.DataFrame:
 
 def write_report(lake: Path, run_dir: Path, execution_date: dt.date, execution_id: str) -> Path:
     history = _raw_history(run_dir)
-    forecasts = storage.read_table(str(run_dir / "predict" / "forecasts.parquet"))
+    forecasts = storage.read_table(str(run_dir.joinpath(*run_folder.FORECASTS)))
     evaluation = _read_evaluation(run_dir)
     ranked = series_by_volume(history)
     if not ranked:
-        raise ValueError(f"{run_dir / 'preproc' / 'series.parquet'} holds no series to report")
+        raise ValueError(f"{run_dir.joinpath(*run_folder.SERIES)} holds no series to report")
     main_chart = _chart(history, forecasts, ranked[0], execution_date, size=(11, 4.5))
     others = [
         (series, _chart(history, forecasts, series, execution_date, size=(5.5, 3)))
@@ -69,7 +69,7 @@ def series_by_volume(history: pd.DataFrame) -> list[str]:
 
 
 def _read_evaluation(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "evaluation" / "evaluation.json"
+    path = run_dir.joinpath(*run_folder.EVALUATION)
     return storage.read_json(str(path)) if path.exists() else {}
 
 

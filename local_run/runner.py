@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import graphlib
 import json
 import os
 import re
@@ -409,17 +410,14 @@ def _in_dependency_order(
             raise DefinitionError(
                 by_name[name][1], f"depends on steps that do not run before it: {sorted(unknown)}"
             )
-    ordered: list[tuple[Mapping[str, Any], str]] = []
-    done: set[str] = set()
-    while waiting:
-        ready = [name for name, needs in waiting.items() if (needs & set(by_name)) <= done]
-        if not ready:
-            raise DefinitionError(where, f"circular dependencies among {sorted(waiting)}")
-        for name in ready:
-            ordered.append(by_name[name])
-            done.add(name)
-            del waiting[name]
-    return ordered
+    graph = {name: needs & set(by_name) for name, needs in waiting.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as err:
+        raise DefinitionError(
+            where, f"circular dependencies among {sorted(set(err.args[1]))}"
+        ) from err
+    return [by_name[name] for name in order]
 
 
 def _dependencies(step: Mapping[str, Any], where: str) -> set[str]:

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from local_run.runner import RunOutcome
-from pipeline_code import publication, tables
+from pipeline_code import publication, run_folder, tables
 
 _GATE_KEYS = ("mase", "relative_mase", "snaive_mase", "smape", "coverage", "n_series")
 
 
 def run_dir(lake: Path, execution_id: str) -> Path:
-    return lake / "runs" / execution_id
+    return lake / run_folder.RUNS / execution_id
 
 
 def published_partitions(lake: Path, execution_date: dt.date) -> list[Path]:
@@ -35,7 +35,7 @@ def write_run_report(lake: Path, execution_date: dt.date, execution_id: str) -> 
 
 
 def gate_metrics(lake: Path, execution_id: str) -> dict[str, Any]:
-    path = run_dir(lake, execution_id) / "evaluation" / "evaluation.json"
+    path = run_dir(lake, execution_id).joinpath(*run_folder.EVALUATION)
     if not path.exists():
         return {}
     return json.loads(path.read_text())
@@ -43,7 +43,7 @@ def gate_metrics(lake: Path, execution_id: str) -> dict[str, Any]:
 
 def data_quality_warnings(lake: Path, execution_id: str) -> list[str]:
     """The run's data-quality warnings (PreProc's summary, Extract's source checks included)."""
-    path = run_dir(lake, execution_id) / "preproc" / "data_quality.json"
+    path = run_dir(lake, execution_id).joinpath(*run_folder.DATA_QUALITY)
     if not path.exists():
         return []
     return [str(line) for line in json.loads(path.read_text()).get("warnings", [])]

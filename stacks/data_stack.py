@@ -11,13 +11,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline_code import tables
+from pipeline_code import run_folder, tables
 from stacks import glue_views
 from stacks.config import EnvironmentConfig
 from stacks.nag import acknowledge
 
 ATHENA_RESULTS_PREFIX = "athena-results/"
-RUNS_PREFIX = "runs/"
+RUNS_PREFIX = f"{run_folder.RUNS}/"
 
 
 class DataStack(cdk.Stack):

@@ -44,7 +44,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline_code import calendar_spec
+from pipeline_code import calendar_spec, run_folder
 
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
@@ -55,9 +55,7 @@ PLACEHOLDERS: Mapping[str, str] = {
     "athena_workgroup": "PLACEHOLDER_ATHENA_WORKGROUP",
 }
 
-EVALUATION_FILE = "evaluation.json"
-"""TrainEvaluation writes it to the run folder's `evaluation/`; the gate reads it by S3 URI."""
-JOB_OUTPUT_PREFIX = "runs/job-output"
+JOB_OUTPUT_PREFIX = f"{run_folder.RUNS}/job-output"
 """Where SageMaker uploads each training job's (empty) model archive; steps write the run folder."""
 GATE_STEP = "QualityGate"
 FAIL_STEP = "GateFailed"
@@ -508,10 +506,9 @@ def evaluation_uri() -> Any:
     return Join(
         on="/",
         values=[
-            f"{_data_root()}/runs",
+            f"{_data_root()}/{run_folder.RUNS}",
             ExecutionVariables.PIPELINE_EXECUTION_ID,
-            "evaluation",
-            EVALUATION_FILE,
+            *run_folder.EVALUATION,
         ],
     )
 

@@ -28,25 +28,44 @@ def mase_scale(history: np.ndarray, season_length: int) -> float:
     return level if level > 0 else 1.0
 
 
-def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
-    return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))))
+def absolute_errors(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(actual, dtype=float) - np.asarray(forecast, dtype=float))
 
 
-def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
-    """Mean of 200|y-f|/(|y|+|f|); a term with y == f == 0 counts as a perfect 0."""
+def smape_terms(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """200|y-f|/(|y|+|f|) per point; a point with y == f == 0 counts as a perfect 0."""
     y = np.asarray(actual, dtype=float)
     f = np.asarray(forecast, dtype=float)
     denominator = np.abs(y) + np.abs(f)
     with np.errstate(invalid="ignore", divide="ignore"):
-        terms = np.where(denominator == 0, 0.0, 200.0 * np.abs(y - f) / denominator)
-    return float(np.mean(terms))
+        return np.where(denominator == 0, 0.0, 200.0 * np.abs(y - f) / denominator)
+
+
+def inside_interval(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Per point, whether the actual is inside [lower, upper], bounds included."""
+    y = np.asarray(actual, dtype=float)
+    return (y >= np.asarray(lower, dtype=float)) & (y <= np.asarray(upper, dtype=float))
+
+
+def mean_mase(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> float:
+    """MASE averaged over rows: `actual` and `forecast` are (rows, points), each row scaled by
+    its own `scales` entry (a series, or a backtest fold of one series)."""
+    row_mae = np.mean(absolute_errors(actual, forecast), axis=1)
+    return float(np.mean(row_mae / np.asarray(scales, dtype=float)))
+
+
+def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.mean(absolute_errors(actual, forecast)))
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean of `smape_terms`."""
+    return float(np.mean(smape_terms(actual, forecast)))
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Share of actuals inside [lower, upper], bounds included."""
-    y = np.asarray(actual, dtype=float)
-    inside = (y >= np.asarray(lower, float)) & (y <= np.asarray(upper, float))
-    return float(np.mean(inside))
+    return float(np.mean(inside_interval(actual, lower, upper)))
 
 
 def interval_offsets(errors: np.ndarray, level: float) -> tuple[float, float]:

@@ -49,6 +49,7 @@ from pipeline_code.forecasting.metrics import (
     IntervalCalibration,
     interval_offsets,
     mase_scale,
+    mean_mase,
 )
 
 MIN_TRAIN = 8  # fewest observations a backtest fold trains on
@@ -288,7 +289,7 @@ def _mean_mase(
     if not all(name in fold.forecasts for fold in per_fold):
         return float("inf")
     forecast = np.stack([fold.forecasts[name] for fold in per_fold])
-    return float(np.mean(np.mean(np.abs(actual - forecast), axis=1) / scales))
+    return mean_mase(actual, forecast, scales)
 
 
 def choose_model(candidate_mase: dict[str, float], order: tuple[str, ...]) -> str:
@@ -393,7 +394,7 @@ def train_series(
     names = tuple(dict.fromkeys(settings.candidates))
     scores = {name: _mean_mase(name, per_fold, actual, scales) for name in names}
     benchmark = np.stack([fold.benchmark for fold in per_fold])
-    scores[BENCHMARK_SCORE] = float(np.mean(np.mean(np.abs(actual - benchmark), axis=1) / scales))
+    scores[BENCHMARK_SCORE] = mean_mase(actual, benchmark, scales)
     chosen = choose_model(scores, settings.candidates)
 
     level = settings.interval_level

@@ -41,15 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.forecasting.metrics import absolute_errors, inside_interval, smape_terms
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
 
 STEP = "TrainEvaluation"
-INPUT = ("train", "backtest.parquet")
-EVALUATION_JSON = "evaluation.json"
-METRICS_OUTPUT = ("evaluation", "metrics.parquet")
 REQUIRED = ("series_id", "model", "role", "fold", "y", "yhat", "yhat_lower", "yhat_upper", "scale")
 METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
 RELATIVE_CAP = 1e6
@@ -58,7 +56,7 @@ RELATIVE_CAP = 1e6
 
 
 def load_backtest(ctx: RunContext) -> pd.DataFrame:
-    uri = ctx.path(*INPUT)
+    uri = ctx.path(*run_folder.BACKTEST)
     if not storage.exists(uri):
         raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
     frame = storage.read_table(uri)
@@ -78,20 +76,17 @@ def load_backtest(ctx: RunContext) -> pd.DataFrame:
 
 def _scores(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-series MASE, sMAPE, MAE, coverage, folds and points of one role's rows."""
-    error = (frame["y"] - frame["yhat"]).abs()
-    denominator = frame["y"].abs() + frame["yhat"].abs()
+    error = absolute_errors(frame["y"], frame["yhat"])
     terms = pd.DataFrame(
         {
             "series_id": frame["series_id"],
             "model": frame["model"],
             "fold": frame["fold"],
-            "mase": error / frame["scale"],
-            "smape": np.where(
-                denominator == 0, 0.0, 200.0 * error / denominator.where(denominator > 0, 1)
-            ),
+            "mase": error / frame["scale"].to_numpy(dtype=float),
+            "smape": smape_terms(frame["y"], frame["yhat"]),
             "mae": error,
-            "coverage": (
-                (frame["y"] >= frame["yhat_lower"]) & (frame["y"] <= frame["yhat_upper"])
+            "coverage": inside_interval(
+                frame["y"], frame["yhat_lower"], frame["yhat_upper"]
             ).astype(float),
         }
     )
@@ -264,8 +259,8 @@ def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
     report, metrics = evaluate(load_backtest(ctx), args)
     report["execution_date"] = ctx.execution_date.isoformat()
     report["execution_id"] = ctx.execution_id
-    storage.write_json(report, ctx.path("evaluation", EVALUATION_JSON))
-    storage.write_table(metrics, ctx.path(*METRICS_OUTPUT))
+    storage.write_json(report, ctx.path(*run_folder.EVALUATION))
+    storage.write_table(metrics, ctx.path(*run_folder.METRICS))
     overall, verdict = report["overall"], report["gate"]
     print(
         f"{STEP}: {overall['n_series']} series, MASE {overall['mase']:.4f} "

@@ -27,14 +27,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from pipeline_code import source_contract, storage, tables
+from pipeline_code import run_folder, source_contract, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "Extract"
 SQL_PATH = Path(__file__).resolve().parent.parent / "sql" / "extract.sql"
-OUTPUT = ("extract", "data.parquet")
-QUALITY_OUTPUT = ("extract", "data_quality.json")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -260,9 +258,11 @@ def run(
     else:
         rows = query_athena(database, table, workgroup, athena_sql)
     result, found = count_result(rows, scan, rules, start, end)
-    uri = ctx.path(*OUTPUT)
+    uri = ctx.path(*run_folder.EXTRACT_DATA)
     storage.write_table(result, uri)
-    storage.write_json(_quality_report(ctx, rules, scan, found, absent), ctx.path(*QUALITY_OUTPUT))
+    storage.write_json(
+        _quality_report(ctx, rules, scan, found, absent), ctx.path(*run_folder.EXTRACT_QUALITY)
+    )
     print(
         f"{STEP}: {len(result)} rows, {result['series_id'].nunique()} series, "
         f"{start}..{end} -> {uri}"

@@ -26,13 +26,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from pipeline_code import publication, storage, tables
+from pipeline_code import publication, run_folder, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "PostProc"
-FORECASTS_INPUT = ("predict", "forecasts.parquet")
-METRICS_INPUT = ("evaluation", "metrics.parquet")
 PART_FILE = publication.PART_FILE
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -51,7 +49,7 @@ def _require_columns(frame: pd.DataFrame, required: list[str], what: str) -> Non
 
 def validate_forecasts(frame: pd.DataFrame, execution_id: str) -> pd.DataFrame:
     """The forecasts as the published table wants them, or StepError naming what is wrong."""
-    what = "predict/forecasts.parquet"
+    what = run_folder.relative(run_folder.FORECASTS)
     if frame.empty:
         raise StepError(STEP, f"{what} is empty: nothing to publish")
     value_columns = ["yhat", "yhat_lower", "yhat_upper"]
@@ -83,7 +81,7 @@ def validate_forecasts(frame: pd.DataFrame, execution_id: str) -> pd.DataFrame:
 def validate_metrics(frame: pd.DataFrame, execution_id: str) -> pd.DataFrame:
     """The metrics with the forecast_metrics columns; absent metric columns are published empty
     (NULL), so a scorer that adds or drops a metric does not block the forecasts."""
-    what = "evaluation/metrics.parquet"
+    what = run_folder.relative(run_folder.METRICS)
     if frame.empty:
         raise StepError(STEP, f"{what} is empty: nothing to publish")
     _require_columns(frame, ["series_id"], what)
@@ -110,7 +108,7 @@ def to_arrow(frame: pd.DataFrame, table: tables.Table) -> pa.Table:
 def prepare(ctx: RunContext) -> list[Publication]:
     """Read and validate both inputs; nothing is published unless both are good."""
     frames = {}
-    for name, parts in (("forecasts", FORECASTS_INPUT), ("metrics", METRICS_INPUT)):
+    for name, parts in (("forecasts", run_folder.FORECASTS), ("metrics", run_folder.METRICS)):
         uri = ctx.path(*parts)
         if not storage.exists(uri):
             raise StepError(STEP, f"input {uri} does not exist")

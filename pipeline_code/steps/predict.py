@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting import (
     ForecastSettings,
@@ -39,15 +39,14 @@ from pipeline_code.forecasting.artifacts import TrainedModels, load_models
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.series_table import last_day
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
-from pipeline_code.steps.train import MODELS_OUTPUT, load_series
+from pipeline_code.steps.train import load_series
 
 STEP = "Predict"
-OUTPUT = ("predict", "forecasts.parquet")
 COLUMNS = ("series_id", "target_date", "yhat", "yhat_lower", "yhat_upper", "model")
 
 
 def load_trained(ctx: RunContext) -> TrainedModels:
-    uri = ctx.path(*MODELS_OUTPUT)
+    uri = ctx.path(*run_folder.MODELS)
     if not storage.exists(uri):
         raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
     try:
@@ -138,8 +137,10 @@ def run(ctx: RunContext, args: argparse.Namespace) -> pd.DataFrame:
     frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)
     if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
         raise StepError(STEP, "a forecast is not finite")
-    storage.write_table(frame, ctx.path(*OUTPUT))
-    print(f"{STEP}: {len(series)} series x {args.horizon} days -> {ctx.path(*OUTPUT)}")
+    storage.write_table(frame, ctx.path(*run_folder.FORECASTS))
+    print(
+        f"{STEP}: {len(series)} series x {args.horizon} days -> {ctx.path(*run_folder.FORECASTS)}"
+    )
     return frame
 
 

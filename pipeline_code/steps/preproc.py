@@ -43,15 +43,11 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "PreProc"
-INPUT = ("extract", "data.parquet")
-SERIES_OUTPUT = ("preproc", "series.parquet")
-QUALITY_OUTPUT = ("preproc", "data_quality.json")
-SOURCE_QUALITY_INPUT = ("extract", "data_quality.json")
 OUTLIER_HISTORY_DAYS = 56
 COLUMNS = ("series_id", "ds", "y")
 
@@ -285,7 +281,7 @@ def _outlier_warnings(outliers: list[dict[str, Any]]) -> list[str]:
 
 def read_source_quality(ctx: RunContext) -> dict[str, Any]:
     """Extract's findings; absent when Extract was replaced by a query of the user's own."""
-    uri = ctx.path(*SOURCE_QUALITY_INPUT)
+    uri = ctx.path(*run_folder.EXTRACT_QUALITY)
     return storage.read_json(uri) if storage.exists(uri) else {}
 
 
@@ -296,7 +292,7 @@ def run(
         raise StepError(STEP, "--min-history-days and --stopped-days must be at least 1")
     if not outlier_threshold > 0:
         raise StepError(STEP, "--outlier-threshold must be above 0")
-    in_uri = ctx.path(*INPUT)
+    in_uri = ctx.path(*run_folder.EXTRACT_DATA)
     if not storage.exists(in_uri):
         raise StepError(STEP, f"input {in_uri} does not exist (did Extract run?)")
     source = read_source_quality(ctx)
@@ -309,9 +305,9 @@ def run(
         missing,
         outlier_threshold,
     )
-    storage.write_table(series, ctx.path(*SERIES_OUTPUT))
+    storage.write_table(series, ctx.path(*run_folder.SERIES))
     report = quality_report(quality, ctx, series, source)
-    storage.write_json(report, ctx.path(*QUALITY_OUTPUT))
+    storage.write_json(report, ctx.path(*run_folder.DATA_QUALITY))
     for warning in report["warnings"]:
         print(f"WARNING {STEP}: {warning}")
     print(f"{STEP}: {series['series_id'].nunique()} series, {len(series)} rows; {quality.counts}")

@@ -27,7 +27,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting import (
     ForecastSettings,
@@ -44,15 +44,12 @@ from pipeline_code.forecasting.series_table import SeriesTableError, series_from
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "Train"
-INPUT = ("preproc", "series.parquet")
-MODELS_OUTPUT = ("train", "models.pkl")
-BACKTEST_OUTPUT = ("train", "backtest.parquet")
 _FREQUENCY_STEP = {"D": "1D", "W": "7D", "H": "1h"}
 
 
 def load_series(ctx: RunContext, step: str) -> tuple[list[SeriesData], str]:
     """The checked series of the run and their frequency code; bad input raises StepError."""
-    uri = ctx.path(*INPUT)
+    uri = ctx.path(*run_folder.SERIES)
     if not storage.exists(uri):
         raise StepError(step, f"input {uri} does not exist (did PreProc run?)")
     frame = storage.read_table(uri)
@@ -197,8 +194,8 @@ def run(ctx: RunContext, args: argparse.Namespace) -> TrainedModels:
         models={t.model.series_id: t.model for t in trainings},
         calibration=trained_run.calibration,
     )
-    storage.write_bytes(dump_models(trained), ctx.path(*MODELS_OUTPUT))
-    storage.write_table(backtest, ctx.path(*BACKTEST_OUTPUT))
+    storage.write_bytes(dump_models(trained), ctx.path(*run_folder.MODELS))
+    storage.write_table(backtest, ctx.path(*run_folder.BACKTEST))
     chosen = Counter(t.model.model for t in trainings)
     unscored = sum(t.backtest is None for t in trainings)
     print(

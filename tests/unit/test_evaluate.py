@@ -10,6 +10,7 @@ import pytest
 
 from pipeline_code import storage
 from pipeline_code.errors import StepError
+from pipeline_code.forecasting import metrics
 from pipeline_code.steps import evaluate
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
 
@@ -217,3 +218,24 @@ def test_a_backtest_without_fold_kinds_counts_as_recent_folds(tmp_path: Path) ->
     assert report["backtest"]["folds"]["seasonal"] == {"folds": 0, "mase": None}
     assert report["backtest"]["coverage_event_days"] is None
     assert report["gate"]["message"] == "passed (backtest: 2 recent folds)"
+
+
+def test_the_step_scores_with_the_forecasting_metrics() -> None:
+    """TrainEvaluation and the benchmarks score with the same functions: per series, the step's
+    figures are `forecasting.metrics` applied to that series' chosen rows."""
+    rng = np.random.default_rng(5)
+    y = rng.poisson(4.0, 8).astype(float)
+    yhat = y + rng.normal(0, 2, 8)
+    y[0] = yhat[0] = 0.0  # a 0/0 point: sMAPE scores it 0
+    frame = pd.concat(
+        [
+            _rows("A", "chosen", "ets", y, yhat, yhat - 1.5, yhat + 1.5, scale=1.7),
+            _rows("A", "benchmark", "snaive", y, y[::-1], y - 9, y + 9, scale=1.7),
+        ],
+        ignore_index=True,
+    )
+    scores = evaluate.per_series_metrics(frame).set_index("series_id").loc["A"]
+    assert scores["mase"] == pytest.approx(metrics.mean_mase(y[None, :], yhat[None, :], [1.7]))
+    assert scores["smape"] == pytest.approx(metrics.smape(y, yhat))
+    assert scores["mae"] == pytest.approx(metrics.mae(y, yhat))
+    assert scores["coverage"] == pytest.approx(metrics.coverage(y, yhat - 1.5, yhat + 1.5))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import publication, storage, tables
+from pipeline_code import publication, run_folder, storage, tables
 from pipeline_code.errors import StepError
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import postproc
@@ -61,8 +61,8 @@ def _stage(
 ) -> RunContext:
     """Put a run's inputs into its run folder."""
     ctx = RunContext(execution_date=day, execution_id=run_id, data_root=root)
-    storage.write_table(forecasts, ctx.path(*postproc.FORECASTS_INPUT))
-    storage.write_table(metrics, ctx.path(*postproc.METRICS_INPUT))
+    storage.write_table(forecasts, ctx.path(*run_folder.FORECASTS))
+    storage.write_table(metrics, ctx.path(*run_folder.METRICS))
     return ctx
 
 

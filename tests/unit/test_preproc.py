@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import preproc
@@ -126,10 +126,12 @@ def test_only_future_rows_fail() -> None:
 
 def test_run_writes_series_and_data_quality(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
-    storage.write_table(pd.concat([_series("A", 80), _series("B", 20)]), ctx.path(*preproc.INPUT))
+    storage.write_table(
+        pd.concat([_series("A", 80), _series("B", 20)]), ctx.path(*run_folder.EXTRACT_DATA)
+    )
     preproc.run(ctx, min_history_days=56, stopped_days=28)
-    series = storage.read_table(ctx.path(*preproc.SERIES_OUTPUT))
-    report = storage.read_json(ctx.path(*preproc.QUALITY_OUTPUT))
+    series = storage.read_table(ctx.path(*run_folder.SERIES))
+    report = storage.read_json(ctx.path(*run_folder.DATA_QUALITY))
     assert list(series.columns) == ["series_id", "ds", "y"]
     assert len(series) == 80
     assert report["execution_date"] == END.isoformat()
