@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from local_run.expressions import (
     resolve_text,
 )
 from local_run.lake import LakeMapping
+from pipeline_code import shards
 from stacks import pipeline_definition
 
 REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
@@ -285,20 +287,19 @@ class _Execution:
         ]
         record = self._begin(name, "Training")
         started = time.monotonic()
-        result = subprocess.run(
-            command,
-            cwd=self.request.repo_root,
-            env=self._environment(arguments, where),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        self._write_log(name, command, result)
-        if result.returncode != 0:
+        count = instance_count(arguments, where)
+        environment = self._environment(arguments, where)
+        results = run_instances(command, count, environment, self.request.repo_root)
+        for rank, result in enumerate(results):
+            self._write_log(name if count == 1 else f"{name}-algo-{rank + 1}", command, result)
+        failed = [(rank, r) for rank, r in enumerate(results) if r.returncode != 0]
+        if failed:
+            rank, result = failed[0]
+            which = "" if count == 1 else f" (instance algo-{rank + 1} of {count})"
             self._end(record, "Failed", _tail(result.stderr), started)
             self.outcome.failed_step = name
             self.outcome.failure = (
-                f"{name} exited with code {result.returncode}:\n{_tail(result.stderr)}"
+                f"{name}{which} exited with code {result.returncode}:\n{_tail(result.stderr)}"
             )
             raise StepFailed(name)
         self._end(record, "Succeeded", "", started)
@@ -359,6 +360,55 @@ class _Execution:
         record.detail = detail
         record.seconds = time.monotonic() - started if started is not None else 0.0
         self.request.on_step(record)
+
+
+def instance_count(arguments: Mapping[str, Any], where: str) -> int:
+    count = arguments.get("ResourceConfig", {}).get("InstanceCount", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise DefinitionError(
+            f"{where}.Arguments.ResourceConfig.InstanceCount", "must be a whole number >= 1"
+        )
+    return count
+
+
+def run_instances(
+    command: list[str], count: int, environment: Mapping[str, str], cwd: Path
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run the job's entry point as `count` processes at once, each with the resource
+    configuration SageMaker would give its instance; returns when every one has ended (a job
+    fails when any of its instances does)."""
+    if count == 1:
+        return [
+            subprocess.run(
+                command, cwd=cwd, env=dict(environment), capture_output=True, text=True, check=False
+            )
+        ]
+    with tempfile.TemporaryDirectory(prefix="local-job-") as folder:
+        running = []
+        for rank in range(count):
+            config_dir = Path(folder) / f"algo-{rank + 1}"
+            config_dir.mkdir()
+            config = shards.resource_config(shards.Share(rank=rank, count=count))
+            (config_dir / shards.RESOURCE_CONFIG).write_text(json.dumps(config))
+            output = (config_dir / "stdout").open("w+"), (config_dir / "stderr").open("w+")
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env={**environment, shards.CONFIG_DIR_ENV: str(config_dir)},
+                stdout=output[0],
+                stderr=output[1],
+                text=True,
+            )
+            running.append((process, output))
+        results = []
+        for process, (stdout, stderr) in running:
+            code = process.wait()
+            stdout.seek(0)
+            stderr.seek(0)
+            results.append(subprocess.CompletedProcess(command, code, stdout.read(), stderr.read()))
+            stdout.close()
+            stderr.close()
+        return results
 
 
 def step_module(entrypoint: list[Any], where: str) -> str:

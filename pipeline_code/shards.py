@@ -1,0 +1,90 @@
+"""Which series this instance works on when a step runs on several instances of one job.
+
+SageMaker writes the job's cluster into every instance as `/opt/ml/input/config/resourceconfig.json`
+(`{"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], ...}`, "Distributed Training
+Configuration" in https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html).
+An instance's rank is its host's position in `hosts`. Outside a job (tests, a plain run) there is
+no file, and the one instance is rank 0 of 1. The local runner gives each of its processes a file
+of its own through `SM_INPUT_CONFIG_DIR`, so the same code path is exercised without AWS.
+
+Series are split by a stable hash of their id (not Python's `hash`, which is salted per process)
+into `BUCKETS` buckets; PreProc writes one file per bucket, and rank r of n takes the buckets
+b with b % n == r, so a share is a set of files. The split depends on the series id only: the
+same series land together whatever the instance count, and the result of a run is the same for
+any count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_DIR_ENV = "SM_INPUT_CONFIG_DIR"
+DEFAULT_CONFIG_DIR = "/opt/ml/input/config"
+RESOURCE_CONFIG = "resourceconfig.json"
+BUCKETS = 256
+"""Buckets of series; also the most instances that can share the work."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """Rank `rank` of `count` instances."""
+
+    rank: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= BUCKETS or not 0 <= self.rank < self.count:
+            raise ValueError(f"rank {self.rank} of {self.count} instances: not a valid share")
+
+    @property
+    def is_leader(self) -> bool:
+        """Rank 0 does the work that is not split (and the only work of a one-instance step)."""
+        return self.rank == 0
+
+    @property
+    def buckets(self) -> list[int]:
+        return [bucket for bucket in range(BUCKETS) if bucket % self.count == self.rank]
+
+    def owns(self, series_id: str) -> bool:
+        return bucket_of(series_id) % self.count == self.rank
+
+    @property
+    def label(self) -> str:
+        return f"instance {self.rank + 1} of {self.count}"
+
+
+def bucket_of(series_id: str) -> int:
+    """The series' bucket: a stable hash, the same on every host and every run."""
+    digest = hashlib.blake2b(series_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def current_share(environ: Mapping[str, str] = os.environ) -> Share:
+    """This instance's share, from the job's resource configuration (rank 0 of 1 without one)."""
+    path = Path(environ.get(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR)) / RESOURCE_CONFIG
+    if not path.exists():
+        return Share()
+    try:
+        config = json.loads(path.read_text())
+        hosts = list(config["hosts"])
+        rank = hosts.index(config["current_host"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        message = f"{path}: not a resource configuration with this host in it ({err})"
+        raise ValueError(message) from err
+    return Share(rank=rank, count=len(hosts))
+
+
+def resource_config(share: Share) -> dict[str, object]:
+    """The file SageMaker writes for this share's instance (what the local runner writes)."""
+    hosts = [f"algo-{i + 1}" for i in range(share.count)]
+    return {
+        "current_host": hosts[share.rank],
+        "current_group_name": "homogeneousCluster",
+        "hosts": hosts,
+        "network_interface_name": "eth0",
+    }
