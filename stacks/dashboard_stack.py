@@ -18,13 +18,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import dashboard_view
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.dead_letter_queue import dead_letter_queue
+from stacks.nag import acknowledge_wildcard_resources
+from stacks.pipeline_events import execution_status_pattern
 from stacks.python_function import (
     ARCHITECTURE,
     RUNTIME,
@@ -34,7 +35,6 @@ from stacks.python_function import (
 )
 
 REFRESH_FUNCTION_CODE = Path(__file__).resolve().parents[1] / "lambda" / "quicksight_refresh"
-EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 # Long enough to follow an ingestion of this size (a minute or two) with room to spare.
 REFRESH_TIMEOUT = cdk.Duration.minutes(10)
 
@@ -216,7 +216,9 @@ class DashboardStack(cdk.Stack):
         )
         ingestion_policy = self._grant_ingestions(role)
         self._grant_publish(role, alerts_topic)
-        dead_letters = self._dead_letter_queue()
+        dead_letters = dead_letter_queue(
+            self, "RefreshDeadLetters", holds="the refresh function and its rule"
+        )
 
         function = lambda_.Function(
             self,
@@ -288,38 +290,12 @@ class DashboardStack(cdk.Stack):
                 )
             )
 
-    def _dead_letter_queue(self) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "RefreshDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the refresh function and its rule.",
-        )
-        return queue
-
     def _success_rule(self, pipeline_name: str) -> events.Rule:
-        # SageMaker writes pipeline ARNs with the name in lower case.
-        pipeline_arn = self.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
-        )
         rule = events.Rule(
             self,
             "PipelineSucceeded",
             description="Refresh the dashboard's SPICE data set when the pipeline succeeds",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[EXECUTION_STATUS_CHANGE],
-                detail={
-                    "pipelineArn": [pipeline_arn],
-                    "currentPipelineExecutionStatus": ["Succeeded"],
-                },
-            ),
+            event_pattern=execution_status_pattern(self, pipeline_name, ["Succeeded"]),
         )
         rule.add_target(
             targets.LambdaFunction(

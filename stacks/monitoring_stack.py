@@ -28,7 +28,13 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.dead_letter_queue import dead_letter_queue
+from stacks.nag import acknowledge_wildcard_resources
+from stacks.pipeline_events import (
+    execution_status_pattern,
+    pipeline_arn,
+    step_status_pattern,
+)
 from stacks.pipeline_stack import PipelineStack
 from stacks.python_function import (
     ARCHITECTURE,
@@ -46,14 +52,11 @@ NOTIFIER_EXCLUDES = ["render_example.py", "__pycache__", "*.pyc"]
 NOTIFIER_TIMEOUT = cdk.Duration.seconds(90)
 NOTIFIER_RETRY_ATTEMPTS = 2
 
-EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-STEP_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Step Status Change"
 PIPELINE_METRICS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 
 # How long EventBridge keeps retrying delivery to the topic before the dead-letter queue.
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(6)
 TARGET_RETRY_ATTEMPTS = 20
-DLQ_RETENTION = cdk.Duration.days(14)
 # Period of the "something went wrong" alarms: SQS reports queue depth every five minutes.
 FAST_ALARM_PERIOD = cdk.Duration.minutes(5)
 
@@ -113,10 +116,7 @@ class MonitoringStack(cdk.Stack):
         self.add_stack_dependency(pipeline)
         self.pipeline_name = config.pipeline_name
         self.data_bucket = config.data_bucket_name(self.account)
-        # SageMaker writes pipeline ARNs in events with the name in lower case.
-        self.pipeline_arn = self.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=self.pipeline_name.lower()
-        )
+        self.pipeline_arn = pipeline_arn(self, self.pipeline_name)
         self.alerts_key = self._alerts_key()
         self.alerts_topic = self._alerts_topic()
         self.target_dead_letter_queue = self._dead_letter_queue(
@@ -226,21 +226,14 @@ class MonitoringStack(cdk.Stack):
         )
 
     def _dead_letter_queue(self, construct_id: str, name: str, holds: str) -> sqs.Queue:
-        queue = sqs.Queue(
+        """Encrypted with the alerts key, named (an alarm watches each by name)."""
+        return dead_letter_queue(
             self,
             construct_id,
+            holds=holds,
+            key=self.alerts_key,
             queue_name=self.config.resource_name(name),
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.alerts_key,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
         )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            f"This queue is itself a dead-letter queue (of {holds}); an alarm watches it.",
-        )
-        return queue
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -252,13 +245,8 @@ class MonitoringStack(cdk.Stack):
             rule_name=self.config.resource_name("execution-ended"),
             description=f"{self.pipeline_name}: execution ended "
             + ", ".join(forwarded_statuses(self.config)),
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[EXECUTION_STATUS_CHANGE],
-                detail={
-                    "pipelineArn": [self.pipeline_arn],
-                    "currentPipelineExecutionStatus": forwarded_statuses(self.config),
-                },
+            event_pattern=execution_status_pattern(
+                self, self.pipeline_name, forwarded_statuses(self.config)
             ),
             targets=[target],
         )
@@ -267,11 +255,7 @@ class MonitoringStack(cdk.Stack):
             "StepFailedRule",
             rule_name=self.config.resource_name("step-failed"),
             description=f"{self.pipeline_name}: a step failed",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[STEP_STATUS_CHANGE],
-                detail={"pipelineArn": [self.pipeline_arn], "currentStepStatus": ["Failed"]},
-            ),
+            event_pattern=step_status_pattern(self, self.pipeline_name, ["Failed"]),
             targets=[target],
         )
         rules = [execution, step]
