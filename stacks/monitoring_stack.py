@@ -36,18 +36,12 @@ from stacks.pipeline_events import (
     step_status_pattern,
 )
 from stacks.pipeline_stack import PipelineStack
-from stacks.python_function import (
-    ARCHITECTURE,
-    RUNTIME,
-    default_policy,
-    depend_only_on_policies,
-    role_and_log_group,
-)
+from stacks.python_function import PythonFunction
 
 REPO = Path(__file__).resolve().parents[1]
 NOTIFIER_CODE = REPO / "lambda" / "slack_notifier"
 # render_example.py renders the README's sample message; the function never imports it.
-NOTIFIER_EXCLUDES = ["render_example.py", "__pycache__", "*.pyc"]
+NOTIFIER_EXCLUDES = ["render_example.py"]
 # Slack retries (slack_webhook.RetryPolicy) take at most about 45 s, SageMaker reads a few more.
 NOTIFIER_TIMEOUT = cdk.Duration.seconds(90)
 NOTIFIER_RETRY_ATTEMPTS = 2
@@ -275,38 +269,30 @@ class MonitoringStack(cdk.Stack):
 
     # -- Slack notifier ------------------------------------------------------------------------
 
-    def _notifier(self) -> lambda_.Function:
-        role, log_group = role_and_log_group(
-            self, "Notifier", "Posts the forecast pipeline's alerts to Slack"
-        )
+    def _notifier(self) -> PythonFunction:
         statements = self._notifier_statements()
-        for statement in statements:
-            role.add_to_policy(statement)
+        function = PythonFunction(
+            self,
+            "Notifier",
+            code_dir=NOTIFIER_CODE,
+            exclude=NOTIFIER_EXCLUDES,
+            description=f"Posts {self.pipeline_name} failures and alarms to Slack",
+            role_description="Posts the forecast pipeline's alerts to Slack",
+            timeout=NOTIFIER_TIMEOUT,
+            statements=statements,
+            # Reserving caps parallel posts to Slack, but a new account has nothing to reserve.
+            reserved_concurrent_executions=self.config.monitoring.notifier_reserved_concurrency,
+            environment=self._notifier_environment(),
+        )
         acknowledge_wildcard_resources(
-            role.node.find_child("DefaultPolicy"),
+            function.default_policy,
             [r for statement in statements for r in statement.resources if "*" in r],
             "Execution ARNs end in an id SageMaker assigns per run; the wildcard covers the"
             " executions of this one pipeline, which the notifier reads to describe a failure."
             " The run-folder wildcard matches only each run's data_quality.json; the key wildcard"
             " is narrowed by condition to the data key's alias, used through S3.",
         )
-        function = lambda_.Function(
-            self,
-            "Notifier",
-            description=f"Posts {self.pipeline_name} failures and alarms to Slack",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(NOTIFIER_CODE), exclude=NOTIFIER_EXCLUDES),
-            timeout=NOTIFIER_TIMEOUT,
-            memory_size=256,
-            role=role,
-            log_group=log_group,
-            # Reserving caps parallel posts to Slack, but a new account has nothing to reserve.
-            reserved_concurrent_executions=self.config.monitoring.notifier_reserved_concurrency,
-            environment=self._notifier_environment(),
-        )
-        depend_only_on_policies(function, [default_policy(role)])
+        function.depend_only_on_policies()
         self._on_failure_to_queue(function)
         return function
 
@@ -375,7 +361,7 @@ class MonitoringStack(cdk.Stack):
             ),
         ]
 
-    def _on_failure_to_queue(self, function: lambda_.Function) -> None:
+    def _on_failure_to_queue(self, function: PythonFunction) -> None:
         """Lambda retries a failed post twice, then records the event in the queue. Written as
         the L1 resource because lambda_destinations.SqsDestination would grant the role
         kms:ReEncrypt* and kms:GenerateDataKey* as well."""
@@ -392,7 +378,7 @@ class MonitoringStack(cdk.Stack):
             ),
         )
         # Lambda checks the role's permission on the destination when the config is created.
-        invoke_config.node.add_dependency(default_policy(function.role))
+        invoke_config.node.add_dependency(function.default_policy)
 
     # -- alarms --------------------------------------------------------------------------------
 
