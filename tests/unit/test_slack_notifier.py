@@ -27,6 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from pipeline_code import run_context
 from tests.unit.aws_paginators import paginator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -547,7 +548,6 @@ def test_direct_eventbridge_invocation_is_accepted(harness: Harness) -> None:
 
 
 def test_execution_date_rule_matches_the_pipeline() -> None:
-    run_context = pytest.importorskip("pipeline_code.run_context")
     cases = [
         ("2024-05-01", "2024-05-03T00:00:00Z", "Asia/Tokyo"),
         ("2024-05-01T18:00:00Z", "", "Asia/Tokyo"),
