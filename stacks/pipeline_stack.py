@@ -26,27 +26,15 @@ JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
 
 
 def definition_settings(config: EnvironmentConfig) -> pipeline_definition.DefinitionSettings:
-    pipeline = config.pipeline
+    """The definition's settings from the environment: every `pipeline.*` key under its own name
+    (a key the definition does not know fails here), plus the schedule's zone and the calendar."""
     return pipeline_definition.DefinitionSettings(
         pipeline_name=config.pipeline_name,
         timezone=config.schedule.timezone,
-        lookback_days=pipeline.lookback_days,
-        horizon_days=pipeline.horizon_days,
-        max_mase=pipeline.max_mase,
-        max_relative_mase=pipeline.max_relative_mase,
-        interval_level=pipeline.interval_level,
-        backtest_folds=pipeline.backtest_folds,
         holiday_country=config.calendar.holiday_country,
         calendar_breaks=config.calendar.breaks,
         company_days=config.calendar.company_day_arguments,
-        instance_type=pipeline.instance_type,
-        keep_alive_seconds=pipeline.keep_alive_seconds,
-        source_timezone=pipeline.source_timezone,
-        max_missing_days=pipeline.max_missing_days,
-        missing_days_window=pipeline.missing_days_window,
-        outlier_threshold=pipeline.outlier_threshold,
-        gate_largest_series=pipeline.gate_largest_series,
-        max_series_relative_mase=pipeline.max_series_relative_mase,
+        **config.pipeline.model_dump(),
     )
 
 
