@@ -1,17 +1,36 @@
 """Typed per-environment configuration, parsed from cdk.json `context.environments.<name>`.
 
-Everything that differs between dev and prod lives there; this module turns it into frozen
-dataclasses and fails with a message naming the exact key (`environments.dev.pipeline.horizon_days`)
-when a value is missing, unknown or of the wrong kind.
+Everything that differs between dev and prod lives there; this module declares it as frozen
+pydantic models (unknown keys forbidden, ranges and patterns as field constraints) and turns any
+validation error into a ConfigError naming the exact key, e.g.
+`environments.dev.pipeline.horizon_days: expected an integer from 1 to 365, got '28'`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from annotated_types import Ge, GroupedMetadata, Gt, Le
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from pipeline_code import calendar_spec
 
@@ -22,78 +41,253 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key."""
 
 
-@dataclass(frozen=True)
-class ScheduleConfig:
-    enabled: bool
-    cron: str  # EventBridge Scheduler cron expression, e.g. cron(0 3 * * ? *)
-    timezone: str
+# --- value types: each says in its error what it expects ------------------------------------
+
+
+def _expecting(text: str) -> WrapValidator:
+    """Replace pydantic's own wording with `expected <text>` (the key and value are added later)."""
+
+    def validate(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError(
+                "expected", "expected {expected}", {"expected": text}
+            ) from None
+
+    return WrapValidator(validate)
+
+
+def _fail(text: str) -> PydanticCustomError:
+    return PydanticCustomError("expected", "expected {expected}", {"expected": text})
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    lookback_days: int
-    horizon_days: int
-    backtest_folds: int
-    interval_level: float
-    max_mase: float
-    max_relative_mase: float
-    instance_type: str
+class IntegerIn(GroupedMetadata):
+    """An integer from `low` to `high` (true and false are not integers here)."""
+
+    low: int
+    high: int
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Strict()
+        yield Ge(self.low)
+        yield Le(self.high)
+        yield _expecting(f"an integer from {self.low} to {self.high}")
+
+
+@dataclass(frozen=True)
+class NumberIn(GroupedMetadata):
+    """A number above `low` and at most `high`; an integer is read as a float."""
+
+    high: float
+    low: float = 0.0
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Strict()
+        yield Gt(self.low)
+        yield Le(self.high)
+        yield _expecting(f"a number above {self.low} and at most {self.high}")
+
+
+@dataclass(frozen=True)
+class TextLike(GroupedMetadata):
+    """A non-empty string, matching `pattern` as a whole when one is given."""
+
+    pattern: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        anchored = f"^(?:{self.pattern})$" if self.pattern else None
+        yield StringConstraints(strict=True, min_length=1, pattern=anchored)
+        yield _expecting(
+            f"a string matching {self.pattern}" if self.pattern else "a non-empty string"
+        )
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail("an IANA time zone such as Asia/Tokyo") from None
+    return value
+
+
+def _date(value: Any) -> dt.date:
+    if not isinstance(value, str) or not re.fullmatch(_DATE, value):
+        raise _fail(f"a string matching {_DATE}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail("a valid YYYY-MM-DD date") from None
+
+
+def _list_of_at_most(max_items: int) -> BeforeValidator:
+    """Checked before the items, so that an item's own error keeps its index in the key."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, list) or len(value) > max_items:
+            raise _fail(f"a list of at most {max_items} items")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _known_break(value: str) -> str:
+    if value not in calendar_spec.BREAKS:
+        raise _fail(f"one of {sorted(calendar_spec.BREAKS)}")
+    return value
+
+
+Flag = Annotated[bool, Strict(), _expecting("true or false")]
+TimeZone = Annotated[str, TextLike(), AfterValidator(_zone)]
+Date = Annotated[dt.date, PlainValidator(_date)]
+BreakName = Annotated[str, Strict(), AfterValidator(_known_break)]
+
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_CRON = r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)"
+_ACCOUNT = r"\d{12}"
+_REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+_ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+"
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_INSTANCE_TYPE = r"ml\.[a-z0-9]+\.[a-z0-9]+"
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+class _MissingKey(ValueError):
+    """Raised by a model validator for a key that is required only in some cases."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- the sections -----------------------------------------------------------------------------
+
+
+class ScheduleConfig(_Section):
+    enabled: Flag = True
+    # EventBridge Scheduler cron expression, e.g. cron(0 3 * * ? *)
+    cron: Annotated[str, TextLike(_CRON)]
+    timezone: TimeZone
+
+
+class PipelineConfig(_Section):
+    lookback_days: Annotated[int, IntegerIn(90, 3650)] = 1095
+    horizon_days: Annotated[int, IntegerIn(1, 365)] = 28
+    backtest_folds: Annotated[int, IntegerIn(1, 12)] = 3
+    interval_level: Annotated[float, NumberIn(0.99)] = 0.8
+    max_mase: Annotated[float, NumberIn(1e9)]
+    max_relative_mase: Annotated[float, NumberIn(1e9)] = 1.0
+    instance_type: Annotated[str, TextLike(_INSTANCE_TYPE)] = "ml.m5.large"
     # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
-    keep_alive_seconds: int
+    keep_alive_seconds: Annotated[int, IntegerIn(0, 3600)] = 300
     # The source contract and plausibility checks (README: "Data checks").
-    source_timezone: str = "Asia/Tokyo"
-    max_missing_days: int = 2
-    missing_days_window: int = 28
-    outlier_threshold: float = 20.0
-    gate_largest_series: int = 5
-    max_series_relative_mase: float = 1.5
+    source_timezone: TimeZone = "Asia/Tokyo"
+    max_missing_days: Annotated[int, IntegerIn(0, 365)] = 2
+    missing_days_window: Annotated[int, IntegerIn(1, 365)] = 28
+    outlier_threshold: Annotated[float, NumberIn(1000.0)] = 20.0
+    gate_largest_series: Annotated[int, IntegerIn(0, 1000)] = 5
+    max_series_relative_mase: Annotated[float, NumberIn(1e9)] = 1.5
 
 
-@dataclass(frozen=True)
-class CalendarConfig:
+class CompanyDaysConfig(_Section):
+    """One `{"date": ..., "name": ..., "days": ...}` item of `calendar.company_days`."""
+
+    date: Date
+    name: Annotated[str, TextLike(calendar_spec.COMPANY_DAY_NAME)]
+    days: Annotated[int, IntegerIn(1, calendar_spec.MAX_COMPANY_DAY_SPAN)] = 1
+
+    @property
+    def spec(self) -> calendar_spec.CompanyDays:
+        return calendar_spec.CompanyDays(start=self.date, days=self.days, name=self.name)
+
+
+class CalendarConfig(_Section):
     """The events every forecast knows: public holidays, seasonal breaks and company days."""
 
-    holiday_country: str | None  # None: no public holidays
-    breaks: tuple[str, ...]
-    company_days: tuple[calendar_spec.CompanyDays, ...]
+    # None: no public holidays.
+    holiday_country: Annotated[str, TextLike(calendar_spec.COUNTRY_CODE)] | None = (
+        calendar_spec.DEFAULT_COUNTRY
+    )
+    breaks: Annotated[tuple[BreakName, ...], _list_of_at_most(len(calendar_spec.BREAKS))] = (
+        calendar_spec.DEFAULT_BREAKS
+    )
+    company_days: Annotated[
+        tuple[CompanyDaysConfig, ...], _list_of_at_most(calendar_spec.MAX_COMPANY_DAYS)
+    ] = ()
+
+    @field_validator("breaks")
+    @classmethod
+    def _once_each(cls, breaks: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(breaks))
 
     @property
     def company_day_arguments(self) -> tuple[str, ...]:
         """One `YYYY-MM-DD[+N]:name` job argument per item."""
-        return tuple(str(item) for item in self.company_days)
+        return tuple(str(item.spec) for item in self.company_days)
 
 
-@dataclass(frozen=True)
-class MonitoringConfig:
-    slack_secret_name: str
-    notify_on_success: bool
-    alarm_email: str | None
+class MonitoringConfig(_Section):
+    # Defaults to forecast/<env>/slack-webhook (EnvironmentConfig fills it in).
+    slack_secret_name: Annotated[str, TextLike()]
+    notify_on_success: Flag = False
+    alarm_email: Annotated[str, TextLike(_EMAIL)] | None = None
     # Hours after the scheduled time by which a successful execution must exist.
-    success_deadline_hours: int
+    success_deadline_hours: Annotated[int, IntegerIn(1, 23)] = 6
     # None: unreserved. A new account's concurrency quota of 10 leaves nothing to reserve.
-    notifier_reserved_concurrency: int | None
+    notifier_reserved_concurrency: Annotated[int, IntegerIn(1, 1000)] | None = None
 
 
-@dataclass(frozen=True)
-class QuickSightConfig:
-    enabled: bool
-    principal_arn: str | None
-    timezone: str
-    refresh_time: str  # HH:MM, the daily fallback refresh
-    max_ingestions_per_day: int
+class QuickSightConfig(_Section):
+    enabled: Flag = False
+    principal_arn: Annotated[str, TextLike(_ARN)] | None = None  # required when enabled
+    timezone: TimeZone  # defaults to the schedule's (EnvironmentConfig)
+    # HH:MM, the daily fallback refresh.
+    refresh_time: Annotated[str, TextLike(_CLOCK)] = "06:00"
+    max_ingestions_per_day: Annotated[int, IntegerIn(1, 32)] = 8
+
+    @model_validator(mode="after")
+    def _principal_when_enabled(self) -> QuickSightConfig:
+        if self.enabled and self.principal_arn is None:
+            raise _MissingKey("principal_arn")
+        return self
 
 
-@dataclass(frozen=True)
-class EnvironmentConfig:
+def _section() -> Any:
+    """An absent section reads as `{}`, so its required keys are reported by name."""
+    return Field(default_factory=dict, validate_default=True)
+
+
+class EnvironmentConfig(_Section):
     name: str
-    account: str | None
-    region: str
-    retain_data: bool
-    schedule: ScheduleConfig
-    pipeline: PipelineConfig
-    calendar: CalendarConfig
-    monitoring: MonitoringConfig
-    quicksight: QuickSightConfig
+    account: Annotated[str, TextLike(_ACCOUNT)] | None = None
+    region: Annotated[str, TextLike(_REGION)]
+    retain_data: Flag = True
+    schedule: ScheduleConfig = _section()
+    pipeline: PipelineConfig = _section()
+    calendar: CalendarConfig = _section()
+    monitoring: MonitoringConfig = _section()
+    quicksight: QuickSightConfig = _section()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_other_keys(cls, data: Any) -> Any:
+        """The Slack secret's name carries the environment; QuickSight's time zone is the
+        schedule's unless set."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        _default_in(
+            data, "monitoring", "slack_secret_name", f"{PROJECT}/{data['name']}/slack-webhook"
+        )
+        schedule = data.get("schedule")
+        if isinstance(schedule, dict) and "timezone" in schedule:
+            _default_in(data, "quicksight", "timezone", schedule["timezone"])
+        return data
 
     def resource_name(self, suffix: str, sep: str = "-") -> str:
         """A deployed resource's name, carrying the environment: forecast-dev-<suffix>."""
@@ -116,219 +310,52 @@ class EnvironmentConfig:
         return self.resource_name("daily")
 
 
-class _Section:
-    """Reads one mapping of the config, remembering its path for error messages."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
-        self.data = data
-        self.path = path
-        self.read: set[str] = set()
-
-    def _get(self, key: str, default: Any = ...) -> Any:
-        self.read.add(key)
-        if key in self.data:
-            return self.data[key]
-        if default is ...:
-            raise ConfigError(f"{self.path}.{key}: missing")
-        return default
-
-    def _fail(self, key: str, expected: str, value: Any) -> ConfigError:
-        return ConfigError(f"{self.path}.{key}: expected {expected}, got {value!r}")
-
-    def section(self, key: str) -> _Section:
-        return _Section(self._get(key, {}), f"{self.path}.{key}")
-
-    def string(self, key: str, default: Any = ..., pattern: str | None = None) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str) or not value:
-            raise self._fail(key, "a non-empty string", value)
-        if pattern and not re.fullmatch(pattern, value):
-            raise self._fail(key, f"a string matching {pattern}", value)
-        return value
-
-    def optional_string(self, key: str, pattern: str | None = None) -> str | None:
-        if self._get(key, None) is None:
-            return None
-        return self.string(key, pattern=pattern)
-
-    def boolean(self, key: str, default: Any = ...) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false", value)
-        return value
-
-    def integer(self, key: str, default: Any = ..., low: int = 1, high: int = 10**6) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._fail(key, f"an integer from {low} to {high}", value)
-        return value
-
-    def optional_integer(self, key: str, low: int = 1, high: int = 10**6) -> int | None:
-        if self._get(key, None) is None:
-            return None
-        return self.integer(key, low=low, high=high)
-
-    def number(self, key: str, default: Any = ..., low: float = 0.0, high: float = 1e9) -> float:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
-            raise self._fail(key, f"a number above {low} and at most {high}", value)
-        return float(value)
-
-    def timezone(self, key: str, default: Any = ...) -> str:
-        value = self.string(key, default)
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise self._fail(key, "an IANA time zone such as Asia/Tokyo", value) from err
-        return value
-
-    def items(self, key: str, max_items: int) -> list[Any]:
-        """A list of at most `max_items` values (absent: empty)."""
-        value = self._get(key, [])
-        if not isinstance(value, list) or len(value) > max_items:
-            raise self._fail(key, f"a list of at most {max_items} items", value)
-        return value
-
-    def date(self, key: str) -> dt.date:
-        value = self.string(key, pattern=r"\d{4}-\d{2}-\d{2}")
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError as err:
-            raise self._fail(key, "a valid YYYY-MM-DD date", value) from err
-
-    def reject_unknown_keys(self) -> None:
-        unknown = sorted(set(self.data) - self.read)
-        if unknown:
-            raise ConfigError(f"{self.path}.{unknown[0]}: unknown key")
+def _default_in(data: dict[str, Any], section: str, key: str, value: Any) -> None:
+    """Set `data[section][key]` unless given; a section that is not a mapping is left as it is."""
+    current = data.get(section, {})
+    if isinstance(current, dict) and key not in current:
+        data[section] = {**current, key: value}
 
 
-_CRON = r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)"
-_ACCOUNT = r"\d{12}"
-_REGION = r"[a-z]{2}(-[a-z]+)+-\d"
-_ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+"
-_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+# --- errors naming the key ----------------------------------------------------------------
 
 
-def _schedule(s: _Section) -> ScheduleConfig:
-    config = ScheduleConfig(
-        enabled=s.boolean("enabled", True),
-        cron=s.string("cron", pattern=_CRON),
-        timezone=s.timezone("timezone"),
-    )
-    s.reject_unknown_keys()
-    return config
+def _key_path(root: str, loc: tuple[int | str, ...]) -> str:
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
 
 
-def _pipeline(s: _Section) -> PipelineConfig:
-    config = PipelineConfig(
-        lookback_days=s.integer("lookback_days", 1095, low=90, high=3650),
-        horizon_days=s.integer("horizon_days", 28, high=365),
-        backtest_folds=s.integer("backtest_folds", 3, high=12),
-        interval_level=s.number("interval_level", 0.8, high=0.99),
-        max_mase=s.number("max_mase"),
-        max_relative_mase=s.number("max_relative_mase", 1.0),
-        instance_type=s.string("instance_type", "ml.m5.large", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+"),
-        keep_alive_seconds=s.integer("keep_alive_seconds", 300, low=0, high=3600),
-        source_timezone=s.timezone("source_timezone", "Asia/Tokyo"),
-        max_missing_days=s.integer("max_missing_days", 2, low=0, high=365),
-        missing_days_window=s.integer("missing_days_window", 28, high=365),
-        outlier_threshold=s.number("outlier_threshold", 20.0, high=1000.0),
-        gate_largest_series=s.integer("gate_largest_series", 5, low=0, high=1000),
-        max_series_relative_mase=s.number("max_series_relative_mase", 1.5),
-    )
-    s.reject_unknown_keys()
-    return config
-
-
-def _company_days(s: _Section) -> calendar_spec.CompanyDays:
-    item = calendar_spec.CompanyDays(
-        start=s.date("date"),
-        days=s.integer("days", 1, high=calendar_spec.MAX_COMPANY_DAY_SPAN),
-        name=s.string("name", pattern=calendar_spec.COMPANY_DAY_NAME),
-    )
-    s.reject_unknown_keys()
-    return item
-
-
-def _calendar(s: _Section) -> CalendarConfig:
-    """`holiday_country` null turns public holidays off; absent keys take the defaults."""
-    country = s._get("holiday_country", calendar_spec.DEFAULT_COUNTRY)
-    if country is not None:
-        country = s.string(
-            "holiday_country", calendar_spec.DEFAULT_COUNTRY, pattern=calendar_spec.COUNTRY_CODE
-        )
-    breaks = s.items("breaks", len(calendar_spec.BREAKS)) if "breaks" in s.data else None
-    for i, name in enumerate(breaks or []):
-        if name not in calendar_spec.BREAKS:
-            raise ConfigError(
-                f"{s.path}.breaks[{i}]: expected one of {sorted(calendar_spec.BREAKS)}, "
-                f"got {name!r}"
-            )
-    config = CalendarConfig(
-        holiday_country=country,
-        breaks=calendar_spec.DEFAULT_BREAKS if breaks is None else tuple(dict.fromkeys(breaks)),
-        company_days=tuple(
-            _company_days(_Section(item, f"{s.path}.company_days[{i}]"))
-            for i, item in enumerate(s.items("company_days", calendar_spec.MAX_COMPANY_DAYS))
-        ),
-    )
-    s.reject_unknown_keys()
-    return config
-
-
-def _monitoring(s: _Section, env: str) -> MonitoringConfig:
-    config = MonitoringConfig(
-        slack_secret_name=s.string("slack_secret_name", f"{PROJECT}/{env}/slack-webhook"),
-        notify_on_success=s.boolean("notify_on_success", False),
-        alarm_email=s.optional_string("alarm_email", pattern=_EMAIL),
-        success_deadline_hours=s.integer("success_deadline_hours", 6, high=23),
-        notifier_reserved_concurrency=s.optional_integer(
-            "notifier_reserved_concurrency", low=1, high=1000
-        ),
-    )
-    s.reject_unknown_keys()
-    return config
-
-
-def _quicksight(s: _Section, default_timezone: str) -> QuickSightConfig:
-    enabled = s.boolean("enabled", False)
-    config = QuickSightConfig(
-        enabled=enabled,
-        principal_arn=s.string("principal_arn", pattern=_ARN)
-        if enabled
-        else s.optional_string("principal_arn", pattern=_ARN),
-        timezone=s.timezone("timezone", default_timezone),
-        refresh_time=s.string("refresh_time", "06:00", pattern=r"([01]\d|2[0-3]):[0-5]\d"),
-        max_ingestions_per_day=s.integer("max_ingestions_per_day", 8, high=32),
-    )
-    s.reject_unknown_keys()
-    return config
+def _message(root: str, error: Any) -> str:
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    if kind == "missing":
+        return f"{_key_path(root, loc)}: missing"
+    if kind == "extra_forbidden":
+        return f"{_key_path(root, loc)}: unknown key"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{_key_path(root, loc)}: expected a mapping, got {type(value).__name__}"
+    if kind == "value_error" and isinstance(error.get("ctx", {}).get("error"), _MissingKey):
+        return f"{_key_path(root, (*loc, error['ctx']['error'].key))}: missing"
+    return f"{_key_path(root, loc)}: {error['msg']}, got {value!r}"
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     """Parse one environment's mapping; raises ConfigError naming the bad key."""
+    root = f"environments.{name}"
     if not re.fullmatch(r"[a-z][a-z0-9]{1,11}", name):
         raise ConfigError(
-            f"environments.{name}: the name must be 2-12 lowercase letters or digits"
+            f"{root}: the name must be 2-12 lowercase letters or digits"
             " (it is part of deployed resource names)"
         )
-    root = _Section(raw, f"environments.{name}")
-    schedule = _schedule(root.section("schedule"))
-    config = EnvironmentConfig(
-        name=name,
-        account=root.optional_string("account", pattern=_ACCOUNT),
-        region=root.string("region", pattern=_REGION),
-        retain_data=root.boolean("retain_data", True),
-        schedule=schedule,
-        pipeline=_pipeline(root.section("pipeline")),
-        calendar=_calendar(root.section("calendar")),
-        monitoring=_monitoring(root.section("monitoring"), name),
-        quicksight=_quicksight(root.section("quicksight"), schedule.timezone),
-    )
-    root.reject_unknown_keys()
-    return config
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{root}: expected a mapping, got {type(raw).__name__}")
+    if "name" in raw:
+        raise ConfigError(f"{root}.name: unknown key")
+    try:
+        return EnvironmentConfig.model_validate({**raw, "name": name})
+    except ValidationError as err:
+        raise ConfigError(_message(root, err.errors()[0])) from None
 
 
 def load_environment(environments: Any, name: str | None) -> EnvironmentConfig:

@@ -14,26 +14,19 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import dashboard_view, glue_views
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.nag import acknowledge, acknowledge_wildcard_resources
-from stacks.python_function import (
-    ARCHITECTURE,
-    RUNTIME,
-    default_policy,
-    depend_only_on_policies,
-    role_and_log_group,
-)
+from stacks.dead_letter_queue import dead_letter_queue
+from stacks.nag import acknowledge_wildcard_resources
+from stacks.pipeline_events import execution_status_pattern
+from stacks.python_function import PythonFunction
 
 REFRESH_FUNCTION_CODE = Path(__file__).resolve().parents[1] / "lambda" / "quicksight_refresh"
-EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 # Long enough to follow an ingestion of this size (a minute or two) with room to spare.
 REFRESH_TIMEOUT = cdk.Duration.minutes(10)
 
@@ -188,26 +181,18 @@ class DashboardStack(cdk.Stack):
 
     # -- refresh on pipeline success ---------------------------------------------------------
 
-    def _refresh_function(self, alerts_topic: sns.ITopic) -> lambda_.Function:
-        role, log_group = role_and_log_group(
-            self, "Refresh", "Starts and follows SPICE ingestions of the dashboard data set"
+    def _refresh_function(self, alerts_topic: sns.ITopic) -> PythonFunction:
+        dead_letters = dead_letter_queue(
+            self, "RefreshDeadLetters", holds="the refresh function and its rule"
         )
-        ingestion_policy = self._grant_ingestions(role)
-        self._grant_publish(role, alerts_topic)
-        dead_letters = self._dead_letter_queue()
-
-        function = lambda_.Function(
+        function = PythonFunction(
             self,
             "RefreshFunction",
+            code_dir=REFRESH_FUNCTION_CODE,
             description="Refreshes the dashboard's SPICE data set after a pipeline success",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(REFRESH_FUNCTION_CODE)),
+            role_description="Starts and follows SPICE ingestions of the dashboard data set",
             timeout=REFRESH_TIMEOUT,
-            memory_size=256,
-            role=role,
-            log_group=log_group,
+            statements=self._publish_statements(alerts_topic),
             environment={
                 "DATASET_ID": self.data_set_id,
                 "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
@@ -218,8 +203,9 @@ class DashboardStack(cdk.Stack):
             # The function alerts on every failure it sees; a retry would only alert again.
             retry_attempts=0,
             dead_letter_queue=dead_letters,
+            id_prefix="Refresh",  # the ids its role and log group were first deployed with
         )
-        depend_only_on_policies(function, [default_policy(role), ingestion_policy])
+        function.depend_only_on_policies([self._grant_ingestions(function.function_role)])
         return function
 
     def _grant_ingestions(self, role: iam.Role) -> iam.Policy:
@@ -253,51 +239,24 @@ class DashboardStack(cdk.Stack):
         return policy
 
     @staticmethod
-    def _grant_publish(role: iam.Role, topic: sns.ITopic) -> None:
+    def _publish_statements(topic: sns.ITopic) -> list[iam.PolicyStatement]:
         """sns:Publish, plus the two key actions an encrypted topic needs (not kms:*Key*)."""
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
-        )
+        statements = [iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])]
         if topic.master_key is not None:
-            role.add_to_policy(
+            statements.append(
                 iam.PolicyStatement(
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[topic.master_key.key_arn],
                 )
             )
-
-    def _dead_letter_queue(self) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "RefreshDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the refresh function and its rule.",
-        )
-        return queue
+        return statements
 
     def _success_rule(self, pipeline_name: str) -> events.Rule:
-        # SageMaker writes pipeline ARNs with the name in lower case.
-        pipeline_arn = self.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
-        )
         rule = events.Rule(
             self,
             "PipelineSucceeded",
             description="Refresh the dashboard's SPICE data set when the pipeline succeeds",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[EXECUTION_STATUS_CHANGE],
-                detail={
-                    "pipelineArn": [pipeline_arn],
-                    "currentPipelineExecutionStatus": ["Succeeded"],
-                },
-            ),
+            event_pattern=execution_status_pattern(self, pipeline_name, ["Succeeded"]),
         )
         rule.add_target(
             targets.LambdaFunction(

@@ -28,32 +28,29 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.nag import acknowledge, acknowledge_wildcard_resources
-from stacks.pipeline_stack import PipelineStack
-from stacks.python_function import (
-    ARCHITECTURE,
-    RUNTIME,
-    default_policy,
-    depend_only_on_policies,
-    role_and_log_group,
+from stacks.dead_letter_queue import dead_letter_queue
+from stacks.nag import acknowledge_wildcard_resources
+from stacks.pipeline_events import (
+    execution_status_pattern,
+    pipeline_arn,
+    step_status_pattern,
 )
+from stacks.pipeline_stack import PipelineStack
+from stacks.python_function import PythonFunction
 
 REPO = Path(__file__).resolve().parents[1]
 NOTIFIER_CODE = REPO / "lambda" / "slack_notifier"
 # render_example.py renders the README's sample message; the function never imports it.
-NOTIFIER_EXCLUDES = ["render_example.py", "__pycache__", "*.pyc"]
+NOTIFIER_EXCLUDES = ["render_example.py"]
 # Slack retries (slack_webhook.RetryPolicy) take at most about 45 s, SageMaker reads a few more.
 NOTIFIER_TIMEOUT = cdk.Duration.seconds(90)
 NOTIFIER_RETRY_ATTEMPTS = 2
 
-EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-STEP_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Step Status Change"
 PIPELINE_METRICS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 
 # How long EventBridge keeps retrying delivery to the topic before the dead-letter queue.
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(6)
 TARGET_RETRY_ATTEMPTS = 20
-DLQ_RETENTION = cdk.Duration.days(14)
 # Period of the "something went wrong" alarms: SQS reports queue depth every five minutes.
 FAST_ALARM_PERIOD = cdk.Duration.minutes(5)
 
@@ -113,10 +110,7 @@ class MonitoringStack(cdk.Stack):
         self.add_stack_dependency(pipeline)
         self.pipeline_name = config.pipeline_name
         self.data_bucket = config.data_bucket_name(self.account)
-        # SageMaker writes pipeline ARNs in events with the name in lower case.
-        self.pipeline_arn = self.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=self.pipeline_name.lower()
-        )
+        self.pipeline_arn = pipeline_arn(self, self.pipeline_name)
         self.alerts_key = self._alerts_key()
         self.alerts_topic = self._alerts_topic()
         self.target_dead_letter_queue = self._dead_letter_queue(
@@ -226,21 +220,14 @@ class MonitoringStack(cdk.Stack):
         )
 
     def _dead_letter_queue(self, construct_id: str, name: str, holds: str) -> sqs.Queue:
-        queue = sqs.Queue(
+        """Encrypted with the alerts key, named (an alarm watches each by name)."""
+        return dead_letter_queue(
             self,
             construct_id,
+            holds=holds,
+            key=self.alerts_key,
             queue_name=self.config.resource_name(name),
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.alerts_key,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
         )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            f"This queue is itself a dead-letter queue (of {holds}); an alarm watches it.",
-        )
-        return queue
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -252,13 +239,8 @@ class MonitoringStack(cdk.Stack):
             rule_name=self.config.resource_name("execution-ended"),
             description=f"{self.pipeline_name}: execution ended "
             + ", ".join(forwarded_statuses(self.config)),
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[EXECUTION_STATUS_CHANGE],
-                detail={
-                    "pipelineArn": [self.pipeline_arn],
-                    "currentPipelineExecutionStatus": forwarded_statuses(self.config),
-                },
+            event_pattern=execution_status_pattern(
+                self, self.pipeline_name, forwarded_statuses(self.config)
             ),
             targets=[target],
         )
@@ -267,11 +249,7 @@ class MonitoringStack(cdk.Stack):
             "StepFailedRule",
             rule_name=self.config.resource_name("step-failed"),
             description=f"{self.pipeline_name}: a step failed",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[STEP_STATUS_CHANGE],
-                detail={"pipelineArn": [self.pipeline_arn], "currentStepStatus": ["Failed"]},
-            ),
+            event_pattern=step_status_pattern(self, self.pipeline_name, ["Failed"]),
             targets=[target],
         )
         rules = [execution, step]
@@ -291,38 +269,30 @@ class MonitoringStack(cdk.Stack):
 
     # -- Slack notifier ------------------------------------------------------------------------
 
-    def _notifier(self) -> lambda_.Function:
-        role, log_group = role_and_log_group(
-            self, "Notifier", "Posts the forecast pipeline's alerts to Slack"
-        )
+    def _notifier(self) -> PythonFunction:
         statements = self._notifier_statements()
-        for statement in statements:
-            role.add_to_policy(statement)
+        function = PythonFunction(
+            self,
+            "Notifier",
+            code_dir=NOTIFIER_CODE,
+            exclude=NOTIFIER_EXCLUDES,
+            description=f"Posts {self.pipeline_name} failures and alarms to Slack",
+            role_description="Posts the forecast pipeline's alerts to Slack",
+            timeout=NOTIFIER_TIMEOUT,
+            statements=statements,
+            # Reserving caps parallel posts to Slack, but a new account has nothing to reserve.
+            reserved_concurrent_executions=self.config.monitoring.notifier_reserved_concurrency,
+            environment=self._notifier_environment(),
+        )
         acknowledge_wildcard_resources(
-            role.node.find_child("DefaultPolicy"),
+            function.default_policy,
             [r for statement in statements for r in statement.resources if "*" in r],
             "Execution ARNs end in an id SageMaker assigns per run; the wildcard covers the"
             " executions of this one pipeline, which the notifier reads to describe a failure."
             " The run-folder wildcard matches only each run's data_quality.json; the key wildcard"
             " is narrowed by condition to the data key's alias, used through S3.",
         )
-        function = lambda_.Function(
-            self,
-            "Notifier",
-            description=f"Posts {self.pipeline_name} failures and alarms to Slack",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(NOTIFIER_CODE), exclude=NOTIFIER_EXCLUDES),
-            timeout=NOTIFIER_TIMEOUT,
-            memory_size=256,
-            role=role,
-            log_group=log_group,
-            # Reserving caps parallel posts to Slack, but a new account has nothing to reserve.
-            reserved_concurrent_executions=self.config.monitoring.notifier_reserved_concurrency,
-            environment=self._notifier_environment(),
-        )
-        depend_only_on_policies(function, [default_policy(role)])
+        function.depend_only_on_policies()
         self._on_failure_to_queue(function)
         return function
 
@@ -391,7 +361,7 @@ class MonitoringStack(cdk.Stack):
             ),
         ]
 
-    def _on_failure_to_queue(self, function: lambda_.Function) -> None:
+    def _on_failure_to_queue(self, function: PythonFunction) -> None:
         """Lambda retries a failed post twice, then records the event in the queue. Written as
         the L1 resource because lambda_destinations.SqsDestination would grant the role
         kms:ReEncrypt* and kms:GenerateDataKey* as well."""
@@ -408,7 +378,7 @@ class MonitoringStack(cdk.Stack):
             ),
         )
         # Lambda checks the role's permission on the destination when the config is created.
-        invoke_config.node.add_dependency(default_policy(function.role))
+        invoke_config.node.add_dependency(function.default_policy)
 
     # -- alarms --------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Pipeline stack: the job image (built by `cdk deploy` from `pipeline_code/Dockerfile`), the
 least-privilege SageMaker role, the SageMaker Pipeline built from `stacks.pipeline_definition`, and
-the daily Scheduler schedule that starts it."""
+the daily schedule that starts it (`stacks.daily_schedule`)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code import tables
 from stacks import pipeline_definition
 from stacks.config import EnvironmentConfig
+from stacks.daily_schedule import DailySchedule
 from stacks.data_stack import ATHENA_RESULTS_PREFIX, RUNS_PREFIX, DataStack
-from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.nag import acknowledge_wildcard_resources
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
@@ -27,27 +26,15 @@ JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
 
 
 def definition_settings(config: EnvironmentConfig) -> pipeline_definition.DefinitionSettings:
-    pipeline = config.pipeline
+    """The definition's settings from the environment: every `pipeline.*` key under its own name
+    (a key the definition does not know fails here), plus the schedule's zone and the calendar."""
     return pipeline_definition.DefinitionSettings(
         pipeline_name=config.pipeline_name,
         timezone=config.schedule.timezone,
-        lookback_days=pipeline.lookback_days,
-        horizon_days=pipeline.horizon_days,
-        max_mase=pipeline.max_mase,
-        max_relative_mase=pipeline.max_relative_mase,
-        interval_level=pipeline.interval_level,
-        backtest_folds=pipeline.backtest_folds,
         holiday_country=config.calendar.holiday_country,
         calendar_breaks=config.calendar.breaks,
         company_days=config.calendar.company_day_arguments,
-        instance_type=pipeline.instance_type,
-        keep_alive_seconds=pipeline.keep_alive_seconds,
-        source_timezone=pipeline.source_timezone,
-        max_missing_days=pipeline.max_missing_days,
-        missing_days_window=pipeline.missing_days_window,
-        outlier_threshold=pipeline.outlier_threshold,
-        gate_largest_series=pipeline.gate_largest_series,
-        max_series_relative_mase=pipeline.max_series_relative_mase,
+        **config.pipeline.model_dump(),
     )
 
 
@@ -72,9 +59,6 @@ class PipelineStack(cdk.Stack):
             # SageMaker's ml.* instances of the configured families are x86_64.
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
-        self.pipeline_arn = self.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=config.pipeline_name
-        )
         self.role = self._pipeline_role()
         self.definition_body = self._definition_body()
         self.pipeline = sagemaker.CfnPipeline(
@@ -90,9 +74,7 @@ class PipelineStack(cdk.Stack):
         )
         # The jobs need the role's policy, which CloudFormation would otherwise attach later.
         self.pipeline.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        self.schedule = DailySchedule(
-            self, "Schedule", config=config, pipeline_arn=self.pipeline_arn, data=data
-        )
+        self.schedule = DailySchedule(self, "Schedule", config=config, key=data.key)
         cdk.CfnOutput(self, "PipelineName", value=config.pipeline_name)
 
     def _definition_body(self) -> str:
@@ -319,99 +301,3 @@ class PipelineStack(cdk.Stack):
                 },
             ),
         ]
-
-
-class DailySchedule(Construct):
-    """EventBridge Scheduler cron (with time zone) starting the pipeline; its scheduled time
-    becomes `ExecutionDate`, from which every step derives the same data day."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: EnvironmentConfig,
-        pipeline_arn: str,
-        data: DataStack,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=config.resource_name("schedule-dlq"),
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=data.key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is the schedule target's dead-letter queue; it needs none of its own.",
-        )
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            ),
-            description="Lets EventBridge Scheduler start the forecast pipeline",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn]
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[data.key.key_arn]
-            )
-        )
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "Schedule",
-            name=config.resource_name("daily"),
-            description=f"Starts {config.pipeline_name} every day",
-            schedule_expression=config.schedule.cron,
-            schedule_expression_timezone=config.schedule.timezone,
-            state="ENABLED" if config.schedule.enabled else "DISABLED",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn="arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution",
-                role_arn=role.role_arn,
-                input=json.dumps(start_execution_input(config.pipeline_name)),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=6 * 3600, maximum_retry_attempts=10
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letter_queue.queue_arn
-                ),
-            ),
-        )
-
-
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-"""Scheduler's context attribute for the occurrence's time, e.g. 2026-11-28T18:00:00Z (20 chars)."""
-
-
-def start_execution_input(pipeline_name: str) -> dict[str, object]:
-    """The StartPipelineExecution request the schedule sends. Scheduler replaces the
-    `<aws.scheduler.*>` context attributes at each invocation.
-
-    The idempotency token is built from the pipeline and the scheduled time: the same for every
-    retry of one occurrence (so a retried invocation never starts a second execution) and new each
-    day. Scheduler's execution id cannot serve: it is 16 characters (the API wants 32-128) and new
-    for every attempt. The pipeline name is cut so the token stays within 128 characters.
-    """
-    return {
-        "PipelineName": pipeline_name,
-        "PipelineExecutionDescription": "Scheduled daily run",
-        "PipelineParameters": [{"Name": "ExecutionDate", "Value": SCHEDULED_TIME}],
-        "ClientRequestToken": f"scheduled-{pipeline_name[:90]}-{SCHEDULED_TIME}",
-    }

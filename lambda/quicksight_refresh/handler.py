@@ -17,6 +17,10 @@ starts one full SPICE ingestion for the execution and follows it to completion:
 Environment: DATASET_ID, ALERTS_TOPIC_ARN, MAX_INGESTIONS_PER_DAY, TIMEZONE (for the times in
 messages) and FALLBACK_REFRESH_TIME (HH:MM, named in the skip notice). The account id comes
 from the function's own ARN.
+
+Handler: handler.lambda_handler. Logs go through the standard `logging` module; Lambda writes
+them as JSON (the function's logging format). AWS clients, the clock and sleep come in as
+`Dependencies`, which tests replace.
 """
 
 from __future__ import annotations
@@ -27,16 +31,16 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import boto3
 from botocore.exceptions import ClientError
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
+logger = logging.getLogger(__name__)
 
 EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 SUCCEEDED = "Succeeded"
@@ -58,17 +62,24 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-# Module-level factories: tests replace them with moto-backed or stub clients.
-def quicksight_client() -> Any:
-    return boto3.client("quicksight")
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def sns_client() -> Any:
-    return boto3.client("sns")
+@dataclass
+class Dependencies:
+    """The outside world, replaceable in tests."""
+
+    quicksight: Any
+    sns: Any
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    now: Callable[[], datetime] = field(default=_utc_now)
 
 
-sleep: Callable[[float], None] = time.sleep
-now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+@cache
+def _default_dependencies() -> Dependencies:
+    # Created once per container: client creation costs more than the calls themselves.
+    return Dependencies(quicksight=boto3.client("quicksight"), sns=boto3.client("sns"))
 
 
 class RefreshError(RuntimeError):
@@ -142,19 +153,12 @@ def describe(qs: Any, settings: Settings, ingestion_id: str) -> dict[str, Any] |
 def ingestions_in_window(qs: Any, settings: Settings, at: datetime) -> int:
     """Ingestions of the data set created in the 24 hours before `at`, whatever started them."""
     since = at - QUOTA_WINDOW
-    count = 0
-    kwargs: dict[str, Any] = {
-        "AwsAccountId": settings.account_id,
-        "DataSetId": settings.dataset_id,
-        "MaxResults": 100,
-    }
-    while True:
-        page = qs.list_ingestions(**kwargs)
-        count += sum(1 for ing in page.get("Ingestions", []) if _created(ing) >= since)
-        token = page.get("NextToken")
-        if not token:
-            return count
-        kwargs["NextToken"] = token
+    pages = qs.get_paginator("list_ingestions").paginate(
+        AwsAccountId=settings.account_id,
+        DataSetId=settings.dataset_id,
+        PaginationConfig={"PageSize": 100},
+    )
+    return sum(1 for page in pages for ing in page.get("Ingestions", []) if _created(ing) >= since)
 
 
 def _created(ingestion: Mapping[str, Any]) -> datetime:
@@ -180,7 +184,13 @@ def start(qs: Any, settings: Settings, ingestion_id: str) -> bool:
     return True
 
 
-def follow(qs: Any, settings: Settings, ingestion_id: str, budget_seconds: float) -> dict[str, Any]:
+def follow(
+    qs: Any,
+    settings: Settings,
+    ingestion_id: str,
+    budget_seconds: float,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
     """Poll until the ingestion completes; raise RefreshError on failure or when time runs out.
 
     SPICE ingestions of this data set take a minute or two, well within one invocation.
@@ -217,18 +227,19 @@ def _local(at: datetime, settings: Settings) -> str:
 
 
 def refresh(
-    qs: Any, sns: Any, settings: Settings, execution_arn: str, budget_seconds: float
+    deps: Dependencies, settings: Settings, execution_arn: str, budget_seconds: float
 ) -> dict[str, Any]:
     """Start (or join) the execution's ingestion and follow it; returns a summary."""
+    qs = deps.quicksight
     ingestion_id = ingestion_id_for(execution_arn)
     if describe(qs, settings, ingestion_id) is not None:
         logger.info("ingestion %s exists already: following it", ingestion_id)
     else:
-        at = now()
+        at = deps.now()
         recent = ingestions_in_window(qs, settings, at)
         if recent >= settings.event_quota:
             publish(
-                sns,
+                deps.sns,
                 settings,
                 "Dashboard refresh skipped: SPICE quota",
                 _skip_notice(settings, execution_arn, recent, at),
@@ -237,7 +248,7 @@ def refresh(
             return {"status": "skipped", "ingestion_id": ingestion_id, "recent": recent}
         started = start(qs, settings, ingestion_id)
         logger.info("ingestion %s %s", ingestion_id, "started" if started else "already started")
-    ingestion = follow(qs, settings, ingestion_id, budget_seconds)
+    ingestion = follow(qs, settings, ingestion_id, budget_seconds, deps.sleep)
     rows = (ingestion.get("RowInfo") or {}).get("RowsIngested")
     logger.info("ingestion %s completed: %s rows", ingestion_id, rows)
     return {"status": "completed", "ingestion_id": ingestion_id, "rows": rows}
@@ -257,19 +268,23 @@ def _budget_seconds(context: LambdaContext) -> float:
     return context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
 
 
-def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, _default_dependencies())
+
+
+def handle(event: Mapping[str, Any], context: LambdaContext, deps: Dependencies) -> dict[str, Any]:
+    """Refresh for a success event; alert on the topic and raise when the refresh fails."""
     execution_arn = succeeded_execution_arn(event)
     if execution_arn is None:
         # The rule only matches successes; anything else is logged, not acted on.
         logger.warning("ignored event: %s", json.dumps(event, default=str)[:1000])
         return {"status": "ignored"}
     settings = Settings.load(os.environ, context)
-    sns = sns_client()
     try:
-        return refresh(quicksight_client(), sns, settings, execution_arn, _budget_seconds(context))
+        return refresh(deps, settings, execution_arn, _budget_seconds(context))
     except Exception as err:
         publish(
-            sns,
+            deps.sns,
             settings,
             "Dashboard refresh failed",
             f"The SPICE refresh of data set {settings.dataset_id} after pipeline execution"

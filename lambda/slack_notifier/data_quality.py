@@ -16,7 +16,7 @@ from typing import Any, Protocol
 SUMMARY_KEY = "runs/{execution_id}/preproc/data_quality.json"
 MAX_WARNINGS = 10
 
-logger = logging.getLogger("slack_notifier")
+logger = logging.getLogger(__name__)
 
 
 class ObjectReader(Protocol):

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botocore.exceptions import BotoCoreError, ClientError
 from pipeline_events import PipelineExecutionEvent, execution_id, pipeline_name_from_arn
 
-logger = logging.getLogger("slack_notifier")
+logger = logging.getLogger(__name__)
 
 EXECUTION_DATE_PARAMETER = "ExecutionDate"
 DATE_PLACEHOLDER = "YYYY-MM-DD"
@@ -30,15 +30,16 @@ _JOB_LOG_GROUPS = {
     "TrainingJob": ("training-job/", "/aws/sagemaker/TrainingJobs"),
     "TransformJob": ("transform-job/", "/aws/sagemaker/TransformJobs"),
 }
-_MAX_STEP_PAGES = 10  # a six-step pipeline fits in one page; the bound only stops a runaway loop
+_MAX_STEPS = 1000  # a six-step pipeline fits in one page; the bound only stops a runaway listing
 
 
 class SageMakerReader(Protocol):
-    """The three read calls used here (a boto3 SageMaker client satisfies it)."""
+    """The read calls used here (a boto3 SageMaker client satisfies it); the steps are listed
+    through botocore's paginator of ListPipelineExecutionSteps."""
 
     def list_pipeline_parameters_for_execution(self, **kwargs: Any) -> dict[str, Any]: ...
 
-    def list_pipeline_execution_steps(self, **kwargs: Any) -> dict[str, Any]: ...
+    def get_paginator(self, operation_name: str) -> Any: ...
 
     def describe_pipeline_execution(self, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -201,15 +202,13 @@ def execution_date_from(raw: str, start_time: str, timezone: str) -> ExecutionDa
 def find_failed_steps(
     sagemaker: SageMakerReader, execution_arn: str, region: str
 ) -> list[FailedStep]:
-    summaries: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"PipelineExecutionArn": execution_arn, "SortOrder": "Ascending"}
+    pages = sagemaker.get_paginator("list_pipeline_execution_steps").paginate(
+        PipelineExecutionArn=execution_arn,
+        SortOrder="Ascending",
+        PaginationConfig={"MaxItems": _MAX_STEPS},
+    )
     try:
-        for _ in range(_MAX_STEP_PAGES):
-            response = sagemaker.list_pipeline_execution_steps(**request)
-            summaries.extend(response.get("PipelineExecutionSteps", []))
-            if not response.get("NextToken"):
-                break
-            request["NextToken"] = response["NextToken"]
+        summaries = [step for page in pages for step in page.get("PipelineExecutionSteps", [])]
     except (ClientError, BotoCoreError) as err:
         logger.warning(
             "could not list the execution's steps",

@@ -1,7 +1,9 @@
 """Forward pipeline failures and alarms from the alerts SNS topic to Slack.
 
 Handler: handler.lambda_handler (code directory lambda/slack_notifier, Python 3.14 runtime,
-standard library and the runtime's boto3 only).
+standard library and the runtime's boto3 only). Logs go through the standard `logging` module
+(fields passed with `extra=`); Lambda writes them as JSON (the function's logging format). AWS
+clients and sleep come in as `Dependencies`, which tests replace.
 
 One failure, one message. SageMaker emits a step-level Failed event and, once the running
 steps have finished, one execution-level Failed event for the same execution. Only the
@@ -26,17 +28,14 @@ Environment:
 - STUDIO_DOMAIN_ID         optional; with it the message links to the execution in Studio
 - SLACK_TIMEOUT_SECONDS    per-attempt HTTP timeout; default 5
 - SECRET_CACHE_SECONDS     how long a fetched webhook URL is reused; default 300
-- LOG_LEVEL                default INFO
 - AWS_REGION               set by Lambda
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,64 +58,8 @@ from pipeline_events import (
 
 DEFAULT_RERUN_TEMPLATE = "make rerun ENV={env} DATE={date}"
 DEFAULT_NOTIFY_STATUSES = ("Failed", "Stopped")
-SERVICE = "slack_notifier"
 
-logger = logging.getLogger(SERVICE)
-
-
-# --- structured logging -------------------------------------------------------------------
-
-_STANDARD_RECORD_FIELDS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
-)
-_request_id = {"value": ""}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what CloudWatch Logs Insights queries best. Keys passed with
-    extra={...} become top-level fields, as in Powertools' logger."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
-            "level": record.levelname,
-            "service": SERVICE,
-            "message": record.getMessage(),
-        }
-        if _request_id["value"]:
-            entry["function_request_id"] = _request_id["value"]
-        for key, value in vars(record).items():
-            if key not in _STANDARD_RECORD_FIELDS and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-class _StdoutHandler(logging.Handler):
-    """Writes to whatever sys.stdout is at the time, so captured output in tests sees it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stdout.write(self.format(record) + "\n")
-            sys.stdout.flush()
-        except Exception:
-            self.handleError(record)
-
-
-def _configure_logging() -> None:
-    if any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        return
-    handler = _StdoutHandler()
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    # The Lambda runtime puts its own text handler on the root logger; not propagating keeps
-    # each line once, in JSON.
-    logger.propagate = False
-
-
-_configure_logging()
+logger = logging.getLogger(__name__)
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -265,7 +208,6 @@ def handle(
     SNS invokes the function with one record per invocation, so raising on a failed post never
     makes Lambda's retry repeat a message that already went out.
     """
-    _request_id["value"] = getattr(context, "aws_request_id", "") or ""
     settings = settings or Settings.from_env()
     counts = {"posted": 0, "ignored": 0}
     for notification in parse_invocation(event):

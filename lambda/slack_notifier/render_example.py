@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+import botocore.session
+from botocore.paginate import Paginator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from handler import Dependencies, Settings, payload_for
 from pipeline_events import parse_invocation
 
+_LIST_STEPS = "ListPipelineExecutionSteps"
 EXECUTION_ARN = (
     "arn:aws:sagemaker:us-east-1:123456789012:pipeline/myPipeline-123/execution/p4jn9xou8a8s"
 )
@@ -69,6 +72,13 @@ class CannedSageMaker:
 
     def list_pipeline_parameters_for_execution(self, **_: Any) -> dict[str, Any]:
         return {"PipelineParameters": [{"Name": "ExecutionDate", "Value": "2021-03-15T18:00:00Z"}]}
+
+    def get_paginator(self, operation_name: str) -> Paginator:
+        """botocore's own paginator, paging through the canned answer below."""
+        session = botocore.session.get_session()
+        config = session.get_paginator_model("sagemaker").get_paginator(_LIST_STEPS)
+        model = session.get_service_model("sagemaker").operation_model(_LIST_STEPS)
+        return Paginator(self.list_pipeline_execution_steps, config, model)
 
     def list_pipeline_execution_steps(self, **_: Any) -> dict[str, Any]:
         start = dt.datetime(2021, 3, 15, 16, 3, 14, tzinfo=dt.UTC)
@@ -129,8 +139,6 @@ def rendered_text() -> str:
 
 
 def main(argv: list[str]) -> None:
-    # The handler's log lines would end up in the example otherwise.
-    logging.getLogger("slack_notifier").setLevel(logging.WARNING)
     text = rendered_text()
     if argv:
         Path(argv[0]).write_text(text, encoding="utf-8")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-logger = logging.getLogger("slack_notifier")
+logger = logging.getLogger(__name__)
 
 _BODY_EXCERPT = 200
 

@@ -23,7 +23,7 @@ from tests.infra.api_contract import (
     schedule_target_violations,
     violations,
 )
-from tests.infra.cfn import deployed_definition_body, deployed_pipeline_properties
+from tests.infra.cfn import deployed_definition_body, deployed_pipeline_properties, resolve
 from tests.infra.conftest import environment, synth_stacks
 
 
@@ -66,7 +66,7 @@ def test_the_create_pipeline_request_is_within_the_limits(pipeline_template: Tem
 def test_the_scheduled_start_is_within_the_api_limits(pipeline_template: Template) -> None:
     target = _schedule_target(pipeline_template)
     sent = json.loads(as_scheduler_sends(target["Input"]))
-    assert schedule_target_violations(target["Arn"], sent) == []
+    assert schedule_target_violations(resolve(target["Arn"], {}), sent) == []
 
 
 def test_retries_of_one_occurrence_share_a_token_and_days_do_not() -> None:

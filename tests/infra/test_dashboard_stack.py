@@ -183,10 +183,14 @@ def test_the_function_is_configured_from_the_quicksight_block(template: Template
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handler.handler",
+            "Handler": "handler.lambda_handler",
             "Timeout": 600,
             "DeadLetterConfig": Match.object_like({"TargetArn": Match.any_value()}),
-            "LoggingConfig": {"LogGroup": Match.any_value()},
+            "LoggingConfig": {
+                "LogGroup": Match.any_value(),
+                "LogFormat": "JSON",
+                "ApplicationLogLevel": "INFO",
+            },
             "Environment": {
                 "Variables": {
                     "DATASET_ID": "forecast-prod-dashboard",

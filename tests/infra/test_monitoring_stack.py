@@ -12,12 +12,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.monitoring_stack import (
-    EXECUTION_STATUS_CHANGE,
-    NOTIFIER_SAGEMAKER_ACTIONS,
-    STEP_STATUS_CHANGE,
-    dead_man_window_hours,
-)
+from stacks.monitoring_stack import NOTIFIER_SAGEMAKER_ACTIONS, dead_man_window_hours
+from stacks.pipeline_events import EXECUTION_STATUS_CHANGE, STEP_STATUS_CHANGE
 from tests.infra.cfn import resolve
 from tests.infra.conftest import environment, synth_stacks
 

@@ -13,7 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks import pipeline_definition as definition
-from stacks.pipeline_stack import start_execution_input
+from stacks.daily_schedule import start_execution_input
 from tests.infra.cfn import deployed_definition_body, resolve
 from tests.infra.conftest import environment, synth_stacks
 from tests.pipeline_schema import SCHEMA_PATH, extended_schema
@@ -155,7 +155,6 @@ def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
             "FlexibleTimeWindow": {"Mode": "OFF"},
             "Target": Match.object_like(
                 {
-                    "Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution",
                     "RetryPolicy": {"MaximumEventAgeInSeconds": 21600, "MaximumRetryAttempts": 10},
                     "DeadLetterConfig": {"Arn": Match.any_value()},
                 }
@@ -163,7 +162,11 @@ def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
         },
     )
     (schedule,) = prod.find_resources("AWS::Scheduler::Schedule").values()
-    sent = json.loads(schedule["Properties"]["Target"]["Input"])
+    target = schedule["Properties"]["Target"]
+    assert resolve(target["Arn"], {}) == (
+        "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
+    )
+    sent = json.loads(target["Input"])
     assert sent == start_execution_input("forecast-prod-daily")
     assert sent["PipelineParameters"] == [
         {"Name": "ExecutionDate", "Value": "<aws.scheduler.scheduled-time>"}

@@ -25,6 +25,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.unit.aws_paginators import paginator
+
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lambda" / "quicksight_refresh" / "handler.py"
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
@@ -91,8 +93,13 @@ class QuickSightStub:
             ingestion["RowInfo"] = {"RowsIngested": 1234}
         return {"Ingestion": ingestion}
 
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_ingestions"
+        return paginator("quicksight", "ListIngestions", self.list_ingestions)
+
     def list_ingestions(self, **kwargs: Any) -> dict[str, Any]:
-        # Two per page, to exercise pagination.
+        assert kwargs["MaxResults"] == 100  # the page size the function asks for
+        # Two per page whatever was asked, to exercise pagination.
         ordered = sorted(self.ingestions.values(), key=lambda i: i["CreatedTime"], reverse=True)
         start = int(kwargs.get("NextToken", "0"))
         page = ordered[start : start + 2]
@@ -115,8 +122,15 @@ class Context:
 class World:
     handler: ModuleType
     quicksight: QuickSightStub
+    sns: Any
     queue_url: str
     sqs: Any
+
+    def run(self, event: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        deps = self.handler.Dependencies(
+            quicksight=self.quicksight, sns=self.sns, sleep=lambda seconds: None, now=lambda: NOW
+        )
+        return self.handler.handle(event, context or Context(), deps)
 
     def alerts(self) -> list[dict[str, str]]:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
@@ -154,9 +168,6 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
         handler = _load_handler()
         stub = QuickSightStub(moto=boto3.client("quicksight", region_name=REGION))
-        monkeypatch.setattr(handler, "quicksight_client", lambda: stub)
-        monkeypatch.setattr(handler, "sleep", lambda seconds: None)
-        monkeypatch.setattr(handler, "now", lambda: NOW)
         for key, value in {
             "DATASET_ID": DATASET_ID,
             "ALERTS_TOPIC_ARN": topic_arn,
@@ -165,11 +176,11 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "FALLBACK_REFRESH_TIME": "06:00",
         }.items():
             monkeypatch.setenv(key, value)
-        yield World(handler=handler, quicksight=stub, queue_url=queue_url, sqs=sqs)
+        yield World(handler=handler, quicksight=stub, sns=sns, queue_url=queue_url, sqs=sqs)
 
 
 def test_a_success_starts_one_full_ingestion_and_follows_it_to_completion(world: World) -> None:
-    result = world.handler.handler(success_event(), Context())
+    result = world.run(success_event())
 
     assert result == {
         "status": "completed",
@@ -182,8 +193,8 @@ def test_a_success_starts_one_full_ingestion_and_follows_it_to_completion(world:
 
 
 def test_a_repeated_event_joins_the_ingestion_instead_of_starting_another(world: World) -> None:
-    world.handler.handler(success_event(), Context())
-    again = world.handler.handler(success_event(), Context())
+    world.run(success_event())
+    again = world.run(success_event())
 
     assert again["status"] == "completed"
     assert world.quicksight.created == ["pipeline-k3v9x0abc123"]
@@ -215,7 +226,7 @@ def test_the_quota_guard_leaves_the_last_slot_to_the_scheduled_refresh(world: Wo
     for day in range(2, 5):
         world.quicksight.add_past(f"old-{day}", NOW - timedelta(days=day))
 
-    result = world.handler.handler(success_event(), Context())
+    result = world.run(success_event())
 
     assert result["status"] == "skipped" and result["recent"] == 7
     assert world.quicksight.created == []
@@ -229,7 +240,7 @@ def test_below_the_guard_the_refresh_goes_ahead(world: World) -> None:
         world.quicksight.add_past(f"recent-{hour}", NOW - timedelta(hours=hour))
     world.quicksight.add_past("just-outside", NOW - timedelta(hours=24, seconds=1))
 
-    assert world.handler.handler(success_event(), Context())["status"] == "completed"
+    assert world.run(success_event())["status"] == "completed"
     assert world.quicksight.created == ["pipeline-k3v9x0abc123"]
 
 
@@ -237,7 +248,7 @@ def test_a_failed_ingestion_is_alerted_and_raised(world: World) -> None:
     world.quicksight.script = ["INITIALIZED", "RUNNING", "FAILED"]
 
     with pytest.raises(world.handler.RefreshError, match="FAILED: SOURCE_TABLE_NOT_FOUND"):
-        world.handler.handler(success_event(), Context())
+        world.run(success_event())
 
     [alert] = world.alerts()
     assert alert["Subject"] == "Dashboard refresh failed"
@@ -248,7 +259,7 @@ def test_an_ingestion_outlasting_the_invocation_is_alerted_and_raised(world: Wor
     world.quicksight.script = ["RUNNING"]
     # 90 s left: 60 s after the margin, i.e. four polls, then the function gives up.
     with pytest.raises(world.handler.RefreshError, match="still RUNNING"):
-        world.handler.handler(success_event(), Context(remaining_ms=90_000))
+        world.run(success_event(), Context(remaining_ms=90_000))
 
     assert world.quicksight.describes["pipeline-k3v9x0abc123"] == 5
     [alert] = world.alerts()
@@ -261,7 +272,7 @@ def test_an_aws_error_is_alerted_and_raised(world: World, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(world.quicksight, "list_ingestions", denied)
     with pytest.raises(ClientError, match="AccessDenied"):
-        world.handler.handler(success_event(), Context())
+        world.run(success_event())
 
     [alert] = world.alerts()
     assert "AccessDeniedException" in alert["Message"]
@@ -276,5 +287,5 @@ def test_an_aws_error_is_alerted_and_raised(world: World, monkeypatch: pytest.Mo
     ],
 )
 def test_other_events_are_ignored(world: World, event: dict) -> None:
-    assert world.handler.handler(event, Context()) == {"status": "ignored"}
+    assert world.run(event) == {"status": "ignored"}
     assert world.quicksight.created == [] and world.alerts() == []

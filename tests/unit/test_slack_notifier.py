@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import logging
 import sys
 import threading
 import traceback
@@ -25,6 +26,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+
+from pipeline_code import run_context
+from tests.unit.aws_paginators import paginator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTIFIER_DIR = REPO_ROOT / "lambda" / "slack_notifier"
@@ -210,6 +214,12 @@ class StepsStub:
         self._maybe_fail("ListPipelineParametersForExecution")
         return {"PipelineParameters": [{"Name": "ExecutionDate", "Value": self.execution_date}]}
 
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_pipeline_execution_steps"
+        return paginator(
+            "sagemaker", "ListPipelineExecutionSteps", self.list_pipeline_execution_steps
+        )
+
     def list_pipeline_execution_steps(self, **_: Any) -> dict[str, Any]:
         self._maybe_fail("ListPipelineExecutionSteps")
         return {"PipelineExecutionSteps": self.steps}
@@ -231,6 +241,12 @@ class MotoWithSteps:
 
     def describe_pipeline_execution(self, **kwargs: Any) -> dict[str, Any]:
         return self._client.describe_pipeline_execution(**kwargs)
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_pipeline_execution_steps"
+        return paginator(
+            "sagemaker", "ListPipelineExecutionSteps", self.list_pipeline_execution_steps
+        )
 
     def list_pipeline_execution_steps(self, **_: Any) -> dict[str, Any]:
         return {"PipelineExecutionSteps": self._steps}
@@ -386,6 +402,12 @@ def harness(slack: FakeSlack, secrets: CountingSecrets) -> Harness:
     return Harness(slack, secrets, StepsStub(), [], env)
 
 
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Every record with all its fields: what Lambda's JSON log format writes (message, extra=
+    fields, exception)."""
+    return "\n".join(json.dumps(vars(record), default=str) for record in caplog.records)
+
+
 def assert_no_webhook(text: str, slack: FakeSlack) -> None:
     assert slack.url not in text
     assert WEBHOOK_PATH not in text
@@ -396,8 +418,9 @@ def assert_no_webhook(text: str, slack: FakeSlack) -> None:
 
 
 def test_failed_execution_posts_one_message_with_what_a_person_needs(
-    harness: Harness, capsys: pytest.CaptureFixture[str]
+    harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     result = harness.run(sns_envelope(execution_event("Failed")))
 
     assert result == {"posted": 1, "ignored": 0}
@@ -423,7 +446,8 @@ def test_failed_execution_posts_one_message_with_what_a_person_needs(
     ):
         assert expected in text, expected
     assert payload["blocks"][0]["type"] == "header"
-    assert_no_webhook(capsys.readouterr().out, harness.slack)
+    assert caplog.records
+    assert_no_webhook(logged(caplog), harness.slack)
 
 
 def test_studio_link_when_a_domain_is_configured(harness: Harness) -> None:
@@ -524,7 +548,6 @@ def test_direct_eventbridge_invocation_is_accepted(harness: Harness) -> None:
 
 
 def test_execution_date_rule_matches_the_pipeline() -> None:
-    run_context = pytest.importorskip("pipeline_code.run_context")
     cases = [
         ("2024-05-01", "2024-05-03T00:00:00Z", "Asia/Tokyo"),
         ("2024-05-01T18:00:00Z", "", "Asia/Tokyo"),
@@ -588,17 +611,16 @@ def test_unusable_secret_raises_without_showing_it(harness: Harness) -> None:
 
 
 def _logs_and_error(
-    harness: Harness, capsys: pytest.CaptureFixture[str], expected: type[BaseException]
+    harness: Harness, caplog: pytest.LogCaptureFixture, expected: type[BaseException]
 ) -> pytest.ExceptionInfo[BaseException]:
+    caplog.set_level(logging.INFO)
     with pytest.raises(expected) as raised:
         harness.run(sns_envelope(execution_event("Failed")))
-    out = capsys.readouterr().out
-    assert_no_webhook(out, harness.slack)
+    assert any(record.levelno == logging.ERROR for record in caplog.records)
+    assert_no_webhook(logged(caplog), harness.slack)
     assert_no_webhook(str(raised.value), harness.slack)
     # What Lambda logs for an unhandled error: the whole chain, causes included.
     assert_no_webhook("".join(traceback.format_exception(raised.value)), harness.slack)
-    for line in out.splitlines():
-        json.loads(line)  # every log line is one JSON object
     return raised
 
 
@@ -618,10 +640,10 @@ def test_500_is_retried_with_backoff(harness: Harness) -> None:
 
 
 def test_500_for_ever_raises_after_bounded_retries(
-    harness: Harness, capsys: pytest.CaptureFixture[str]
+    harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     harness.slack.replies = [(500, "internal_error", {})]
-    raised = _logs_and_error(harness, capsys, slack_webhook.SlackUnavailableError)
+    raised = _logs_and_error(harness, caplog, slack_webhook.SlackUnavailableError)
     attempts = slack_webhook.RetryPolicy().max_attempts
     assert len(harness.slack.requests) == attempts
     assert harness.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
@@ -633,10 +655,10 @@ def test_500_for_ever_raises_after_bounded_retries(
     [(404, "channel_not_found"), (403, "invalid_token"), (400, "invalid_payload")],
 )
 def test_client_errors_are_not_retried_and_name_slacks_answer(
-    harness: Harness, capsys: pytest.CaptureFixture[str], status: int, answer: str
+    harness: Harness, caplog: pytest.LogCaptureFixture, status: int, answer: str
 ) -> None:
     harness.slack.replies = [(status, answer, {})]
-    raised = _logs_and_error(harness, capsys, slack_webhook.SlackRejectedError)
+    raised = _logs_and_error(harness, caplog, slack_webhook.SlackRejectedError)
     assert len(harness.slack.requests) == 1
     assert harness.sleeps == []
     assert f"HTTP {status} '{answer}'" in str(raised.value)
@@ -644,12 +666,10 @@ def test_client_errors_are_not_retried_and_name_slacks_answer(
     assert (SECRET_NAME in handler._secret_cache) is (status == 400)
 
 
-def test_no_answer_times_out_and_raises(
-    harness: Harness, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_answer_times_out_and_raises(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     harness.slack.replies = [HANG]
     harness.env["SLACK_TIMEOUT_SECONDS"] = "0.05"
-    raised = _logs_and_error(harness, capsys, slack_webhook.SlackUnavailableError)
+    raised = _logs_and_error(harness, caplog, slack_webhook.SlackUnavailableError)
     assert isinstance(raised.value, slack_webhook.SlackUnavailableError)
     # Counted by the client: a request that timed out may not have reached the fake's handler.
     assert raised.value.attempts == slack_webhook.RetryPolicy().max_attempts
