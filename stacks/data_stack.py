@@ -151,7 +151,7 @@ class DataStack(cdk.Stack):
         resource = glue_views.glue_table_resource(
             self, f"Table{_pascal(table.name)}", self.database_name, table_input
         )
-        resource.add_dependency(self.database)
+        resource.add_resource_dependency(self.database)
         return resource
 
     def _published_view(self, table: tables.Table) -> cdk.CfnResource:
@@ -161,8 +161,8 @@ class DataStack(cdk.Stack):
             self.database_name,
             glue_views.published_view_input(table, self.database_name),
         )
-        view.add_dependency(self.tables[tables.versions_of(table).name])
-        view.add_dependency(self.tables[tables.PUBLICATIONS.name])
+        view.add_resource_dependency(self.tables[tables.versions_of(table).name])
+        view.add_resource_dependency(self.tables[tables.PUBLICATIONS.name])
         return view
 
 
