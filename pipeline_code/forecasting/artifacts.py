@@ -19,7 +19,7 @@ from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.metrics import NO_CALIBRATION, IntervalCalibration
 from pipeline_code.forecasting.selection import SeriesModel
 
-FORMAT_VERSION = 3  # 2: SeriesModel.fitted; 3: event effects, interval calibration
+FORMAT_VERSION = 4  # 2: SeriesModel.fitted; 3: event effects, interval calibration; 4: per kind
 
 
 @dataclass(frozen=True)

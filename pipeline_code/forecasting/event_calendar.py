@@ -29,10 +29,23 @@ from pipeline_code.calendar_spec import (
     parse_company_days,
 )
 
-__all__ = ["BREAKS", "NO_EVENTS", "CompanyDays", "EventCalendar", "parse_company_days"]
+__all__ = [
+    "BREAKS",
+    "EVENT_KINDS",
+    "NO_EVENTS",
+    "CompanyDays",
+    "EventCalendar",
+    "parse_company_days",
+]
 
 PUBLIC_HOLIDAY = "public_holiday"
 WEEKEND_HOLIDAY = "weekend_holiday"
+
+# Kinds of event day, for what needs more days than one event has (the interval calibration).
+# A day takes the first kind that has one of its events: a holiday inside a break is a break
+# day (New Year's Day is part of the closure), a campaign on a holiday is a company day.
+BREAK_DAY, COMPANY_DAY, HOLIDAY = 1, 2, 3  # 0: an ordinary day
+EVENT_KINDS = {BREAK_DAY: "break", COMPANY_DAY: "company_day", HOLIDAY: "public_holiday"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,23 @@ class EventCalendar:
     def describe(self, code: int) -> str:
         """A code as its events' names joined by '+' ('' for an ordinary day)."""
         return "+".join(name for i, name in enumerate(self.event_names) if code >> i & 1)
+
+    def kinds(self, codes: np.ndarray) -> np.ndarray:
+        """The kind of each day's events (`EVENT_KINDS`; 0: an ordinary day) from its code."""
+        codes = np.asarray(codes, dtype=np.int64)
+        out = np.zeros(codes.shape, dtype=np.int64)
+        for kind in sorted(EVENT_KINDS, reverse=True):  # the first kind is written last: it wins
+            out = np.where(codes & self._kind_mask(kind) != 0, kind, out)
+        return out
+
+    def _kind_mask(self, kind: int) -> int:
+        names = self.event_names
+        members = {
+            BREAK_DAY: set(self.breaks),
+            COMPANY_DAY: {c.name for c in self.company_days},
+            HOLIDAY: {PUBLIC_HOLIDAY, WEEKEND_HOLIDAY},
+        }[kind]
+        return sum(1 << bit for bit, name in enumerate(names) if name in members)
 
     def codes(self, start: dt.date, length: int) -> np.ndarray:
         """Event code of each of `length` days from `start` (read-only, cached)."""

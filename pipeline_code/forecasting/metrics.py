@@ -91,7 +91,11 @@ def interval_offsets(errors: np.ndarray, level: float) -> tuple[float, float]:
 
 CALIBRATION_STEP_REACH = 3  # an ordinary day's step pools the steps up to 3 either side
 MIN_CALIBRATION_POINTS = 20  # fewer backtest points in a class: leave its intervals as they are
-MIN_EVENT_POINTS = 60  # backtest points an event needs for a factor of its own
+# Distinct calendar days a class of event days needs for a factor of its own. All series see
+# the same holiday on the same day and share its estimated effect, so their errors on that day
+# move together: a class's evidence is its number of days, not of points (27 series on 3
+# holidays are 3 draws, whose 80% quantiles spread from 0.6 to 1.5 on the demo data).
+MIN_EVENT_DAYS = 5
 
 
 @dataclass(frozen=True)
@@ -100,23 +104,25 @@ class IntervalCalibration:
 
     A series' own backtest has too few errors to tell step 1 from step 28 or event days from
     the rest; the backtests of all series together do. The factor of a class is the smallest
-    that makes `level` of that class's backtest points fall inside their widened intervals. Event
-    days share one factor, and an event with enough backtest points has its own: a holiday's
-    errors and a closure's differ in more than their level.
+    that makes `level` of that class's backtest points fall inside their widened intervals.
+    Event days are calibrated per kind (a break, a single public holiday, a company day: their
+    errors differ in more than their level); a kind with too few days takes the factor of all
+    event days, and with too few of those, the ordinary factor of its step.
     """
 
     step_factors: tuple[float, ...] = (1.0,)  # step 1, 2, ...; the last one holds beyond
-    event_factor: float = 1.0
-    code_factors: dict[int, float] = field(default_factory=dict)  # event code: its own factor
+    event_factor: float | None = None  # all event days together; None: too few days
+    kind_factors: dict[int, float] = field(default_factory=dict)  # event kind: its own factor
 
-    def factors(self, steps: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """The factor of each forecast day: `steps` are 1-based, `codes` its event codes."""
-        codes = np.asarray(codes)
+    def factors(self, steps: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """The factor of each forecast day: `steps` are 1-based, `kinds` its event kinds."""
+        kinds = np.asarray(kinds)
         by_step = np.asarray(self.step_factors, dtype=float)
-        ordinary = by_step[np.minimum(np.asarray(steps) - 1, len(by_step) - 1)]
-        out = np.where(codes != 0, self.event_factor, ordinary)
-        for code, factor in self.code_factors.items():
-            out = np.where(codes == code, factor, out)
+        out = by_step[np.minimum(np.asarray(steps) - 1, len(by_step) - 1)]
+        if self.event_factor is not None:
+            out = np.where(kinds != 0, self.event_factor, out)
+        for kind, factor in self.kind_factors.items():
+            out = np.where(kinds == kind, factor, out)
         return out
 
 
@@ -138,27 +144,47 @@ def _conformal_quantile(values: np.ndarray, level: float) -> float:
     return factor if np.isfinite(factor) else float(np.max(values[np.isfinite(values)], initial=1))
 
 
-def calibrate_intervals(
-    steps: np.ndarray, codes: np.ndarray, needed: np.ndarray, level: float, horizon: int
-) -> IntervalCalibration:
-    """Factors per step of ordinary days (neighbouring steps pooled), for events, per event."""
-    steps, codes, needed = (np.asarray(a).ravel() for a in (steps, codes, needed))
-    events = codes != 0
-    ordinary_steps, ordinary_needed = steps[~events], needed[~events]
-    step_factors = []
+def _step_factors(
+    steps: np.ndarray, needed: np.ndarray, level: float, horizon: int
+) -> tuple[float, ...]:
+    """Per step of ordinary days, from the points of the neighbouring steps."""
+    factors = []
     for step in range(1, horizon + 1):
-        near = np.abs(ordinary_steps - step) <= CALIBRATION_STEP_REACH
+        near = np.abs(steps - step) <= CALIBRATION_STEP_REACH
         enough = near.sum() >= MIN_CALIBRATION_POINTS
-        step_factors.append(_conformal_quantile(ordinary_needed[near], level) if enough else 1.0)
-    event_needed = needed[events]
-    event_factor = (
-        _conformal_quantile(event_needed, level)
-        if event_needed.size >= MIN_CALIBRATION_POINTS
-        else 1.0
-    )
-    code_factors = {}
-    for code in np.unique(codes[events]):
-        own = needed[codes == code]
-        if own.size >= MIN_EVENT_POINTS:
-            code_factors[int(code)] = _conformal_quantile(own, level)
-    return IntervalCalibration(tuple(step_factors), event_factor, code_factors)
+        factors.append(_conformal_quantile(needed[near], level) if enough else 1.0)
+    return tuple(factors)
+
+
+def _event_class_factor(needed: np.ndarray, days: np.ndarray, level: float) -> float | None:
+    """The factor of one class of event days; None when it has too few days or points."""
+    if needed.size < MIN_CALIBRATION_POINTS or np.unique(days).size < MIN_EVENT_DAYS:
+        return None
+    return _conformal_quantile(needed, level)
+
+
+def calibrate_intervals(
+    steps: np.ndarray,
+    kinds: np.ndarray,
+    days: np.ndarray,
+    needed: np.ndarray,
+    level: float,
+    horizon: int,
+) -> IntervalCalibration:
+    """Factors per step of ordinary days, for all event days, per kind of event day.
+
+    Each point is one backtest day of one series: its horizon step, its event kind (0: an
+    ordinary day), its calendar day (any id that is equal for the same date across series) and
+    the factor its interval needed (`needed_factors`).
+    """
+    steps, kinds, days, needed = (np.asarray(a).ravel() for a in (steps, kinds, days, needed))
+    events = kinds != 0
+    step_factors = _step_factors(steps[~events], needed[~events], level, horizon)
+    event_factor = _event_class_factor(needed[events], days[events], level)
+    kind_factors = {}
+    for kind in np.unique(kinds[events]):
+        own = kinds == kind
+        factor = _event_class_factor(needed[own], days[own], level)
+        if factor is not None:
+            kind_factors[int(kind)] = factor
+    return IntervalCalibration(step_factors, event_factor, kind_factors)

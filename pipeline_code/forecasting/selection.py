@@ -442,12 +442,19 @@ def _fold_event_codes(
     return np.stack([events.codes[c : c + settings.horizon] for c in cutoffs])
 
 
+def event_kinds(codes: np.ndarray, settings: ForecastSettings) -> np.ndarray:
+    """Each day's kind of event (0: none), the classes of the interval calibration."""
+    if settings.calendar is None:  # no calendar: every code is 0
+        return np.zeros(np.shape(codes), dtype=np.int64)
+    return settings.calendar.kinds(codes)
+
+
 def calibrated_backtest(
     backtest: SeriesBacktest, calibration: IntervalCalibration, settings: ForecastSettings
 ) -> SeriesBacktest:
     """The backtest with its chosen model's intervals widened by the calibration's factors."""
     steps = np.broadcast_to(np.arange(1, backtest.actual.shape[1] + 1), backtest.actual.shape)
-    widen = calibration.factors(steps, backtest.event_codes)
+    widen = calibration.factors(steps, event_kinds(backtest.event_codes, settings))
     lower, upper = _bounds(
         backtest.forecast,
         backtest.forecast + widen * backtest.offset_low,
@@ -507,7 +514,7 @@ def predict_series(
         forecast = cand.seasonal_naive(window, horizon, settings.season_length)
     yhat = _postprocess(forecast * future, settings)
     low, high = interval_offsets(model.errors, level)
-    widen = calibration.factors(np.arange(1, horizon + 1), future_codes)
+    widen = calibration.factors(np.arange(1, horizon + 1), event_kinds(future_codes, settings))
     scale = widen * difficulty(future)
     lower, upper = _bounds(
         yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings

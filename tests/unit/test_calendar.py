@@ -11,6 +11,9 @@ from local_run.demo_data import demo_daily_counts
 from pipeline_code.forecasting import SeriesData, daily_settings, predict_series, train_series
 from pipeline_code.forecasting.batch import train_all
 from pipeline_code.forecasting.event_calendar import (
+    BREAK_DAY,
+    COMPANY_DAY,
+    HOLIDAY,
     CompanyDays,
     EventCalendar,
     parse_company_days,
@@ -196,28 +199,84 @@ def test_needed_factors_are_the_smallest_that_cover_each_error() -> None:
     np.testing.assert_allclose(needed_factors(errors, low, high), [2.0, 2.0, 0.0, np.inf])
 
 
-def test_calibration_widens_each_event_and_each_step_to_the_nominal_level() -> None:
-    rng = np.random.default_rng(0)
-    n = 6000
+def _calibration_sample(
+    kind_days: dict[int, int], n: int = 6000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Backtest points: steps, kinds, days, errors, needed factors of 80% unit-normal offsets.
+
+    Ordinary errors widen with the step (sd 1 + step/28); holidays err twice as wide, breaks
+    half as wide, company days like ordinary days; each kind's points fall on `kind_days` days.
+    """
+    rng = np.random.default_rng(seed)
     steps = rng.integers(1, 29, n)
-    # 15% holidays (code 1, errors twice as wide), 5% a closure (code 4, half as wide), a rare
-    # company day (code 8: too few points for a factor of its own)
-    codes = rng.choice([0, 1, 4, 8], size=n, p=[0.795, 0.15, 0.05, 0.005])
-    spread = np.select([codes == 1, codes == 4, codes == 8], [2.0, 0.5, 1.0], 1.0 + steps / 28)
+    kinds = rng.choice([0, HOLIDAY, BREAK_DAY, COMPANY_DAY], size=n, p=[0.75, 0.12, 0.08, 0.05])
+    days = rng.integers(0, 10_000, n)  # ordinary days: many
+    for kind, count in kind_days.items():
+        days = np.where(kinds == kind, 20_000 + 100 * kind + rng.integers(0, count, n), days)
+    spread = np.select(
+        [kinds == HOLIDAY, kinds == BREAK_DAY, kinds == COMPANY_DAY],
+        [2.0, 0.5, 1.0],
+        1 + steps / 28,
+    )
     errors = rng.normal(0.0, spread)
     low, high = np.full(n, -1.2816), np.full(n, 1.2816)  # 80% of a unit normal
-    calibration = calibrate_intervals(steps, codes, needed_factors(errors, low, high), 0.8, 28)
-    assert calibration.code_factors[1] == pytest.approx(2.0, rel=0.12)
-    assert calibration.code_factors[4] == pytest.approx(0.5, rel=0.15)
-    assert 8 not in calibration.code_factors
-    assert 0.5 < calibration.event_factor < 2.0  # all events together: the rare one's factor
+    return steps, kinds, days, errors, needed_factors(errors, low, high)
+
+
+def test_calibration_gives_each_kind_of_event_day_and_each_step_its_own_factor() -> None:
+    steps, kinds, days, errors, needed = _calibration_sample({HOLIDAY: 12, BREAK_DAY: 8})
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    assert calibration.kind_factors[HOLIDAY] == pytest.approx(2.0, rel=0.12)
+    assert calibration.kind_factors[BREAK_DAY] == pytest.approx(0.5, rel=0.15)
     assert calibration.step_factors[0] == pytest.approx(1 + 4 / 28, rel=0.15)
     assert calibration.step_factors[-1] == pytest.approx(1 + 25 / 28, rel=0.15)
-    widen = calibration.factors(steps, codes)
-    assert (widen[codes == 8] == calibration.event_factor).all()
+    widen = calibration.factors(steps, kinds)
     inside = np.abs(errors) <= widen * 1.2816
-    for code in (0, 1, 4):
-        assert inside[codes == code].mean() == pytest.approx(0.8, abs=0.03), code
+    for kind in (0, HOLIDAY, BREAK_DAY):
+        assert inside[kinds == kind].mean() == pytest.approx(0.8, abs=0.03), kind
+
+
+def test_a_kind_with_too_few_days_takes_the_factor_of_all_event_days() -> None:
+    # Company days: 300 points, but all on 2 days (one campaign seen by every series).
+    steps, kinds, days, _, needed = _calibration_sample({HOLIDAY: 12, BREAK_DAY: 8, COMPANY_DAY: 2})
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    assert (kinds == COMPANY_DAY).sum() > 200
+    assert COMPANY_DAY not in calibration.kind_factors
+    assert calibration.event_factor is not None
+    assert 0.5 < calibration.event_factor < 2.0  # all kinds together
+    widen = calibration.factors(steps, kinds)
+    assert (widen[kinds == COMPANY_DAY] == calibration.event_factor).all()
+
+
+def test_event_days_too_few_for_any_factor_take_the_ordinary_factor_of_their_step() -> None:
+    steps, kinds, days, _, needed = _calibration_sample({HOLIDAY: 2, BREAK_DAY: 1, COMPANY_DAY: 1})
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    assert calibration.event_factor is None and calibration.kind_factors == {}
+    one_holiday_a_step = np.array([HOLIDAY] * 28)
+    widen = calibration.factors(np.arange(1, 29), one_holiday_a_step)
+    np.testing.assert_array_equal(widen, calibration.step_factors)
+
+
+@pytest.mark.parametrize(
+    ("day", "kind"),
+    [
+        (dt.date(2026, 1, 13), 0),
+        (dt.date(2026, 1, 12), HOLIDAY),  # Coming of Age Day
+        (dt.date(2025, 11, 23), HOLIDAY),  # on a Sunday
+        (dt.date(2025, 12, 30), BREAK_DAY),
+        (dt.date(2026, 1, 1), BREAK_DAY),  # New Year's Day: a holiday inside the break
+        (dt.date(2026, 3, 20), COMPANY_DAY),  # a campaign on the spring equinox holiday
+        (dt.date(2026, 5, 4), BREAK_DAY),  # a holiday in Golden Week, also a campaign day
+    ],
+)
+def test_each_day_has_one_kind_of_event(day: dt.date, kind: int) -> None:
+    calendar = EventCalendar(
+        company_days=(
+            parse_company_days("2026-03-20:launch"),
+            parse_company_days("2026-05-04:launch"),
+        )
+    )
+    assert int(calendar.kinds(calendar.codes(day, 1))[0]) == kind
 
 
 def test_a_run_on_demo_data_covers_event_and_other_days_at_the_nominal_level() -> None:
@@ -237,4 +296,3 @@ def test_a_run_on_demo_data_covers_event_and_other_days_at_the_nominal_level() -
     assert events_all.sum() >= 20
     assert 0.72 <= inside_all[events_all].mean() <= 0.92
     assert 0.72 <= inside_all[~events_all].mean() <= 0.88
-    assert run.calibration.event_factor > 0
