@@ -1,1 +1,2 @@
-"""The CDK stacks of one environment, and the typed configuration they are built from."""
+"""The CDK stacks of one environment (one module each, wiring their parts), the constructs they
+share, the pipeline definition builder and the typed configuration they are built from."""

@@ -1,0 +1,2 @@
+"""Unit tests: one module per unit, plus the shared fakes (a moto server, paginated stubs, series
+data)."""
