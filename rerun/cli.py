@@ -21,7 +21,7 @@ and PostProc publishes by switching only that date's partition of the `forecasts
 or the new partition, never a half-written one. A re-run whose quality gate fails publishes
 nothing, so the date keeps its previous results.
 
-At most `--concurrency` executions started by this command run at once (processing-job quotas are
+At most `--concurrency` executions started by this command run at once (training-job quotas are
 per account; a scheduled run in flight at the same time counts against the same quota). Without
 `--wait` the command still polls while it waits for a free slot, and returns once the last date is
 started. With `--wait` it returns when every date has finished. Ctrl-C stops starting new dates;
