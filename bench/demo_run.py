@@ -15,30 +15,15 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from timed_run import run_local
 
 
 def run_demo(lake: Path, date: dt.date) -> tuple[float, str]:
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "local_run", "run", "--lake", str(lake),
-         "--date", date.isoformat(), "--demo"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"the demo run failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return elapsed, result.stdout
+    return run_local(lake, date, "--demo")
 
 
 def evaluation_of(lake: Path, stdout: str) -> dict:

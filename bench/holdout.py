@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +32,12 @@ import pyarrow.dataset as pads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timed_run import run_local
+
 from local_run.demo_data import demo_future, write_demo_applications
 from pipeline_code.forecasting.event_calendar import EventCalendar
 from pipeline_code.forecasting.metrics import mase_scale
 
-REPO = Path(__file__).resolve().parents[1]
 DATES = ("2025-12-20", "2026-04-22", "2026-08-05", "2026-10-15")
 YEARS = 3.0
 MODELS = 30
@@ -68,21 +66,8 @@ class Scores:
 
 
 def run_pipeline(lake: Path, date: dt.date, horizon: int) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "local_run", "run", "--lake", str(lake),
-         "--date", date.isoformat(), "--param", f"Horizon={horizon}"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        sys.exit(
-            f"the run for {date} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-        )
-    return time.perf_counter() - started
+    elapsed, _ = run_local(lake, date, "--param", f"Horizon={horizon}")
+    return elapsed
 
 
 def read_partition(lake: Path, table: str, key: str, date: dt.date) -> pd.DataFrame:
