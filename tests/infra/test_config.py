@@ -57,6 +57,13 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
         (
             "pipeline",
+            "instance_count",
+            257,
+            r"environments\.dev\.pipeline\.instance_count: expected an integer from 1 to 256",
+        ),
+        ("pipeline", "instance_count", 0, r"environments\.dev\.pipeline\.instance_count"),
+        (
+            "pipeline",
             "keep_alive_seconds",
             3601,
             r"environments\.dev\.pipeline\.keep_alive_seconds: expected an integer from 0 to 3600",
