@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import bucket_files, run_folder, storage
-from pipeline_code.run_context import RunContext
-from pipeline_code.steps import preproc
-from pipeline_code.steps.forecast_options import add_event_arguments
 from pipeline_code.forecasting import ForecastSettings
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting.event_effects import adjusted_history, factors
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import preproc
+from pipeline_code.steps.forecast_options import add_event_arguments
 
 WEEKLY_PROFILE = np.array([0.6, 0.9, 1.0, 1.0, 1.1, 1.6, 1.8])
 

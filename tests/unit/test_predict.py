@@ -139,7 +139,8 @@ def test_instances_forecast_their_shares_as_one_instance_does_whatever_train_ran
     whole = predict.run(ctx, args)
     parts = [predict.run(ctx, args, shards.Share(rank, 3)) for rank in range(3)]
     assert sum(len(part) > 0 for part in parts) >= 2  # the split gives more than one instance work
-    combined = pd.concat(parts, ignore_index=True).sort_values(["series_id", "target_date"])
+    combined = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    combined = combined.sort_values(["series_id", "target_date"])
     pd.testing.assert_frame_equal(
         combined.reset_index(drop=True),
         whole.sort_values(["series_id", "target_date"]).reset_index(drop=True),
