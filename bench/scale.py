@@ -11,9 +11,9 @@ phases the steps run (`forecasting.batch`):
 3. the leader calibrates the intervals over all backtest rows (TrainEvaluation);
 4. each instance forecasts its share (Predict), pinned likewise.
 
-Prints per N each instance's share, compute time and peak resident memory (getrusage of the
-instance's own process), the phase wall times, the speed-up over N = 1, and whether the
-forecasts equal those of N = 1 exactly; then the measured costs per series that the README's
+Prints per N each instance's share, compute time and peak resident memory (of the instance's
+own process: VmHWM), the phase wall times, the speed-up over N = 1, and whether the forecasts
+equal those of N = 1 exactly; then the measured costs per series that the README's
 projection uses (seconds of one core per series for the per-instance phases and for the
 leader's, backtest bytes per series held by the leader).
 
@@ -73,6 +73,11 @@ class InstanceResult:
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory: VmHWM of its address space. (getrusage's
+    ru_maxrss would also count the parent's memory at the fork before the spawn's exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
