@@ -77,8 +77,9 @@ def read_partition(lake: Path, table: str, key: str, date: dt.date) -> pd.DataFr
 
 def history_of(lake: Path, date: dt.date) -> dict[str, np.ndarray]:
     """The run's own series table (what Train saw), per series."""
-    runs = sorted((lake / "runs").glob("*/preproc/series.parquet"))
-    frame = pd.read_parquet(runs[-1]).sort_values(["series_id", "ds"])
+    runs = sorted((lake / "runs").glob("*/preproc/series"))
+    files = sorted(runs[-1].glob("bucket=*.parquet"))
+    frame = pd.concat([pd.read_parquet(path) for path in files]).sort_values(["series_id", "ds"])
     return {sid: rows["y"].to_numpy(dtype=float) for sid, rows in frame.groupby("series_id")}
 
 

@@ -1,8 +1,9 @@
 """Throughput of the forecasting path on synthetic daily demand: fit + backtest, then predict.
 
 N series of three years' daily history (Poisson counts with a weekly cycle, a yearly swing, a
-trend, Japanese holidays and a spread of volumes, some sparse) go through `train_all` (pooled
-event effects, `train_series` spread over every core with `map_series`, interval calibration) and
+trend, Japanese holidays and a spread of volumes, some sparse) go through `train_all` (the
+steps' phases: pooled event effects, `train_share` spread over every core with `map_series`,
+interval calibration on the backtest table) and
 `predict_series`, as the Train and Predict steps run them (without the Parquet reading and
 writing). Prints per N: wall time of each phase, series/s,
 peak resident memory of this process and of its worker processes (getrusage), the chosen models,

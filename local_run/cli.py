@@ -3,6 +3,7 @@
     python -m local_run run --lake .lake --date 2025-01-31 --demo
     python -m local_run run --lake .lake --date 2025-01-31 --param MaxMase=1.2
     python -m local_run run --lake .lake --date 2025-01-31 --definition pipeline.json
+    python -m local_run run --lake .lake --date 2025-01-31 --instance-count 3
     python -m local_run definition > pipeline.json
 
 Exit codes: 0 success, 1 a step failed (its one-line reason is printed; another run publishing
@@ -31,6 +32,7 @@ from local_run.runner import (
     start_datetime,
     typed_parameters,
 )
+from pipeline_code import shards
 from pipeline_code.errors import describe_os_error
 from pipeline_code.identifiers import ExecutionIdError, date_range_problem, validate_execution_id
 from stacks import pipeline_definition
@@ -43,9 +45,12 @@ EXIT_LAKE_UNWRITABLE = 4
 LOCAL_PIPELINE_NAME = "forecast-local"
 
 
-def local_definition() -> str:
-    """The definition as deployed, built with the default settings (placeholders included)."""
-    settings = pipeline_definition.DefinitionSettings(pipeline_name=LOCAL_PIPELINE_NAME)
+def local_definition(instance_count: int = 1) -> str:
+    """The definition as deployed, built with the default settings (placeholders included) and
+    `instance_count` instances per job (the runner runs each instance as a process)."""
+    settings = pipeline_definition.DefinitionSettings(
+        pipeline_name=LOCAL_PIPELINE_NAME, instance_count=instance_count
+    )
     return pipeline_definition.build_definition(settings)
 
 
@@ -103,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--demo-years", type=float, default=3.0, help="years of generated demo data")
     run.add_argument("--definition", type=Path, help="a definition JSON (default: build it now)")
     run.add_argument(
+        "--instance-count",
+        type=_instance_count,
+        default=None,
+        help="instances per job of the built definition, each run as a process (default 1)",
+    )
+    run.add_argument(
         "--param",
         type=_parameter,
         action="append",
@@ -121,9 +132,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _read_definition(path: Path | None) -> dict:
+def _instance_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= shards.BUCKETS:
+        raise argparse.ArgumentTypeError(
+            f"--instance-count {text!r} is not a whole number from 1 to {shards.BUCKETS}"
+        )
+    return count
+
+
+def _read_definition(path: Path | None, instance_count: int | None) -> dict:
+    if path is not None and instance_count is not None:
+        raise DefinitionError(
+            "--instance-count", "applies to the built definition, not to --definition"
+        )
     if path is None:
-        return load_definition(local_definition(), "the built definition")
+        return load_definition(local_definition(instance_count or 1), "the built definition")
     if not path.is_file():
         raise DefinitionError(str(path), "no such definition file")
     return load_definition(path.read_text(), str(path))
@@ -174,7 +201,7 @@ def _prepare_lake(path: Path) -> Path:
 
 def run_command(args: argparse.Namespace) -> int:
     lake = _prepare_lake(args.lake)
-    definition = _read_definition(args.definition)
+    definition = _read_definition(args.definition, args.instance_count)
     parameter_values = _parameter_values(args)
     typed_parameters(definition, parameter_values)  # bad --param: fail before any work
     if args.demo:

@@ -31,7 +31,7 @@ SMALL_SERIES_SHOWN = 6
 def _raw_history(run_dir: Path) -> pd.DataFrame:
     """PreProc's series with capped outliers put back to their raw values: the report shows what
     happened, the models were fitted on the capped value."""
-    history = storage.read_table(str(run_dir.joinpath(*run_folder.SERIES)))
+    history = _read_bucket_folder(run_dir.joinpath(*run_folder.SERIES))
     quality = run_dir.joinpath(*run_folder.DATA_QUALITY)
     outliers = storage.read_json(str(quality)).get("outliers", []) if quality.exists() else []
     for outlier in outliers:
@@ -42,9 +42,17 @@ def _raw_history(run_dir: Path) -> pd.DataFrame:
     return history
 
 
+def _read_bucket_folder(folder: Path) -> pd.DataFrame:
+    """Every bucket file of a folder of the run (series, forecasts), in bucket order."""
+    files = sorted(folder.glob("bucket=*.parquet"))
+    if not files:
+        raise ValueError(f"{folder} holds no bucket files")
+    return pd.concat([storage.read_table(str(path)) for path in files], ignore_index=True)
+
+
 def write_report(lake: Path, run_dir: Path, execution_date: dt.date, execution_id: str) -> Path:
     history = _raw_history(run_dir)
-    forecasts = storage.read_table(str(run_dir.joinpath(*run_folder.FORECASTS)))
+    forecasts = _read_bucket_folder(run_dir.joinpath(*run_folder.FORECASTS))
     evaluation = _read_evaluation(run_dir)
     ranked = series_by_volume(history)
     if not ranked:

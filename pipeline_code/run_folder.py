@@ -4,6 +4,11 @@ A run's files live under `runs/<execution-id>/` in the data bucket (`<lake>/runs
 locally), one folder per step. Each constant is a path relative to that folder, as
 `RunContext.path(*EXTRACT_DATA)` takes it; the steps, the pipeline definition's gate, the local
 runner's summary and report all read these, so a file moves in one place.
+
+What is per series is stored one file per bucket of series (`shards.bucket_of`), so that an
+instance of a multi-instance job reads and writes its share as a set of whole files, and the
+files do not depend on how many instances wrote them: `series_bucket(7)` is
+`preproc/series/bucket=007.parquet`.
 """
 
 from __future__ import annotations
@@ -16,25 +21,53 @@ EXTRACT_DATA = ("extract", "data.parquet")
 EXTRACT_QUALITY = ("extract", "data_quality.json")
 """What the source contract found (folded into the run's data-quality summary by PreProc)."""
 
-SERIES = ("preproc", "series.parquet")
-"""The clean daily series: one row per series and day."""
+SERIES = ("preproc", "series")
+"""The clean daily series, one row per series and day: a folder of `series_bucket` files."""
+SERIES_INDEX = ("preproc", "series_index.parquet")
+"""Every series of the run and its bucket: what a complete set of bucket files holds."""
+EVENT_POOL = ("preproc", "event_pool.pkl")
+"""The calendar events' effects pooled over all series, computed once for every instance."""
 DATA_QUALITY = ("preproc", "data_quality.json")
 """The run's data-quality summary: every check's result and one line per warning."""
 
-MODELS = ("train", "models.pkl")
-"""The settings and every series' fitted chosen model."""
-BACKTEST = ("train", "backtest.parquet")
-"""One row per series, role, fold and horizon step of the rolling-origin backtest."""
+MODELS = ("train", "models")
+"""The settings and each series' fitted chosen model: a folder of `models_bucket` files."""
+BACKTEST = ("train", "backtest")
+"""One row per series, role, fold and horizon step of the rolling-origin backtest, before
+interval calibration: a folder of `backtest_bucket` files."""
 
 EVALUATION = ("evaluation", "evaluation.json")
 """The overall scores and the gate's verdict: the pipeline's condition reads it by URI."""
 METRICS = ("evaluation", "metrics.parquet")
 """Per-series and overall backtest scores: the rows of `forecast_metrics`."""
+CALIBRATION = ("evaluation", "calibration.json")
+"""The interval calibration fitted on all series' backtests, which Predict applies."""
 
-FORECASTS = ("predict", "forecasts.parquet")
-"""The forecasts over the horizon with intervals: the rows of `forecasts`."""
+FORECASTS = ("predict", "forecasts")
+"""The forecasts over the horizon with intervals, the rows of `forecasts`: a folder of
+`forecasts_bucket` files."""
 
 
-def relative(parts: tuple[str, str]) -> str:
+def _bucket_file(folder: tuple[str, str], bucket: int, suffix: str) -> tuple[str, str, str]:
+    return (*folder, f"bucket={bucket:03d}.{suffix}")
+
+
+def series_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(SERIES, bucket, "parquet")
+
+
+def models_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(MODELS, bucket, "pkl")
+
+
+def backtest_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(BACKTEST, bucket, "parquet")
+
+
+def forecasts_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(FORECASTS, bucket, "parquet")
+
+
+def relative(parts: tuple[str, ...]) -> str:
     """`extract/data.parquet`: a file's path inside the run folder, for messages and URIs."""
     return "/".join(parts)

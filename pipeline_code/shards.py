@@ -79,6 +79,16 @@ def current_share(environ: Mapping[str, str] = os.environ) -> Share:
     return Share(rank=rank, count=len(hosts))
 
 
+def skip_unless_leader(step: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """For a step whose work is not split: True (after one line saying so) on every instance but
+    the leader, which does the whole step."""
+    share = current_share(environ)
+    if share.is_leader:
+        return False
+    print(f"{step}: {share.label}: nothing to do, instance 1 of {share.count} runs this step")
+    return True
+
+
 def resource_config(share: Share) -> dict[str, object]:
     """The file SageMaker writes for this share's instance (what the local runner writes)."""
     hosts = [f"algo-{i + 1}" for i in range(share.count)]

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pipeline_code import calendar_spec
+from pipeline_code import calendar_spec, shards
 
 PROJECT = "forecast"
 
@@ -183,6 +183,9 @@ class PipelineConfig(_Section):
     max_mase: Annotated[float, NumberIn(1e9)]
     max_relative_mase: Annotated[float, NumberIn(1e9)] = 1.0
     instance_type: Annotated[str, TextLike(_INSTANCE_TYPE)] = "ml.m5.large"
+    # Instances of every job; Train and Predict split the series over them (at most one
+    # instance per bucket of series).
+    instance_count: Annotated[int, IntegerIn(1, shards.BUCKETS)] = 1
     # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
     keep_alive_seconds: Annotated[int, IntegerIn(0, 3600)] = 300
     # The source contract and plausibility checks (README: "Data checks").

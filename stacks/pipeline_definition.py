@@ -44,7 +44,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline_code import calendar_spec, run_folder
+from pipeline_code import calendar_spec, run_folder, shards
 
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
@@ -95,6 +95,8 @@ class DefinitionSettings:
     train_workers: int = 2
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
+    """Instances of every job (one ResourceConfig for all, so warm pools match): Train and
+    Predict split the series over them, the other steps run on the first (`shards`)."""
     volume_size_gb: int = 30
     max_runtime_seconds: int = 3600
     keep_alive_seconds: int = 300
@@ -126,7 +128,9 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "season_length must be > 0": settings.season_length > 0,
         "min_history_days must be > 0": settings.min_history_days > 0,
         "train_workers must be > 0": settings.train_workers > 0,
-        "instance_count must be > 0": settings.instance_count > 0,
+        f"instance_count must be 1-{shards.BUCKETS}": 1
+        <= settings.instance_count
+        <= shards.BUCKETS,
         "volume_size_gb must be > 0": settings.volume_size_gb > 0,
         "max_runtime_seconds must be > 0": settings.max_runtime_seconds > 0,
         "keep_alive_seconds must be 0-3600": 0 <= settings.keep_alive_seconds <= 3600,
@@ -155,8 +159,12 @@ def _is_company_day(item: str) -> bool:
 
 
 def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
-    """The Train job's calendar: short items, so the job stays within SageMaker's limits."""
+    """The calendar and cycle of PreProc (which pools the events' effects over all series) and
+    Train (which shrinks each series' effects toward that pool): short items, so the jobs stay
+    within SageMaker's limits."""
     arguments = [
+        "--season-length",
+        str(settings.season_length),
         "--holiday-country",
         settings.holiday_country or "none",
         "--breaks",
@@ -365,14 +373,13 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.min_history_days),
             "--outlier-threshold",
             str(settings.outlier_threshold),
+            *_calendar_arguments(settings),
         ],
         "Train": [
             "--horizon",
             parameters.horizon.to_string(),
             "--interval-level",
             str(settings.interval_level),
-            "--season-length",
-            str(settings.season_length),
             "--backtest-folds",
             str(settings.backtest_folds),
             "--workers",

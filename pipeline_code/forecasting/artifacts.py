@@ -1,12 +1,18 @@
-"""`train/models.pkl`: the settings and every series' fitted chosen model, as Train leaves them.
+"""What Train leaves for Predict and PreProc leaves for Train, as pickles of this project's own
+classes (trusted input, written by the same code version).
 
-Each `SeriesModel` holds the chosen model's name, its backtest errors (for the intervals), its
-calendar events' effects and the model fitted on the latest window (`candidates.FittedModel`):
-final states, one cycle of seasonal factors and a few coefficients, not statsmodels results
-objects, which carry the data and the whole filter and are tied to the library version. A fitted
-model is a few hundred bytes (models.pkl: about 0.7 MB for 1,000 daily series), and Predict
-forecasts from it without refitting. `calibration` widens every series' intervals per horizon
-step and on event days.
+`train/models/bucket=NNN.pkl` (`TrainedModels`): the settings and each series' fitted chosen
+model of one bucket of series. Each `SeriesModel` holds the chosen model's name, its backtest
+errors (for the intervals), its calendar events' effects and the model fitted on the latest
+window (`candidates.FittedModel`): final states, one cycle of seasonal factors and a few
+coefficients, not statsmodels results objects, which carry the data and the whole filter and are
+tied to the library version. A fitted model is a few hundred bytes (about 0.7 MB for 1,000 daily
+series), and Predict forecasts from it without refitting. The interval calibration is not here:
+it needs every series' backtest, and TrainEvaluation writes it (`evaluation/calibration.json`).
+
+`preproc/event_pool.pkl` (`EventPool`): the calendar events' effects pooled over all series,
+with the frequency, cycle and calendar they were computed for, so Train can refuse a pool that
+does not match its own settings.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from pipeline_code.forecasting.event_calendar import EventCalendar
+from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.frequency import ForecastSettings
-from pipeline_code.forecasting.metrics import NO_CALIBRATION, IntervalCalibration
 from pipeline_code.forecasting.selection import SeriesModel
 
-FORMAT_VERSION = 4  # 2: SeriesModel.fitted; 3: event effects, interval calibration; 4: per kind
+FORMAT_VERSION = 5  # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,28 @@ class TrainedModels:
     settings: ForecastSettings
     execution_date: dt.date
     models: dict[str, SeriesModel] = field(default_factory=dict)
-    calibration: IntervalCalibration = NO_CALIBRATION
     format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class EventPool:
+    frequency: str
+    season_length: int
+    calendar: EventCalendar | None
+    pool: PooledEvents
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def for_settings(cls, settings: ForecastSettings, pool: PooledEvents) -> EventPool:
+        return cls(settings.frequency, settings.season_length, settings.calendar, pool)
+
+    def matches(self, settings: ForecastSettings) -> bool:
+        """Computed with the frequency, cycle and calendar of `settings`."""
+        return (self.frequency, self.season_length, self.calendar) == (
+            settings.frequency,
+            settings.season_length,
+            settings.calendar,
+        )
 
 
 def dump_models(trained: TrainedModels) -> bytes:
@@ -36,8 +65,21 @@ def dump_models(trained: TrainedModels) -> bytes:
 
 
 def load_models(data: bytes) -> TrainedModels:
-    """Unpickle models.pkl (written by this project's Train step: trusted input)."""
-    trained = pickle.loads(data)
-    if not isinstance(trained, TrainedModels) or trained.format_version != FORMAT_VERSION:
-        raise ValueError("models.pkl is not a TrainedModels of this format version")
-    return trained
+    """Unpickle a models file (written by this project's Train step: trusted input)."""
+    return _load(data, TrainedModels, "a models file")
+
+
+def dump_pool(pool: EventPool) -> bytes:
+    return pickle.dumps(pool, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_pool(data: bytes) -> EventPool:
+    """Unpickle event_pool.pkl (written by this project's PreProc step: trusted input)."""
+    return _load(data, EventPool, "event_pool.pkl")
+
+
+def _load(data: bytes, cls: type[T], what: str) -> T:
+    loaded = pickle.loads(data)
+    if not isinstance(loaded, cls) or getattr(loaded, "format_version", None) != FORMAT_VERSION:
+        raise ValueError(f"{what} is not a {cls.__name__} of this format version")
+    return loaded

@@ -125,6 +125,22 @@ class IntervalCalibration:
             out = np.where(kinds == kind, factor, out)
         return out
 
+    def to_json(self) -> dict[str, object]:
+        """A JSON object (floats round-trip exactly through Python's json)."""
+        return {
+            "step_factors": list(self.step_factors),
+            "event_factor": self.event_factor,
+            "kind_factors": {str(kind): factor for kind, factor in self.kind_factors.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> IntervalCalibration:
+        return cls(
+            step_factors=tuple(float(f) for f in data["step_factors"]),
+            event_factor=None if data["event_factor"] is None else float(data["event_factor"]),
+            kind_factors={int(k): float(v) for k, v in data["kind_factors"].items()},
+        )
+
 
 NO_CALIBRATION = IntervalCalibration()
 

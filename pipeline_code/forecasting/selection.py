@@ -312,15 +312,21 @@ def _leave_one_fold_out_offsets(
     return low[:, None], high[:, None]
 
 
-def _bounds(
-    forecast: np.ndarray, lower: np.ndarray, upper: np.ndarray, settings: ForecastSettings
+def interval_bounds(
+    forecast: np.ndarray, lower: np.ndarray, upper: np.ndarray, nonnegative: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Order the bounds around the point forecast; clip them at zero for counts."""
     lower = np.minimum(lower, forecast)
     upper = np.maximum(upper, forecast)
-    if settings.nonnegative:
+    if nonnegative:
         lower, upper = np.maximum(lower, 0.0), np.maximum(upper, 0.0)
     return lower, upper
+
+
+def _bounds(
+    forecast: np.ndarray, lower: np.ndarray, upper: np.ndarray, settings: ForecastSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    return interval_bounds(forecast, lower, upper, settings.nonnegative)
 
 
 def difficulty(event_factors: np.ndarray) -> np.ndarray:
@@ -455,13 +461,23 @@ def calibrated_backtest(
     """The backtest with its chosen model's intervals widened by the calibration's factors."""
     steps = np.broadcast_to(np.arange(1, backtest.actual.shape[1] + 1), backtest.actual.shape)
     widen = calibration.factors(steps, event_kinds(backtest.event_codes, settings))
-    lower, upper = _bounds(
-        backtest.forecast,
-        backtest.forecast + widen * backtest.offset_low,
-        backtest.forecast + widen * backtest.offset_high,
-        settings,
+    lower, upper = calibrated_bounds(
+        backtest.forecast, backtest.offset_low, backtest.offset_high, widen, settings.nonnegative
     )
     return replace(backtest, lower=lower, upper=upper)
+
+
+def calibrated_bounds(
+    forecast: np.ndarray,
+    offset_low: np.ndarray,
+    offset_high: np.ndarray,
+    widen: np.ndarray,
+    nonnegative: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A backtest interval from its raw offsets (low <= 0 <= high) widened by `widen`."""
+    return interval_bounds(
+        forecast, forecast + widen * offset_low, forecast + widen * offset_high, nonnegative
+    )
 
 
 # --- prediction

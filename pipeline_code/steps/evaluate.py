@@ -1,8 +1,13 @@
-"""TrainEvaluation: score Train's backtest and decide the quality gate.
+"""TrainEvaluation: calibrate the intervals on Train's backtest, score it, decide the quality gate.
 
-Reads `train/backtest.parquet`; writes `evaluation.json` to the run folder's `evaluation/`, where
-the gate's JsonGet reads it by S3 URI, plus `evaluation/metrics.parquet` (the `forecast_metrics`
-table's columns, one row per series and an `__overall__` row).
+Runs on the leader instance only (others exit at once). Reads the backtest file of every bucket
+in the series index (`train/backtest/bucket=NNN.parquet`: a missing one fails the step, naming
+it), fits the interval calibration over all series' points (`forecasting.backtest_table`: the
+same for any number of Train instances) and widens the chosen model's backtest intervals with it;
+writes `evaluation/calibration.json` (which Predict applies), `evaluation.json` to the run
+folder's `evaluation/`, where the gate's JsonGet reads it by S3 URI, and
+`evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
+`__overall__` row).
 
 evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.mase` and
 `overall.relative_mase`):
@@ -41,14 +46,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline_code import run_folder, storage
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
-from pipeline_code.forecasting.metrics import absolute_errors, inside_interval, smape_terms
+from pipeline_code.forecasting.backtest_table import backtest_calibration, calibrated_frame
+from pipeline_code.forecasting.metrics import (
+    IntervalCalibration,
+    absolute_errors,
+    inside_interval,
+    smape_terms,
+)
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
 
 STEP = "TrainEvaluation"
-REQUIRED = ("series_id", "model", "role", "fold", "y", "yhat", "yhat_lower", "yhat_upper", "scale")
+REQUIRED = (
+    "series_id", "model", "role", "fold", "step", "target_date", "event_kind", "y", "yhat",
+    "yhat_lower", "yhat_upper", "offset_low", "offset_high", "scale", "interval_level",
+    "nonnegative",
+)  # fmt: skip
 METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
 RELATIVE_CAP = 1e6
 """A series whose seasonal-naive MASE is 0 while its own is not: a finite stand-in for infinity
@@ -56,15 +71,15 @@ RELATIVE_CAP = 1e6
 
 
 def load_backtest(ctx: RunContext) -> pd.DataFrame:
+    """Every bucket's backtest rows, in bucket order (the same rows for any instance count)."""
+    buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
+    frame = bucket_files.read_buckets(ctx, STEP, run_folder.backtest_bucket, buckets, "Train")
     uri = ctx.path(*run_folder.BACKTEST)
-    if not storage.exists(uri):
-        raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
-    frame = storage.read_table(uri)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise StepError(STEP, f"{uri} lacks columns {missing}")
     if frame.empty:
-        raise StepError(STEP, f"{uri} has no rows: nothing to evaluate")
+        raise StepError(STEP, f"{uri} has no rows: no series is long enough for one backtest fold")
     numbers = frame[["y", "yhat", "yhat_lower", "yhat_upper", "scale"]].to_numpy(dtype=float)
     if not np.isfinite(numbers).all() or (frame["scale"] <= 0).any():
         raise StepError(STEP, f"{uri} has missing/infinite values or a non-positive scale")
@@ -255,8 +270,16 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
     return report, metrics
 
 
+def calibrate(backtest: pd.DataFrame) -> tuple[IntervalCalibration, pd.DataFrame]:
+    """The calibration over all backtest points and the backtest with calibrated intervals."""
+    calibration = backtest_calibration(backtest)
+    return calibration, calibrated_frame(backtest, calibration)
+
+
 def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
-    report, metrics = evaluate(load_backtest(ctx), args)
+    calibration, backtest = calibrate(load_backtest(ctx))
+    storage.write_json(calibration.to_json(), ctx.path(*run_folder.CALIBRATION))
+    report, metrics = evaluate(backtest, args)
     report["execution_date"] = ctx.execution_date.isoformat()
     report["execution_id"] = ctx.execution_id
     storage.write_json(report, ctx.path(*run_folder.EVALUATION))
@@ -299,6 +322,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if shards.skip_unless_leader(STEP):
+        return
     args = parse_args(argv)
     run(context_from(args), args)
 

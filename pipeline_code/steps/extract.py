@@ -9,7 +9,8 @@ Before querying, the source is checked (`pipeline_code.source_contract`): partit
 every window file's schema, missing days. The query returns the raw rows; they are counted here,
 once per application_id, per normalised car model and per day in the source time zone. The result
 must hold the execution date itself: a missing day usually means the day's load has not landed,
-and forecasting from a stale day would publish a wrong forecast silently.
+and forecasting from a stale day would publish a wrong forecast silently. In a multi-instance
+job, only the leader instance extracts; the others exit at once.
 
     python -m pipeline_code.steps.extract --execution-date 2025-06-30 --execution-id local-1 \
         --data-root .lake --lookback-days 730 --database forecast_demo
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from pipeline_code import run_folder, source_contract, storage, tables
+from pipeline_code import run_folder, shards, source_contract, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
@@ -311,6 +312,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if shards.skip_unless_leader(STEP):
+        return
     args = parse_args(argv)
     rules = SourceRules(args.source_timezone, args.max_missing_days, args.missing_days_window)
     _check_rules(rules)

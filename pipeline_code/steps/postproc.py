@@ -13,6 +13,11 @@ Publishing is one step for both tables, by one writer per date, and idempotent p
 How the switch and the lock work, locally (one symlink rename, `flock`) and on AWS (S3
 conditional writes, one `publications` object replaced), is in `pipeline_code.publication`.
 Re-running a date replaces that date's partitions and leaves every other date untouched.
+
+Only the leader instance runs this step (others exit at once). The forecasts are read from the
+file of every bucket in the run's series index (`predict/forecasts/bucket=NNN.parquet`), and every
+series of the index must have forecasts: a missing file (a lost Predict instance) or a missing
+series fails the step before anything is published, never a partial forecast.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from pipeline_code import publication, run_folder, storage, tables
+from pipeline_code import bucket_files, publication, run_folder, shards, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
@@ -105,16 +110,34 @@ def to_arrow(frame: pd.DataFrame, table: tables.Table) -> pa.Table:
         raise StepError(STEP, f"rows for table {table.name} do not fit its columns: {err}") from err
 
 
+def read_forecasts(ctx: RunContext) -> pd.DataFrame:
+    """Every bucket's forecasts, sorted by series and date; every series of the run must be in."""
+    index = bucket_files.read_index(ctx, STEP)
+    buckets = bucket_files.index_buckets(index)
+    frame = bucket_files.read_buckets(ctx, STEP, run_folder.forecasts_bucket, buckets, "Predict")
+    if "series_id" in frame.columns:
+        missing = sorted(set(index["series_id"]) - set(frame["series_id"]))
+        if missing:
+            raise StepError(
+                STEP,
+                f"{run_folder.relative(run_folder.FORECASTS)} has no forecasts for "
+                f"{len(missing)} series of the run, e.g. {missing[:5]}",
+            )
+        frame = frame.sort_values(["series_id", "target_date"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def read_metrics(ctx: RunContext) -> pd.DataFrame:
+    uri = ctx.path(*run_folder.METRICS)
+    if not storage.exists(uri):
+        raise StepError(STEP, f"input {uri} does not exist")
+    return storage.read_table(uri)
+
+
 def prepare(ctx: RunContext) -> list[Publication]:
     """Read and validate both inputs; nothing is published unless both are good."""
-    frames = {}
-    for name, parts in (("forecasts", run_folder.FORECASTS), ("metrics", run_folder.METRICS)):
-        uri = ctx.path(*parts)
-        if not storage.exists(uri):
-            raise StepError(STEP, f"input {uri} does not exist")
-        frames[name] = storage.read_table(uri)
-    forecasts = validate_forecasts(frames["forecasts"], ctx.execution_id)
-    metrics = validate_metrics(frames["metrics"], ctx.execution_id)
+    forecasts = validate_forecasts(read_forecasts(ctx), ctx.execution_id)
+    metrics = validate_metrics(read_metrics(ctx), ctx.execution_id)
     return [
         Publication(tables.FORECASTS, to_arrow(forecasts, tables.FORECASTS), ctx.execution_date),
         Publication(
@@ -230,6 +253,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if shards.skip_unless_leader(STEP):
+        return
     args = parse_args(argv)
     run(context_from(args), args.database)
 

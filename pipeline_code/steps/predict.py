@@ -1,12 +1,20 @@
 """Predict: forecast the horizon with each series' chosen model, point and interval.
 
-Reads `preproc/series.parquet` and `train/models.pkl`; writes `predict/forecasts.parquet`:
+Runs on every instance, each over its share of the buckets of series (`shards`): reads the share's
+series files (`preproc/series/bucket=NNN.parquet`) and the models files of the same buckets
+(`train/models/bucket=NNN.pkl`), and the interval calibration TrainEvaluation fitted on all
+series (`evaluation/calibration.json`); writes one `predict/forecasts/bucket=NNN.parquet` per
+bucket:
 
     series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model
 
+Models are stored per bucket, not per Train instance, so an instance reads exactly the models of
+its own series whatever the instance count of Train was (a retry, a changed count) and holds no
+other instance's models in memory.
+
 Each series is forecast from the fitted model Train stored (no refit), from the series' last day;
 the point forecast carries the calendar events' effects Train estimated, and the interval comes
-from that model's backtest errors at `--interval-level`, widened by Train's calibration (per
+from that model's backtest errors at `--interval-level`, widened by the calibration (per
 horizon step, and on event days). The data must be the
 series Train fitted on (the same length). A series whose chosen model could not fit the latest
 window gets seasonal naive, named in `model`. Demand is a count, so yhat and both bounds are
@@ -25,7 +33,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from pipeline_code import run_folder, storage
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting import (
     ForecastSettings,
@@ -39,20 +47,36 @@ from pipeline_code.forecasting.artifacts import TrainedModels, load_models
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.series_table import last_day
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+from pipeline_code.shards import Share
 from pipeline_code.steps.train import load_series
 
 STEP = "Predict"
 COLUMNS = ("series_id", "target_date", "yhat", "yhat_lower", "yhat_upper", "model")
 
 
-def load_trained(ctx: RunContext) -> TrainedModels:
-    uri = ctx.path(*run_folder.MODELS)
-    if not storage.exists(uri):
-        raise StepError(STEP, f"input {uri} does not exist (did Train run?)")
+def load_trained(ctx: RunContext, buckets: list[int]) -> TrainedModels:
+    """The models of `buckets`, as one TrainedModels."""
+    uris = bucket_files.bucket_uris(ctx, STEP, run_folder.models_bucket, buckets, "Train")
+    parts = [_load_models(uri) for uri in uris]
+    models = {sid: model for part in parts for sid, model in part.models.items()}
+    return TrainedModels(parts[0].settings, parts[0].execution_date, models)
+
+
+def _load_models(uri: str) -> TrainedModels:
     try:
         return load_models(storage.read_bytes(uri))
     except (ValueError, pickle.UnpicklingError, AttributeError, EOFError) as err:
         raise StepError(STEP, f"{uri} is not a models file of this code version: {err}") from err
+
+
+def load_calibration(ctx: RunContext) -> IntervalCalibration:
+    uri = ctx.path(*run_folder.CALIBRATION)
+    if not storage.exists(uri):
+        raise StepError(STEP, f"input {uri} does not exist (did TrainEvaluation run?)")
+    try:
+        return IntervalCalibration.from_json(storage.read_json(uri))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StepError(STEP, f"{uri} is not an interval calibration: {err}") from err
 
 
 def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[SeriesModel]:
@@ -64,7 +88,7 @@ def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[Serie
         raise StepError(
             STEP,
             f"series and models differ: no model for {without_model[:5]}, "
-            f"no data for {without_data[:5]} (was Train run on this run's series.parquet?)",
+            f"no data for {without_data[:5]} (was Train run on this run's series?)",
         )
     # A stored fit ends at the last observation Train saw: other data would shift the forecast.
     other_length = [
@@ -74,7 +98,7 @@ def _pair_models(series: list[SeriesData], trained: TrainedModels) -> list[Serie
         raise StepError(
             STEP,
             f"series {other_length[:5]} differ in length from the data their models were fitted "
-            "on (was Train run on this run's series.parquet?)",
+            "on (was Train run on this run's series?)",
         )
     return [trained.models[s.series_id] for s in series]
 
@@ -119,11 +143,21 @@ def forecast_frame(
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
 
 
-def run(ctx: RunContext, args: argparse.Namespace) -> pd.DataFrame:
+def write_forecasts(ctx: RunContext, frame: pd.DataFrame) -> None:
+    bucket_files.write_buckets(
+        ctx, bucket_files.split_by_bucket(frame), run_folder.forecasts_bucket
+    )
+
+
+def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -> pd.DataFrame:
     if args.horizon < 1 or not 0 < args.interval_level < 1:
         raise StepError(STEP, "--horizon must be >= 1 and --interval-level between 0 and 1")
-    series, _ = load_series(ctx, STEP)
-    trained = load_trained(ctx)
+    share = share or shards.current_share()
+    series, _, buckets = load_series(ctx, STEP, share)
+    if not series:
+        print(f"{STEP}: {share.label}: no series in its share of buckets, nothing to forecast")
+        return pd.DataFrame(columns=list(COLUMNS))
+    trained = load_trained(ctx, buckets)
     models = _pair_models(series, trained)
     steps = args.horizon + max((ctx.execution_date - last_day(s)).days for s in series)
     forecast = partial(
@@ -131,15 +165,16 @@ def run(ctx: RunContext, args: argparse.Namespace) -> pd.DataFrame:
         settings=trained.settings,
         steps=steps,
         level=args.interval_level,
-        calibration=trained.calibration,
+        calibration=load_calibration(ctx),
     )
     forecasts = map_series(forecast, list(zip(series, models, strict=True)), args.workers)
     frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)
     if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
         raise StepError(STEP, "a forecast is not finite")
-    storage.write_table(frame, ctx.path(*run_folder.FORECASTS))
+    write_forecasts(ctx, frame)
     print(
-        f"{STEP}: {len(series)} series x {args.horizon} days -> {ctx.path(*run_folder.FORECASTS)}"
+        f"{STEP}: {share.label}, {len(buckets)} buckets: {len(series)} series x {args.horizon} "
+        f"days -> {ctx.path(*run_folder.FORECASTS)}"
     )
     return frame
 

@@ -1,6 +1,14 @@
 """PreProc: turn the extract into clean daily series, one row per (series_id, ds), ending at the
-execution date. Reads `extract/data.parquet`; writes `preproc/series.parquet` and
-`preproc/data_quality.json` (how many rows and series each rule touched).
+execution date. Reads `extract/data.parquet`; writes the series one file per bucket of series
+(`preproc/series/bucket=NNN.parquet`, `shards.bucket_of`), so that each instance of a
+multi-instance Train or Predict reads its share as whole files, the index of every series and
+its bucket (`preproc/series_index.parquet`), the calendar events' effects pooled over all series
+(`preproc/event_pool.pkl`: the pool needs every series, and one computation of it makes the
+result the same for any instance count) and `preproc/data_quality.json` (how many rows and
+series each rule touched). Only the leader instance runs it; others exit at once.
+
+The pool is computed with the settings Train builds from the same `--season-length`,
+`--holiday-country`, `--breaks` and `--company-days` (`steps.forecast_options`).
 
 The rules, in the order applied:
 
@@ -22,7 +30,7 @@ The rules, in the order applied:
    `OUTLIER_HISTORY_DAYS` days (above median + `--outlier-threshold` x robust scale) is capped to
    that bound for fitting and listed in `outliers` (`capped_outliers`); the source keeps the raw
    value, which the dashboard's actuals show.
-7. Series are set aside (listed in `set_aside`, left out of series.parquet):
+7. Series are set aside (listed in `set_aside`, left out of the series):
    - `too_short`: fewer than `--min-history-days` days of history; backtests need a few seasons.
    - `stopped`: no application in the last `--stopped-days` days (the model is no longer offered);
      its forecast would be a flat zero that clutters the dashboard and costs a training slot.
@@ -43,9 +51,17 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline_code import run_folder, storage
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.forecasting.artifacts import EventPool, dump_pool
+from pipeline_code.forecasting.selection import pool_events
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+from pipeline_code.steps.forecast_options import (
+    add_event_arguments,
+    default_event_options,
+    event_settings,
+    series_of,
+)
 
 STEP = "PreProc"
 OUTLIER_HISTORY_DAYS = 56
@@ -285,8 +301,24 @@ def read_source_quality(ctx: RunContext) -> dict[str, Any]:
     return storage.read_json(uri) if storage.exists(uri) else {}
 
 
+def write_series(ctx: RunContext, series: pd.DataFrame, events: argparse.Namespace) -> EventPool:
+    """The series' bucket files, their index and the event effects pooled over all of them."""
+    where = ctx.path(*run_folder.SERIES)
+    data, frequency = series_of(series, ctx.execution_date, STEP, where)
+    settings = event_settings(events, frequency, STEP)
+    pool = EventPool.for_settings(settings, pool_events(data, settings))
+    bucket_files.write_buckets(ctx, bucket_files.split_by_bucket(series), run_folder.series_bucket)
+    storage.write_table(bucket_files.series_index(series), ctx.path(*run_folder.SERIES_INDEX))
+    storage.write_bytes(dump_pool(pool), ctx.path(*run_folder.EVENT_POOL))
+    return pool
+
+
 def run(
-    ctx: RunContext, min_history_days: int, stopped_days: int, outlier_threshold: float = 20.0
+    ctx: RunContext,
+    min_history_days: int,
+    stopped_days: int,
+    outlier_threshold: float = 20.0,
+    events: argparse.Namespace | None = None,
 ) -> pd.DataFrame:
     if min_history_days < 1 or stopped_days < 1:
         raise StepError(STEP, "--min-history-days and --stopped-days must be at least 1")
@@ -305,7 +337,7 @@ def run(
         missing,
         outlier_threshold,
     )
-    storage.write_table(series, ctx.path(*run_folder.SERIES))
+    write_series(ctx, series, events or default_event_options())
     report = quality_report(quality, ctx, series, source)
     storage.write_json(report, ctx.path(*run_folder.DATA_QUALITY))
     for warning in report["warnings"]:
@@ -329,12 +361,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=20.0,
         help="execution-date values above median + this x robust scale are capped",
     )
+    add_event_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
+    if shards.skip_unless_leader(STEP):
+        return
     args = parse_args(argv)
-    run(context_from(args), args.min_history_days, args.stopped_days, args.outlier_threshold)
+    ctx = context_from(args)
+    run(ctx, args.min_history_days, args.stopped_days, args.outlier_threshold, args)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,13 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         ("pipeline", "instance_type", "m5.large", r"environments\.dev\.pipeline\.instance_type"),
         (
             "pipeline",
+            "instance_count",
+            257,
+            r"environments\.dev\.pipeline\.instance_count: expected an integer from 1 to 256",
+        ),
+        ("pipeline", "instance_count", 0, r"environments\.dev\.pipeline\.instance_count"),
+        (
+            "pipeline",
             "keep_alive_seconds",
             3601,
             r"environments\.dev\.pipeline\.keep_alive_seconds: expected an integer from 0 to 3600",
@@ -230,3 +237,27 @@ def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> N
     raw["calendar"] = calendar
     with pytest.raises(ConfigError, match=message):
         parse_environment("dev", raw)
+
+
+def test_instance_count_is_every_jobs_instance_count() -> None:
+    from stacks.pipeline_definition import build_definition, warm_pool_key
+    from stacks.pipeline_stack import definition_settings
+
+    raw = _dev()
+    raw["pipeline"]["instance_count"] = 4
+    definition = json.loads(build_definition(definition_settings(parse_environment("dev", raw))))
+    jobs = [step for step in _all_steps(definition["Steps"]) if step["Type"] == "Training"]
+    assert len(jobs) == 6
+    assert {job["Arguments"]["ResourceConfig"]["InstanceCount"] for job in jobs} == {4}
+    keys = [warm_pool_key(job["Arguments"]) for job in jobs]
+    assert all(key == keys[0] for key in keys)  # warm pools still match
+
+
+def _all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for step in steps:
+        found.append(step)
+        arguments = step.get("Arguments", {})
+        if step["Type"] == "Condition":
+            found += _all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+    return found

@@ -107,5 +107,5 @@ def test_a_spike_on_the_execution_date_is_capped_and_reported(lake: Path) -> Non
 
 
 def _clean_forecast_level(lake: Path, series_id: str) -> float:
-    frame = pd.read_parquet(lake / "runs" / CLEAN_ID / "predict" / "forecasts.parquet")
+    frame = pd.read_parquet(lake / "runs" / CLEAN_ID / "predict" / "forecasts")  # bucket files
     return float(frame.loc[frame["series_id"] == series_id, "yhat"].mean())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline_code import bucket_files, run_folder, storage
 from pipeline_code.forecasting import ForecastSettings
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting.event_effects import adjusted_history, factors
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import preproc
+from pipeline_code.steps.forecast_options import add_event_arguments
 
 WEEKLY_PROFILE = np.array([0.6, 0.9, 1.0, 1.0, 1.1, 1.6, 1.8])
 
@@ -65,3 +71,23 @@ def refit_forecast(
     if codes is not None:
         forecast = forecast * factors(codes[n:], effects)
     return np.maximum(forecast, 0.0)
+
+
+def write_run_table(
+    lake: Path, frame: pd.DataFrame, bucket_file, execution_id: str = "ex-1"
+) -> None:
+    """A per-series table of a run as the steps leave it: one file per bucket of its series, and
+    the run's series index listing them (what PreProc writes beside the series)."""
+    ctx = RunContext(dt.date(2025, 1, 1), execution_id, str(lake))
+    bucket_files.write_buckets(ctx, bucket_files.split_by_bucket(frame), bucket_file)
+    storage.write_table(bucket_files.series_index(frame), ctx.path(*run_folder.SERIES_INDEX))
+
+
+def write_preproc(
+    lake: Path, frame: pd.DataFrame, end: dt.date, execution_id: str = "ex-1", *options: str
+) -> None:
+    """The series of a run as PreProc leaves them: bucket files, index and event pool."""
+    ctx = RunContext(end, execution_id, str(lake))
+    parser = argparse.ArgumentParser()
+    add_event_arguments(parser)
+    preproc.write_series(ctx, frame, parser.parse_args(list(options)))

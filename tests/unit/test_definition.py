@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from pipeline_code.calendar_spec import MAX_COMPANY_DAYS
-from pipeline_code.steps import train
+from pipeline_code.steps import forecast_options
 from stacks.pipeline_definition import (
     FAIL_STEP,
     GATE_STEP,
@@ -127,25 +127,33 @@ def passed_options(step: dict[str, Any]) -> dict[str, Any]:
 def test_every_step_receives_the_settings_it_shares_with_another(
     definition: dict[str, Any],
 ) -> None:
-    """An option two steps accept (the horizon, the interval level, ...) is a shared setting: the
-    definition must pass it to every step that takes it, with the same value, or the steps drift
-    apart on a default."""
-    steps = job_steps(definition)
-    options = {name: step_options(STEP_MODULES[name]) for name in steps}
+    """An option two steps accept (the horizon, the interval level, the calendar, ...) is a
+    shared setting: the definition must pass it to every step that takes it, with the same
+    value, or the steps drift apart on a default. A list option with no items (no company days)
+    is passed to none of them."""
+    with_company_days = json.loads(
+        build_definition(DefinitionSettings(pipeline_name="p", company_days=("2026-03-01:sale",)))
+    )
+    definitions = [job_steps(definition), job_steps(with_company_days)]
+    options = {name: step_options(STEP_MODULES[name]) for name in definitions[0]}
     shared = {
         option
         for option in set().union(*options.values())
         if sum(option in accepted for accepted in options.values()) > 1
     } - {"--help", "--workers"}
     assert {"--horizon", "--interval-level", "--execution-id", "--data-root"} <= shared
+    assert {"--season-length", "--holiday-country", "--breaks", "--company-days"} <= shared
     for option in sorted(shared):
-        values = {
-            name: passed_options(steps[name]).get(option)
-            for name, accepted in options.items()
-            if option in accepted
-        }
-        assert None not in values.values(), (option, values)
-        assert len(set(values.values())) == 1, (option, values)
+        passed = []
+        for steps in definitions:
+            values = {
+                name: passed_options(steps[name]).get(option)
+                for name, accepted in options.items()
+                if option in accepted
+            }
+            assert len(set(values.values())) == 1, (option, values)
+            passed.append(None not in values.values())
+        assert passed[1], option  # every shared option reaches its steps in the fuller one
 
 
 def test_training_chain_runs_in_order_and_the_gate_guards_publishing(
@@ -388,21 +396,28 @@ def test_the_largest_calendar_keeps_every_job_within_the_argument_limits() -> No
     assert train[train.index("--breaks") + 1] == "year_end,golden_week,obon"
 
 
-def test_the_train_step_reads_the_calendar_the_definition_passes() -> None:
+@pytest.mark.parametrize("step_name", ["PreProc", "Train"])
+def test_the_steps_pooling_and_shrinking_event_effects_read_the_same_calendar(
+    step_name: str,
+) -> None:
     settings = DefinitionSettings(
         pipeline_name="p",
         holiday_country=None,
         calendar_breaks=(),
         company_days=("2026-03-01+14:spring_campaign",),
+        season_length=14,
     )
     steps = job_steps(json.loads(build_definition(settings)))
-    arguments = steps["Train"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+    arguments = steps[step_name]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     calendar = [a for a in arguments if isinstance(a, str)]
-    start = calendar.index("--holiday-country")
-    args = train.parse_args(["--execution-id", "x", "--data-root", "/tmp", *calendar[start:]])
-    built = train.build_calendar(args)
-    assert built.country is None and built.breaks == ()
-    assert [str(c) for c in built.company_days] == ["2026-03-01+14:spring_campaign"]
+    start = calendar.index("--season-length")
+    step = importlib.import_module(f"pipeline_code.steps.{STEP_MODULES[step_name]}")
+    args = step.parse_args(["--execution-id", "x", "--data-root", "/tmp", *calendar[start:]])
+    built = forecast_options.event_settings(args, "D", step_name)
+    assert built.season_length == 14
+    assert built.calendar is not None
+    assert built.calendar.country is None and built.calendar.breaks == ()
+    assert [str(c) for c in built.calendar.company_days] == ["2026-03-01+14:spring_campaign"]
 
 
 @pytest.mark.parametrize(

@@ -8,17 +8,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import storage
+from pipeline_code import run_folder, storage
 from pipeline_code.errors import StepError
 from pipeline_code.forecasting import metrics
 from pipeline_code.steps import evaluate
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
+from tests.unit.forecast_data import write_run_table
 
 
 def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.0):
+    """Backtest rows as Train writes them; the chosen rows' offsets give back their bounds (a
+    backtest this small has too few points for the calibration to change them)."""
     n = len(y)
+    chosen = role == "chosen"
     return pd.DataFrame(
         {
+            "event_kind": 0,
+            "offset_low": np.asarray(lower, float) - np.asarray(yhat, float) if chosen else np.nan,
+            "offset_high": np.asarray(upper, float) - np.asarray(yhat, float) if chosen else np.nan,
+            "nonnegative": True,
             "series_id": series_id,
             "model": model,
             "role": role,
@@ -65,7 +73,7 @@ def _args(lake: Path, *extra: str) -> list[str]:
 
 
 def _setup(lake: Path, frame: pd.DataFrame) -> None:
-    storage.write_table(frame, str(lake / "runs" / "ex-1" / "train" / "backtest.parquet"))
+    write_run_table(lake, frame, run_folder.backtest_bucket)
 
 
 def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
@@ -135,7 +143,6 @@ def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
     ("breakage", "message"),
     [
         (lambda f: f.drop(columns="scale"), "lacks columns"),
-        (lambda f: f.iloc[0:0], "no rows"),
         (lambda f: f.assign(yhat=f["yhat"].where(f.index != 2)), "missing/infinite"),
         (lambda f: f[f["role"] == "chosen"], "roles"),
     ],
@@ -144,6 +151,50 @@ def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) ->
     _setup(tmp_path, breakage(_backtest()))
     with pytest.raises(StepError, match=message):
         evaluate.main(_args(tmp_path))
+
+
+def test_series_too_short_for_a_backtest_leave_no_rows_to_evaluate(tmp_path: Path) -> None:
+    frame = _backtest()
+    _setup(tmp_path, frame)
+    for path in (tmp_path / "runs" / "ex-1" / "train" / "backtest").glob("*.parquet"):
+        storage.write_table(frame.iloc[0:0], str(path))
+    with pytest.raises(StepError, match="no series is long enough for one backtest fold"):
+        evaluate.main(_args(tmp_path))
+
+
+def test_a_missing_bucket_file_fails_naming_it(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    first = sorted((tmp_path / "runs" / "ex-1" / "train" / "backtest").glob("*.parquet"))[0]
+    first.unlink()
+    with pytest.raises(StepError, match=rf"1 of 2 bucket files missing: .*{first.name}.*Train"):
+        evaluate.main(_args(tmp_path))
+
+
+def test_the_intervals_are_calibrated_over_all_series_and_the_calibration_written(
+    tmp_path: Path,
+) -> None:
+    """56 points a step, every error twice its interval's offset: each step's factor is 2, the
+    chosen rows' intervals double and then cover everything."""
+    n = 28
+    y = np.full(n, 10.0)
+    frames = []
+    for i in range(4):
+        errors = np.where(np.arange(n) % 2 == 0, 2.0, -2.0) * (1 + i / 4)
+        yhat = y - errors
+        chosen = _rows(
+            f"S{i}", "chosen", "ets", y, yhat, yhat - np.abs(errors) / 2, yhat + np.abs(errors) / 2
+        )
+        frames += [chosen, _rows(f"S{i}", "benchmark", "snaive", y, y + 5, y, y + 9)]
+    _setup(tmp_path, pd.concat(frames, ignore_index=True))
+    report = evaluate.run(
+        evaluate.context_from(evaluate.parse_args(_args(tmp_path))),
+        evaluate.parse_args(_args(tmp_path)),
+    )
+    calibration = json.loads(
+        (tmp_path / "runs" / "ex-1" / "evaluation" / "calibration.json").read_text()
+    )
+    assert calibration["step_factors"] == [2.0, 2.0]
+    assert report["overall"]["coverage"] == 1.0  # 0.0 before the calibration
 
 
 def _with_a_large_series_worse_than_seasonal_naive() -> pd.DataFrame:

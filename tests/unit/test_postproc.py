@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import publication, run_folder, storage, tables
+from pipeline_code import bucket_files, publication, run_folder, shards, storage, tables
 from pipeline_code.errors import StepError
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import postproc
@@ -61,7 +61,10 @@ def _stage(
 ) -> RunContext:
     """Put a run's inputs into its run folder."""
     ctx = RunContext(execution_date=day, execution_id=run_id, data_root=root)
-    storage.write_table(forecasts, ctx.path(*run_folder.FORECASTS))
+    index = bucket_files.series_index(_forecasts())  # the run's series: A and B
+    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    parts = bucket_files.split_by_bucket(forecasts)
+    bucket_files.write_buckets(ctx, parts, run_folder.forecasts_bucket)
     storage.write_table(metrics, ctx.path(*run_folder.METRICS))
     return ctx
 
@@ -144,7 +147,8 @@ def _bound_above_yhat() -> pd.DataFrame:
 
 
 BAD_INPUTS = [
-    (_forecasts().iloc[0:0], _metrics(), "forecasts.parquet is empty"),
+    (_forecasts().iloc[0:0], _metrics(), "2 of 2 bucket files missing: .* Predict"),
+    (_forecasts()[lambda f: f["series_id"] == "A"], _metrics(), r"1 of 2 .*bucket=114.parquet"),
     (_forecasts().drop(columns="yhat_upper"), _metrics(), r"lacks columns \['yhat_upper'\]"),
     (_nan_yhat(), _metrics(), "1 NaN or non-numeric yhat values"),
     (_bound_above_yhat(), _metrics(), "without yhat_lower <= yhat <= yhat_upper"),
@@ -168,8 +172,28 @@ def test_bad_input_fails_and_leaves_the_published_partition(
 
 def test_missing_input_fails(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=DAY, execution_id="exec-1", data_root=str(tmp_path))
-    with pytest.raises(StepError, match=r"PostProc: input .*forecasts.parquet does not exist"):
+    with pytest.raises(StepError, match=r"PostProc: input .*series_index.parquet does not exist"):
         postproc.run(ctx, DATABASE)
+
+
+def test_a_series_of_the_run_without_forecasts_fails_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    ctx = _stage(str(tmp_path), DAY, "exec-1", _forecasts(), _metrics())
+    b_file = ctx.path(*run_folder.forecasts_bucket(shards.bucket_of("B")))
+    storage.write_table(_forecasts().iloc[0:0], b_file)  # B's file present, B's rows lost
+    with pytest.raises(StepError, match=r"no forecasts for 1 series of the run, e.g. \['B'\]"):
+        postproc.run(ctx, DATABASE)
+    assert not (tmp_path / "forecasts").exists()
+
+
+def test_forecasts_are_published_by_series_and_date_whatever_the_bucket_order(
+    tmp_path: Path,
+) -> None:
+    _publish(str(tmp_path), DAY, "exec-1", forecasts=_forecasts().iloc[::-1])
+    published = _read_local(tmp_path, "forecasts")
+    keys = list(zip(published["series_id"], published["target_date"], strict=True))
+    assert keys == sorted(keys)
 
 
 def test_missing_metric_columns_are_published_as_null(tmp_path: Path) -> None:

@@ -10,14 +10,16 @@ from statsmodels.tsa.forecasting.theta import ThetaModel
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 from statsmodels.tsa.seasonal import MSTL
 
-from pipeline_code import storage
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting import selection
 from pipeline_code.forecasting.artifacts import load_models
+from pipeline_code.forecasting.selection import SeriesModel
 from pipeline_code.forecasting.series_table import series_from_frame
-from pipeline_code.steps import predict, train
-from tests.unit.forecast_data import refit_forecast, series_frame
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import evaluate, predict, train
+from tests.unit.forecast_data import refit_forecast, series_frame, write_preproc
 
 END = dt.date(2025, 6, 30)
 
@@ -35,17 +37,29 @@ def _common(lake: Path, date: dt.date = END) -> list[str]:
     ]
 
 
-def _series_uri(lake: Path) -> str:
-    return str(lake / "runs" / "ex-1" / "preproc" / "series.parquet")
+def _run_dir(lake: Path) -> Path:
+    return lake / "runs" / "ex-1"
+
+
+def _read_folder(folder: Path) -> pd.DataFrame:
+    files = sorted(folder.glob("bucket=*.parquet"))
+    return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
 
 
 def _train(lake: Path, frame: pd.DataFrame, date: dt.date = END) -> None:
-    storage.write_table(frame, _series_uri(lake))
+    """PreProc's series, Train, and TrainEvaluation's calibration, as a run leaves them."""
+    write_preproc(lake, frame, date)
     train.main([*_common(lake, date), "--horizon", "14", "--backtest-folds", "2"])
+    evaluate.main(_common(lake, date)[:-2])  # without --workers
 
 
 def _forecasts(lake: Path) -> pd.DataFrame:
-    return pd.read_parquet(lake / "runs" / "ex-1" / "predict" / "forecasts.parquet")
+    return _read_folder(_run_dir(lake) / "predict" / "forecasts")
+
+
+def _models(lake: Path) -> dict[str, SeriesModel]:
+    files = (_run_dir(lake) / "train" / "models").glob("bucket=*.pkl")
+    return {sid: m for path in files for sid, m in load_models(path.read_bytes()).models.items()}
 
 
 def test_forecasts_cover_the_horizon_after_the_execution_date(tmp_path: Path) -> None:
@@ -58,7 +72,7 @@ def test_forecasts_cover_the_horizon_after_the_execution_date(tmp_path: Path) ->
         assert group["target_date"].tolist() == [END + dt.timedelta(days=k) for k in range(1, 22)]
     assert (out["yhat"] >= 0).all() and (out["yhat_lower"] >= 0).all()
     assert (out["yhat_lower"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_upper"]).all()
-    models = load_models((tmp_path / "runs" / "ex-1" / "train" / "models.pkl").read_bytes()).models
+    models = _models(tmp_path)
     chosen = out.groupby("series_id")["model"].first().to_dict()
     assert chosen == {sid: m.model for sid, m in models.items()}
 
@@ -75,23 +89,63 @@ def test_series_ending_before_the_execution_date_still_forecasts_the_target_date
 
 
 def test_missing_models_is_a_step_error(tmp_path: Path) -> None:
-    storage.write_table(series_frame(1, 100, END), _series_uri(tmp_path))
-    with pytest.raises(StepError, match=r"models\.pkl does not exist"):
+    write_preproc(tmp_path, series_frame(1, 100, END), END)
+    with pytest.raises(StepError, match=r"1 of 1 bucket files missing: .*bucket=158.pkl.*Train"):
+        predict.main(_common(tmp_path))
+
+
+def test_a_bucket_without_its_models_file_is_a_step_error(tmp_path: Path) -> None:
+    _train(tmp_path, series_frame(2, 100, END))
+    write_preproc(tmp_path, series_frame(3, 100, END), END)  # car02: bucket 134, never trained
+    with pytest.raises(StepError, match=r"1 of 3 bucket files missing: .*bucket=134.pkl"):
         predict.main(_common(tmp_path))
 
 
 def test_series_without_a_model_is_a_step_error(tmp_path: Path) -> None:
     _train(tmp_path, series_frame(2, 100, END))
-    storage.write_table(series_frame(3, 100, END), _series_uri(tmp_path))
-    with pytest.raises(StepError, match=r"no model for \['car02'\]"):
+    write_preproc(tmp_path, series_frame(2, 100, END, prefix="van"), END)
+    for bucket in bucket_files.index_buckets(
+        pd.read_parquet(_run_dir(tmp_path) / "preproc" / "series_index.parquet")
+    ):
+        path = _run_dir(tmp_path).joinpath(*run_folder.models_bucket(bucket))
+        path.write_bytes(next((_run_dir(tmp_path) / "train" / "models").glob("*.pkl")).read_bytes())
+    with pytest.raises(StepError, match=r"no model for \['van00', 'van01'\]"):
         predict.main(_common(tmp_path))
 
 
 def test_corrupt_models_file_is_a_step_error(tmp_path: Path) -> None:
-    storage.write_table(series_frame(1, 100, END), _series_uri(tmp_path))
-    storage.write_bytes(b"not a pickle", str(tmp_path / "runs" / "ex-1" / "train" / "models.pkl"))
+    write_preproc(tmp_path, series_frame(1, 100, END), END)
+    path = _run_dir(tmp_path).joinpath(*run_folder.models_bucket(shards.bucket_of("car00")))
+    storage.write_bytes(b"not a pickle", str(path))
     with pytest.raises(StepError, match="not a models file"):
         predict.main(_common(tmp_path))
+
+
+def test_missing_calibration_is_a_step_error(tmp_path: Path) -> None:
+    _train(tmp_path, series_frame(1, 100, END))
+    _run_dir(tmp_path).joinpath(*run_folder.CALIBRATION).unlink()
+    with pytest.raises(StepError, match=r"calibration.json does not exist"):
+        predict.main(_common(tmp_path))
+
+
+def test_instances_forecast_their_shares_as_one_instance_does_whatever_train_ran_on(
+    tmp_path: Path,
+) -> None:
+    """Models are stored per bucket: Predict on 3 instances after Train on 1 (a retry with
+    another count) forecasts each series once, exactly as one instance does."""
+    _train(tmp_path, series_frame(6, 100, END))
+    ctx = RunContext(END, "ex-1", str(tmp_path))
+    args = predict.parse_args(_common(tmp_path))
+    whole = predict.run(ctx, args)
+    parts = [predict.run(ctx, args, shards.Share(rank, 3)) for rank in range(3)]
+    assert sum(len(part) > 0 for part in parts) >= 2  # the split gives more than one instance work
+    combined = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    combined = combined.sort_values(["series_id", "target_date"])
+    pd.testing.assert_frame_equal(
+        combined.reset_index(drop=True),
+        whole.sort_values(["series_id", "target_date"]).reset_index(drop=True),
+        check_exact=True,
+    )
 
 
 def test_bad_interval_level_is_a_step_error(tmp_path: Path) -> None:
@@ -119,13 +173,14 @@ def _forbid_fitting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _refit_forecasts(lake: Path, date: dt.date, horizon: int) -> dict[str, np.ndarray]:
     """Each chosen model fitted from scratch on the data (ending at END), at the target dates."""
-    trained = load_models((lake / "runs" / "ex-1" / "train" / "models.pkl").read_bytes())
-    settings = trained.settings
+    files = sorted((_run_dir(lake) / "train" / "models").glob("*.pkl"))
+    settings = load_models(files[0].read_bytes()).settings
+    models = _models(lake)
     skip = (date - END).days
     steps = skip + horizon
     expected = {}
-    for s in series_from_frame(pd.read_parquet(_series_uri(lake)), date):
-        model = trained.models[s.series_id]
+    for s in series_from_frame(_read_folder(_run_dir(lake) / "preproc" / "series"), date):
+        model = models[s.series_id]
         forecast = refit_forecast(s.y, s.start, model.model, settings, steps, model.effects)
         expected[s.series_id] = forecast[skip:]
     return expected
@@ -149,6 +204,6 @@ def test_predict_forecasts_from_the_stored_fit_as_a_refit_would(
 
 def test_predict_refuses_data_of_another_length_than_trained(tmp_path: Path) -> None:
     _train(tmp_path, series_frame(2, 100, END))
-    storage.write_table(series_frame(2, 101, END), _series_uri(tmp_path))
+    write_preproc(tmp_path, series_frame(2, 101, END), END)
     with pytest.raises(StepError, match="differ in length"):
         predict.main(_common(tmp_path))

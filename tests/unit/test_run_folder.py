@@ -16,7 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_a_run_file_is_under_the_runs_prefix_and_its_step_folder(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=dt.date(2026, 11, 28), execution_id="e1", data_root="s3://b")
     assert ctx.path(*run_folder.EVALUATION) == "s3://b/runs/e1/evaluation/evaluation.json"
-    assert run_folder.relative(run_folder.SERIES) == "preproc/series.parquet"
+    assert run_folder.relative(run_folder.SERIES_INDEX) == "preproc/series_index.parquet"
+
+
+def test_a_bucket_file_is_named_by_its_bucket_inside_its_folder() -> None:
+    assert run_folder.relative(run_folder.series_bucket(7)) == "preproc/series/bucket=007.parquet"
+    assert run_folder.relative(run_folder.models_bucket(255)) == "train/models/bucket=255.pkl"
+    assert run_folder.backtest_bucket(0)[:-1] == run_folder.BACKTEST
+    assert run_folder.forecasts_bucket(0)[:-1] == run_folder.FORECASTS
 
 
 def test_every_step_file_has_its_own_path() -> None:
@@ -25,7 +32,7 @@ def test_every_step_file_has_its_own_path() -> None:
         for name, value in vars(run_folder).items()
         if name.isupper() and isinstance(value, tuple)
     ]
-    assert len(paths) == len(set(paths)) == 9
+    assert len(paths) == len(set(paths)) == 12
 
 
 def test_the_slack_notifier_reads_the_data_quality_summary_where_preproc_writes_it() -> None:

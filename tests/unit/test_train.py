@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import storage
+from pipeline_code import run_folder
 from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code.forecasting import backtest_table
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting.artifacts import (
     FORMAT_VERSION,
@@ -17,8 +18,10 @@ from pipeline_code.forecasting.artifacts import (
     load_models,
 )
 from pipeline_code.forecasting.event_calendar import CompanyDays, EventCalendar
+from pipeline_code.run_context import RunContext
+from pipeline_code.shards import Share
 from pipeline_code.steps import train
-from tests.unit.forecast_data import series_frame
+from tests.unit.forecast_data import series_frame, write_preproc, write_run_table
 
 END = dt.date(2025, 6, 30)
 
@@ -28,8 +31,22 @@ def _args(lake: Path, *extra: str) -> list[str]:
     return [*common, "--data-root", str(lake), "--workers", "1", *extra]
 
 
-def _write_series(lake: Path, frame: pd.DataFrame) -> None:
-    storage.write_table(frame, str(lake / "runs" / "ex-1" / "preproc" / "series.parquet"))
+def _write_series(lake: Path, frame: pd.DataFrame, *options: str, end: dt.date = END) -> None:
+    """The series as PreProc leaves them, its event pool built with `options`."""
+    write_preproc(lake, frame, end, "ex-1", *options)
+
+
+def _models(lake: Path) -> TrainedModels:
+    """Every bucket's models file, merged."""
+    files = sorted((lake / "runs" / "ex-1" / "train" / "models").glob("bucket=*.pkl"))
+    parts = [load_models(path.read_bytes()) for path in files]
+    merged = {sid: m for part in parts for sid, m in part.models.items()}
+    return TrainedModels(parts[0].settings, parts[0].execution_date, merged)
+
+
+def _backtest(lake: Path) -> pd.DataFrame:
+    files = sorted((lake / "runs" / "ex-1" / "train" / "backtest").glob("bucket=*.parquet"))
+    return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
 
 
 def _run(lake: Path, *extra: str) -> None:
@@ -39,8 +56,7 @@ def _run(lake: Path, *extra: str) -> None:
 def test_train_writes_models_and_backtest_for_every_series(tmp_path: Path) -> None:
     _write_series(tmp_path, series_frame(3, 120, END))
     _run(tmp_path)
-    run_dir = tmp_path / "runs" / "ex-1" / "train"
-    trained = load_models((run_dir / "models.pkl").read_bytes())
+    trained = _models(tmp_path)
     assert sorted(trained.models) == ["car00", "car01", "car02"]
     assert trained.settings.horizon == 14 and trained.settings.season_length == 7
     assert trained.execution_date == END
@@ -48,8 +64,8 @@ def test_train_writes_models_and_backtest_for_every_series(tmp_path: Path) -> No
         assert isinstance(model.fitted, cand.FittedModel) and model.n_observations == 120
         assert np.isfinite(model.fitted.forecast(30)).all()
 
-    backtest = pd.read_parquet(run_dir / "backtest.parquet")
-    assert list(backtest.columns) == list(train.BACKTEST_COLUMNS)
+    backtest = _backtest(tmp_path)
+    assert list(backtest.columns) == list(backtest_table.COLUMNS)
     assert len(backtest) == 3 * 2 * 2 * 14  # series x roles x folds x steps
     assert set(backtest.loc[backtest["role"] == "benchmark", "model"]) == {"snaive"}
     chosen = backtest[backtest["role"] == "chosen"].groupby("series_id")["model"].first()
@@ -64,7 +80,7 @@ def test_train_actuals_in_backtest_are_the_input_values(tmp_path: Path) -> None:
     frame = series_frame(1, 80, END)
     _write_series(tmp_path, frame)
     _run(tmp_path)
-    backtest = pd.read_parquet(tmp_path / "runs" / "ex-1" / "train" / "backtest.parquet")
+    backtest = _backtest(tmp_path)
     merged = backtest.merge(
         frame, left_on=["series_id", "target_date"], right_on=["series_id", "ds"]
     )
@@ -78,7 +94,7 @@ def test_train_without_series_file_is_a_step_error(tmp_path: Path) -> None:
 
 
 def test_train_rejects_gaps_and_unknown_candidates(tmp_path: Path) -> None:
-    _write_series(tmp_path, series_frame(2, 60, END).drop(index=[7]))
+    write_run_table(tmp_path, series_frame(2, 60, END).drop(index=[7]), run_folder.series_bucket)
     with pytest.raises(StepError, match="gaps"):
         _run(tmp_path)
     _write_series(tmp_path, series_frame(2, 60, END))
@@ -86,9 +102,28 @@ def test_train_rejects_gaps_and_unknown_candidates(tmp_path: Path) -> None:
         _run(tmp_path, "--candidates", "snaive,prophet")
 
 
-def test_train_fails_when_no_series_can_be_backtested(tmp_path: Path) -> None:
+def test_series_too_short_for_a_fold_get_a_model_and_no_backtest_rows(tmp_path: Path) -> None:
     _write_series(tmp_path, series_frame(2, 20, END))
-    with pytest.raises(StepError, match="long enough"):
+    _run(tmp_path)  # TrainEvaluation, which sees every series, fails when no series has rows
+    assert {m.model for m in _models(tmp_path).models.values()} == {"snaive"}
+    assert _backtest(tmp_path).empty
+
+
+def test_each_instance_trains_the_series_of_its_own_buckets_only(tmp_path: Path) -> None:
+    frame = series_frame(6, 120, END)
+    _write_series(tmp_path, frame)
+    share = Share(rank=2, count=3)
+    train.run(RunContext(END, "ex-1", str(tmp_path)), train.parse_args(_args(tmp_path)), share)
+    models = _models(tmp_path).models
+    owned = {sid for sid in frame["series_id"].unique() if share.owns(sid)}
+    assert set(models) == owned and 0 < len(owned) < 6
+    files = (tmp_path / "runs" / "ex-1" / "train" / "models").glob("*.pkl")
+    assert {int(path.stem.split("=")[1]) % 3 for path in files} == {2}
+
+
+def test_a_pool_of_another_calendar_is_refused_naming_the_options(tmp_path: Path) -> None:
+    _write_series(tmp_path, series_frame(2, 120, END), "--breaks", "obon")
+    with pytest.raises(StepError, match=r"event_pool.pkl was pooled for .* --breaks"):
         _run(tmp_path)
 
 
@@ -100,7 +135,8 @@ def test_entry_point_turns_bad_input_into_exit_code_1(tmp_path: Path, capsys) ->
 def test_models_file_round_trip_keeps_the_fitted_models(tmp_path: Path) -> None:
     _write_series(tmp_path, series_frame(3, 120, END))
     _run(tmp_path)
-    data = (tmp_path / "runs" / "ex-1" / "train" / "models.pkl").read_bytes()
+    files = list((tmp_path / "runs" / "ex-1" / "train" / "models").glob("*.pkl"))
+    data = files[0].read_bytes()
     trained = load_models(data)
     again = load_models(dump_models(trained))
     assert again.settings == trained.settings and again.format_version == FORMAT_VERSION
@@ -108,7 +144,7 @@ def test_models_file_round_trip_keeps_the_fitted_models(tmp_path: Path) -> None:
         copy = again.models[sid]
         assert (copy.model, copy.candidate_mase) == (model.model, model.candidate_mase)
         assert type(copy.fitted) is type(model.fitted)
-    assert len(data) < 3 * 4096  # a few kilobytes per series at most
+    assert len(data) < len(trained.models) * 4096  # a few kilobytes per series at most
 
 
 def test_models_file_of_another_format_version_is_refused() -> None:
@@ -118,13 +154,13 @@ def test_models_file_of_another_format_version_is_refused() -> None:
 
 
 def test_train_builds_the_calendar_from_its_arguments(tmp_path: Path) -> None:
-    _write_series(tmp_path, series_frame(2, 120, END))
-    _run(
-        tmp_path,
+    calendar = (
         *("--holiday-country", "none", "--breaks", "year_end,obon"),
         *("--company-days", "2025-03-01+3:spring_sale", "2025-05-10:launch"),
     )
-    trained = load_models((tmp_path / "runs" / "ex-1" / "train" / "models.pkl").read_bytes())
+    _write_series(tmp_path, series_frame(2, 120, END), *calendar)
+    _run(tmp_path, *calendar)
+    trained = _models(tmp_path)
     assert trained.settings.calendar == EventCalendar(
         country=None,
         breaks=("year_end", "obon"),
@@ -154,7 +190,7 @@ def test_a_bad_calendar_argument_is_a_step_error_naming_it(
 
 def test_backtest_adds_a_fold_a_year_back_and_flags_event_days(tmp_path: Path) -> None:
     end = dt.date(2025, 5, 10)  # the recent folds and the fold a year back hold Golden Week
-    _write_series(tmp_path, series_frame(1, 500, end))
+    _write_series(tmp_path, series_frame(1, 500, end), end=end)
     train.main(
         [
             *("--execution-date", end.isoformat(), "--execution-id", "ex-1"),
@@ -162,7 +198,7 @@ def test_backtest_adds_a_fold_a_year_back_and_flags_event_days(tmp_path: Path) -
             *("--backtest-folds", "2"),
         ]
     )
-    backtest = pd.read_parquet(tmp_path / "runs" / "ex-1" / "train" / "backtest.parquet")
+    backtest = _backtest(tmp_path)
     chosen = backtest[backtest["role"] == "chosen"]
     cutoffs = chosen.groupby("fold_kind")["cutoff"].agg(["min", "max", "nunique"])
     assert cutoffs.loc["recent", "nunique"] == 2 and cutoffs.loc["seasonal", "nunique"] == 1
