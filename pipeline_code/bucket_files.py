@@ -59,7 +59,7 @@ def read_index(ctx: RunContext, step: str) -> pd.DataFrame:
 def index_buckets(index: pd.DataFrame, share: shards.Share | None = None) -> list[int]:
     """The index's non-empty buckets, sorted; with `share`, only those it owns."""
     buckets = sorted(int(b) for b in pd.unique(index["bucket"]))
-    return [b for b in buckets if share is None or b % share.count == share.rank]
+    return [b for b in buckets if share is None or share.owns_bucket(b)]
 
 
 def bucket_uris(

@@ -48,10 +48,14 @@ class Share:
 
     @property
     def buckets(self) -> list[int]:
-        return [bucket for bucket in range(BUCKETS) if bucket % self.count == self.rank]
+        return [bucket for bucket in range(BUCKETS) if self.owns_bucket(bucket)]
+
+    def owns_bucket(self, bucket: int) -> bool:
+        """The one rule of the split: rank r of n takes the buckets b with b % n == r."""
+        return bucket % self.count == self.rank
 
     def owns(self, series_id: str) -> bool:
-        return bucket_of(series_id) % self.count == self.rank
+        return self.owns_bucket(bucket_of(series_id))
 
     @property
     def label(self) -> str:

@@ -111,12 +111,14 @@ def write_share(
     by_bucket: dict[int, list[int]] = {}
     for position, s in enumerate(series):
         by_bucket.setdefault(bucket_of(s.series_id), []).append(position)
+    # One pass over the backtest rows; a bucket whose series are all too short for a fold still
+    # gets its (empty) file, so TrainEvaluation finds every bucket.
+    rows_by_bucket = bucket_files.split_by_bucket(backtest)
     for bucket, positions in sorted(by_bucket.items()):
-        ids = [series[i].series_id for i in positions]
         models = {series[i].series_id: trainings[i].model for i in positions}
         trained = TrainedModels(settings, ctx.execution_date, models)
         storage.write_bytes(dump_models(trained), ctx.path(*run_folder.models_bucket(bucket)))
-        rows = backtest[backtest["series_id"].isin(ids)].reset_index(drop=True)
+        rows = rows_by_bucket.get(bucket, backtest.iloc[:0])
         storage.write_table(rows, ctx.path(*run_folder.backtest_bucket(bucket)))
 
 
