@@ -8,14 +8,16 @@ phases the steps run (`forecasting.batch`):
 2. each instance trains its share (`train_share`, Train) in a process of its own, started fresh
    (spawn: it holds its share only) and pinned to one core with `os.sched_setaffinity`, with one
    worker: N instances on N cores, so the speed-up is not borrowed from idle cores;
-3. the leader calibrates the intervals over all backtest rows (TrainEvaluation);
+   and writes its buckets' backtest summaries into a scratch lake, as the step does;
+3. the leader runs the TrainEvaluation step itself over those files, in a fresh process pinned
+   likewise: it calibrates the intervals and scores every series, one bucket at a time;
 4. each instance forecasts its share (Predict), pinned likewise.
 
 Prints per N each instance's share, compute time and peak resident memory (of the instance's
 own process: VmHWM), the phase wall times, the speed-up over N = 1, and whether the forecasts
 equal those of N = 1 exactly; then the measured costs per series that the README's
 projection uses (seconds of one core per series for the per-instance phases and for the
-leader's, backtest bytes per series held by the leader).
+leader's, and the backtest summary's bytes per series on disk).
 
     .venv/bin/python bench/scale.py                        # 2000 series, N = 1 and 2
     .venv/bin/python bench/scale.py --series 500 --instances 1 2
@@ -27,11 +29,14 @@ is printed at the start and the end.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import multiprocessing as mp
 import os
 import resource
 import sys
+import tempfile
 import time
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -44,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput import synthetic_series
 
+from pipeline_code import bucket_files, run_folder, storage
 from pipeline_code.forecasting import (
     ForecastSettings,
     SeriesData,
@@ -52,15 +58,15 @@ from pipeline_code.forecasting import (
     map_series,
     predict_series,
 )
-from pipeline_code.forecasting.backtest_table import (
-    backtest_calibration,
-    backtest_frame,
-    calibrated_frame,
-)
+from pipeline_code.forecasting.backtest_table import backtest_frame
 from pipeline_code.forecasting.batch import pool_events, train_share
 from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.metrics import IntervalCalibration
+from pipeline_code.run_context import RunContext
 from pipeline_code.shards import Share
+from pipeline_code.steps import evaluate, train
+
+EXECUTION = "scale-bench"
 
 
 @dataclass(frozen=True)
@@ -85,21 +91,59 @@ def _pin(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
+def _context(lake: str, series: list[SeriesData]) -> RunContext:
+    """The scratch run folder of series that all end on the same day."""
+    first = series[0]
+    end = first.start + dt.timedelta(days=len(first.y) - 1) if first.start else dt.date.today()
+    return RunContext(end, EXECUTION, lake)
+
+
 def _train_instance(
     rank: int,
     core: int,
     series: list[SeriesData],
     settings: ForecastSettings,
     pool: PooledEvents,
+    lake: str,
+    buckets: list[int],
     results: mp.Queue,
 ) -> None:
     _pin(core)
     started = time.perf_counter()
     trainings = train_share(series, settings, pool, workers=1)
     backtest = backtest_frame(trainings, series, settings)
+    train.write_backtest(_context(lake, series), backtest, buckets)
     seconds = time.perf_counter() - started
-    payload = (backtest, [t.model for t in trainings])
+    payload = [t.model for t in trainings]
     results.put(InstanceResult(rank, len(series), seconds, _peak_mb(), payload))
+
+
+def _evaluate_instance(
+    rank: int, core: int, lake: str, execution_date: dt.date, n: int, results: mp.Queue
+) -> None:
+    """The TrainEvaluation step, run over the files the Train instances left."""
+    _pin(core)
+    ctx = RunContext(execution_date, EXECUTION, lake)
+    started = time.perf_counter()
+    with redirect_stdout(None):
+        evaluate.run(
+            ctx,
+            evaluate.parse_args(
+                [
+                    "--execution-date",
+                    execution_date.isoformat(),
+                    "--execution-id",
+                    EXECUTION,
+                    "--data-root",
+                    lake,
+                ]
+            ),
+        )
+    seconds = time.perf_counter() - started
+    calibration = IntervalCalibration.from_json(
+        storage.read_json(ctx.path(*run_folder.CALIBRATION))
+    )
+    results.put(InstanceResult(rank, n, seconds, _peak_mb(), calibration))
 
 
 def _forecast_one(
@@ -152,41 +196,57 @@ def run_instances(target, shares: list[tuple]) -> tuple[list[InstanceResult], fl
 class ScaleRun:
     count: int
     train_wall: float
-    calibrate_seconds: float
+    evaluate_wall: float
     predict_wall: float
     train: list[InstanceResult]
+    evaluation: InstanceResult
     predict: list[InstanceResult]
     forecasts: dict[str, np.ndarray]
-    backtest_bytes: int
+    summary_bytes: int
 
     @property
     def wall(self) -> float:
-        return self.train_wall + self.calibrate_seconds + self.predict_wall
+        return self.train_wall + self.evaluate_wall + self.predict_wall
 
     @property
     def compute(self) -> float:
-        """Slowest instance of each phase plus the leader's calibration: start-up excluded."""
+        """Slowest instance of each phase plus the leader's evaluation: start-up excluded."""
         train = max(r.seconds for r in self.train)
         predict = max(r.seconds for r in self.predict)
-        return train + self.calibrate_seconds + predict
+        return train + self.evaluation.seconds + predict
+
+
+def _folder_bytes(lake: str, folder: tuple[str, str]) -> int:
+    return sum(p.stat().st_size for p in Path(lake, run_folder.RUNS, EXECUTION, *folder).iterdir())
 
 
 def run_count(
     count: int, series: list[SeriesData], settings: ForecastSettings, pool: PooledEvents
 ) -> ScaleRun:
-    shares = [[s for s in series if Share(rank, count).owns(s.series_id)] for rank in range(count)]
-    trained, train_wall = run_instances(
-        _train_instance, [(share, settings, pool) for share in shares]
-    )
-    started = time.perf_counter()
-    frames = [r.payload[0] for r in trained if len(r.payload[0])]
-    backtest = pd.concat(frames, ignore_index=True)
-    calibration = backtest_calibration(backtest)
-    calibrated_frame(backtest, calibration)  # what TrainEvaluation scores
-    calibrate_seconds = time.perf_counter() - started
+    shares = [Share(rank, count) for rank in range(count)]
+    with tempfile.TemporaryDirectory(prefix="scale-bench-") as lake:
+        ctx = _context(lake, series)
+        ids = pd.DataFrame({"series_id": [s.series_id for s in series]})
+        index = bucket_files.series_index(ids)
+        storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+        parts = [[s for s in series if share.owns(s.series_id)] for share in shares]
+        trained, train_wall = run_instances(
+            _train_instance,
+            [
+                (part, settings, pool, lake, bucket_files.index_buckets(index, share))
+                for part, share in zip(parts, shares, strict=True)
+            ],
+        )
+        evaluated, evaluate_wall = run_instances(
+            _evaluate_instance, [(lake, ctx.execution_date, len(series))]
+        )
+        summary_bytes = sum(
+            _folder_bytes(lake, folder)
+            for folder in (run_folder.BACKTEST_SCORES, run_folder.CALIBRATION_POINTS)
+        )
+    calibration = evaluated[0].payload
     pairs = [
-        list(zip(share, r.payload[1], strict=True))
-        for share, r in zip(shares, trained, strict=True)
+        list(zip(part, r.payload, strict=True)) for part, r in zip(parts, trained, strict=True)
     ]
     predicted, predict_wall = run_instances(
         _predict_instance, [(p, settings, calibration) for p in pairs]
@@ -195,18 +255,20 @@ def run_count(
     return ScaleRun(
         count,
         train_wall,
-        calibrate_seconds,
+        evaluate_wall,
         predict_wall,
         trained,
+        evaluated[0],
         predicted,
         forecasts,
-        int(backtest.memory_usage(deep=True).sum()),
+        summary_bytes,
     )
 
 
 def print_run(run: ScaleRun, base: ScaleRun | None) -> None:
     print(f"\n== N = {run.count} instance(s), one core and one worker each")
-    for phase, results in (("Train", run.train), ("Predict", run.predict)):
+    phases = (("Train", run.train), ("Evaluate", [run.evaluation]), ("Predict", run.predict))
+    for phase, results in phases:
         for r in results:
             print(
                 f"   {phase:<8} instance {r.rank + 1} of {run.count}: {r.series:6d} series  "
@@ -214,7 +276,7 @@ def print_run(run: ScaleRun, base: ScaleRun | None) -> None:
             )
     print(
         f"   phases (wall, process start-up included): Train {run.train_wall:.1f} s, "
-        f"calibration on the leader {run.calibrate_seconds:.1f} s, Predict {run.predict_wall:.1f} s"
+        f"TrainEvaluation on the leader {run.evaluate_wall:.1f} s, Predict {run.predict_wall:.1f} s"
     )
     line = f"   total wall {run.wall:.1f} s, compute (slowest instance a phase) {run.compute:.1f} s"
     if base is not None:
@@ -235,9 +297,9 @@ def print_costs(base: ScaleRun, pool_seconds: float, n: int) -> None:
     print("\n== measured cost per series (N = 1, one core)")
     print(f"   Train {train * 1000:.1f} ms, Predict {predict * 1000:.2f} ms (per instance, split)")
     print(
-        f"   leader: event pool {pool_seconds / n * 1000:.2f} ms, calibration "
-        f"{base.calibrate_seconds / n * 1000:.2f} ms; backtest held by the leader "
-        f"{base.backtest_bytes / n / 1024:.1f} KiB"
+        f"   leader: event pool {pool_seconds / n * 1000:.2f} ms, TrainEvaluation "
+        f"{base.evaluation.seconds / n * 1000:.2f} ms (peak RSS {base.evaluation.peak_mb:.0f} MB); "
+        f"backtest summary on disk {base.summary_bytes / n:.0f} bytes"
     )
 
 

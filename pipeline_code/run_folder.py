@@ -32,9 +32,12 @@ DATA_QUALITY = ("preproc", "data_quality.json")
 
 MODELS = ("train", "models")
 """The settings and each series' fitted chosen model: a folder of `models_bucket` files."""
-BACKTEST = ("train", "backtest")
-"""One row per series, role, fold and horizon step of the rolling-origin backtest, before
-interval calibration: a folder of `backtest_bucket` files."""
+BACKTEST_SCORES = ("train", "backtest_scores")
+"""Per series, the rolling-origin backtest's scores that do not depend on the interval
+calibration: a folder of `backtest_scores_bucket` files (`forecasting.backtest_table`)."""
+CALIBRATION_POINTS = ("train", "calibration_points")
+"""Per backtest point of the chosen models, what the interval calibration and the coverage
+need: a folder of `calibration_points_bucket` files."""
 
 EVALUATION = ("evaluation", "evaluation.json")
 """The overall scores and the gate's verdict: the pipeline's condition reads it by URI."""
@@ -60,8 +63,12 @@ def models_bucket(bucket: int) -> tuple[str, str, str]:
     return _bucket_file(MODELS, bucket, "pkl")
 
 
-def backtest_bucket(bucket: int) -> tuple[str, str, str]:
-    return _bucket_file(BACKTEST, bucket, "parquet")
+def backtest_scores_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(BACKTEST_SCORES, bucket, "parquet")
+
+
+def calibration_points_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(CALIBRATION_POINTS, bucket, "parquet")
 
 
 def forecasts_bucket(bucket: int) -> tuple[str, str, str]:

@@ -1,11 +1,19 @@
-"""The backtest table: one row per series, role, fold and horizon step, and its calibration.
+"""The backtest table: one row per series, role, fold and horizon step; its summary and its
+calibration.
 
-Train writes it per bucket of series before the intervals are calibrated: each chosen-model row
-carries what the calibration needs (the raw interval offsets of the chosen model, the day's kind
-of event, the target date). TrainEvaluation reads every bucket, fits the `IntervalCalibration`
-over all points (`backtest_calibration`: quantiles, so the result does not depend on how the
-series were split) and widens the chosen rows' intervals with it (`calibrated_frame`) before
-scoring. `batch.train_all`, the benchmarks' path, calls the same functions.
+Train builds the table of its share and keeps its `summarize`d form per bucket of series:
+
+- `scores`, one row per series: everything TrainEvaluation reports that does not depend on the
+  interval calibration (MASE, sMAPE, MAE, seasonal naive's MASE, folds, volume);
+- `points`, one row per backtest point of the chosen model: the few numbers the calibration and
+  the coverage need (the series' row in `scores`, horizon step, kind of event, calendar day, and
+  the factor its raw interval needed to cover it, `metrics.needed_factors`).
+
+TrainEvaluation then counts the points of every bucket into `metrics.CalibrationCounts` (a size
+that does not grow with the series: the same factors for any split) and scores coverage bucket
+by bucket, so no instance ever holds every series' backtest. `batch.train_all`, the benchmarks'
+path, calibrates the whole table with the same counts (`backtest_calibration`) and widens the
+chosen rows' intervals (`calibrated_frame`).
 
     series_id, model, role ("chosen" | "benchmark"), fold, fold_kind ("recent" | "seasonal"),
     event_day, event_kind, cutoff (last training day), target_date, step, y, yhat, yhat_lower,
@@ -17,14 +25,18 @@ Series without a start date (undated data, no calendar) have no rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.metrics import (
+    CalibrationCounts,
     IntervalCalibration,
-    calibrate_intervals,
+    absolute_errors,
     needed_factors,
+    smape_terms,
 )
 from pipeline_code.forecasting.selection import (
     SeriesData,
@@ -124,34 +136,150 @@ def backtest_frame(
     return frame
 
 
+SCORE_COLUMNS = (
+    "series_id", "model", "mase", "smape", "mae", "snaive_mase", "n_folds", "n_points",
+    "volume", "recent_folds", "recent_mase", "seasonal_folds", "seasonal_mase", "interval_level",
+)  # fmt: skip
+"""`scores`: per series, the chosen model's scores (`mase`, `smape`, `mae` over its backtest
+points), seasonal naive's MASE on the same folds, the mean absolute actual (`volume`: which
+series are the largest), the folds and MASE per kind of fold (NaN MASE: no fold of that kind)."""
+POINT_COLUMNS = ("series", "step", "event_kind", "day", "needed")
+"""`points`: per chosen-model point, its series' row in `scores`, horizon step, kind of event
+(0: an ordinary day), calendar day (days since 1970-01-01) and needed factor."""
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    scores: pd.DataFrame
+    points: pd.DataFrame
+
+
 def _day_ids(target_dates: pd.Series) -> np.ndarray:
     """One id per calendar day (days since 1970-01-01)."""
     days = pd.to_datetime(target_dates).to_numpy().astype("datetime64[D]")
     return days.astype(np.int64)
 
 
-def backtest_calibration(frame: pd.DataFrame) -> IntervalCalibration:
-    """Factors that make the chosen model's intervals cover the nominal level per horizon step
-    and per kind of event day, over every series' backtest points (`metrics.calibrate_intervals`;
-    an event's day counts once however many series saw it)."""
+def _scaled_errors(rows: pd.DataFrame) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero scale shows as inf / NaN
+        return absolute_errors(rows["y"], rows["yhat"]) / rows["scale"].to_numpy(dtype=float)
+
+
+def _fold_kind_scores(chosen: pd.DataFrame, kind: str, index: pd.Index) -> pd.DataFrame:
+    rows = chosen[chosen["fold_kind"] == kind]
+    grouped = pd.DataFrame(
+        {"series_id": rows["series_id"], "fold": rows["fold"], "mase": _scaled_errors(rows)}
+    ).groupby("series_id", sort=True)
+    return pd.DataFrame(
+        {
+            f"{kind}_folds": grouped["fold"].nunique().reindex(index, fill_value=0),
+            f"{kind}_mase": grouped["mase"].mean().reindex(index),
+        }
+    )
+
+
+def _mean_or_nan(grouped: pd.api.typing.DataFrameGroupBy, columns: list[str]) -> pd.DataFrame:
+    """Means per group; NaN where a group has a missing or infinite value (a bad forecast or
+    scale must show, not be skipped)."""
+    means = grouped[columns].mean()
+    finite = grouped[columns].agg(lambda v: bool(np.isfinite(v.to_numpy(dtype=float)).all()))
+    return means.where(finite.astype(bool))
+
+
+def series_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """`SCORE_COLUMNS`, one row per series of the table, sorted by series_id."""
     chosen = frame[frame["role"] == "chosen"]
-    if chosen.empty:
-        return IntervalCalibration()
-    errors = chosen["y"].to_numpy(dtype=float) - chosen["yhat"].to_numpy(dtype=float)
+    benchmark = frame[frame["role"] == "benchmark"]
+    terms = pd.DataFrame(
+        {
+            "series_id": chosen["series_id"],
+            "model": chosen["model"],
+            "fold": chosen["fold"],
+            "mase": _scaled_errors(chosen),
+            "smape": smape_terms(chosen["y"], chosen["yhat"]),
+            "mae": absolute_errors(chosen["y"], chosen["yhat"]),
+            "volume": np.abs(chosen["y"].to_numpy(dtype=float)),
+            "interval_level": chosen["interval_level"],
+        }
+    )
+    grouped = terms.groupby("series_id", sort=True)
+    scores = _mean_or_nan(grouped, ["mase", "smape", "mae", "volume"])
+    scores["model"] = grouped["model"].first()
+    scores["interval_level"] = grouped["interval_level"].first().astype(float)
+    scores["n_folds"] = grouped["fold"].nunique().astype("int64")
+    scores["n_points"] = grouped.size().astype("int64")
+    benchmark_mase = pd.DataFrame(
+        {"series_id": benchmark["series_id"], "mase": _scaled_errors(benchmark)}
+    ).groupby("series_id")
+    scores["snaive_mase"] = _mean_or_nan(benchmark_mase, ["mase"])["mase"]
+    for kind in ("recent", "seasonal"):
+        scores = scores.join(_fold_kind_scores(chosen, kind, scores.index))
+    return scores.reset_index()[list(SCORE_COLUMNS)]
+
+
+def calibration_points(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """`POINT_COLUMNS`, one row per chosen-model point of the table."""
+    chosen = frame[frame["role"] == "chosen"]
+    y = chosen["y"].to_numpy(dtype=float)
     needed = needed_factors(
-        errors,
+        y - chosen["yhat"].to_numpy(dtype=float),
         chosen["offset_low"].to_numpy(dtype=float),
         chosen["offset_high"].to_numpy(dtype=float),
     )
-    steps = chosen["step"].to_numpy(dtype=np.int64)
-    return calibrate_intervals(
-        steps,
-        chosen["event_kind"].to_numpy(dtype=np.int64),
-        _day_ids(chosen["target_date"]),
-        needed,
-        float(chosen["interval_level"].iloc[0]),
-        int(steps.max()),
+    # Counts' intervals stop at zero: no factor covers a negative actual there.
+    needed = np.where(chosen["nonnegative"].to_numpy(dtype=bool) & (y < 0), np.inf, needed)
+    rows = pd.Series(np.arange(len(scores), dtype=np.int32), index=scores["series_id"])
+    return pd.DataFrame(
+        {
+            "series": rows.reindex(chosen["series_id"]).to_numpy(dtype=np.int32),
+            "step": chosen["step"].to_numpy(dtype=np.int16),
+            "event_kind": chosen["event_kind"].to_numpy(dtype=np.int16),
+            "day": _day_ids(chosen["target_date"]).astype(np.int32),
+            "needed": needed,
+        }
     )
+
+
+def summarize(frame: pd.DataFrame) -> BacktestSummary:
+    """The table's per-series scores and calibration points (empty tables for no rows)."""
+    if frame.empty:
+        return BacktestSummary(
+            pd.DataFrame(columns=list(SCORE_COLUMNS)), pd.DataFrame(columns=list(POINT_COLUMNS))
+        )
+    scores = series_scores(frame)
+    return BacktestSummary(scores, calibration_points(frame, scores))
+
+
+def count_points(counts: CalibrationCounts, points: pd.DataFrame, level: float) -> None:
+    """Add `points` to the calibration's counts."""
+    counts.add(
+        points["step"].to_numpy(dtype=np.int64),
+        points["event_kind"].to_numpy(dtype=np.int64),
+        points["day"].to_numpy(dtype=np.int64),
+        points["needed"].to_numpy(dtype=float),
+        level,
+    )
+
+
+def covered(points: pd.DataFrame, calibration: IntervalCalibration) -> np.ndarray:
+    """Per point, whether its calibrated interval holds the actual: exactly when the factor
+    its raw interval needed is at most the one the calibration gives its class."""
+    widen = calibration.factors(
+        points["step"].to_numpy(dtype=np.int64), points["event_kind"].to_numpy(dtype=np.int64)
+    )
+    return points["needed"].to_numpy(dtype=float) <= widen
+
+
+def backtest_calibration(frame: pd.DataFrame) -> IntervalCalibration:
+    """Factors that make the chosen model's intervals cover the nominal level per horizon step
+    and per kind of event day, over every series' backtest points (`metrics.CalibrationCounts`;
+    an event's day counts once however many series saw it)."""
+    summary = summarize(frame)
+    if summary.points.empty:
+        return IntervalCalibration()
+    counts = CalibrationCounts()
+    count_points(counts, summary.points, float(summary.scores["interval_level"].iloc[0]))
+    return counts.calibration()
 
 
 def calibrated_frame(frame: pd.DataFrame, calibration: IntervalCalibration) -> pd.DataFrame:

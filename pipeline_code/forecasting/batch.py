@@ -2,11 +2,12 @@
 
 1. `pool_events` over ALL series (PreProc, once: the prior of every series' event effects);
 2. `train_share`: the per-series work on any share of the series (Train, on every instance);
-3. `backtest_frame`, `backtest_calibration`, `calibrated_frame` over ALL backtest rows
-   (TrainEvaluation, once: the interval calibration).
+3. the interval calibration over ALL backtest points (TrainEvaluation, once: Train summarizes
+   each bucket's backtest, `backtest_table.summarize`, and the step counts the points bucket by
+   bucket into `metrics.CalibrationCounts`).
 
-`train_all` chains them over one list of series, for the benchmarks and tests: the same
-functions the steps call, so both run the same path.
+`train_all` chains them over one list of series, for the benchmarks and tests, calibrating the
+whole backtest table with the same counts (`backtest_calibration`, `calibrated_frame`).
 """
 
 from __future__ import annotations

@@ -153,30 +153,148 @@ def needed_factors(errors: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.
     return np.where(errors > 0, above, np.where(errors < 0, below, 0.0))
 
 
-def _conformal_quantile(values: np.ndarray, level: float) -> float:
-    n = values.size
-    q = min(1.0, math.ceil((n + 1) * level) / n)
-    factor = float(np.quantile(values, q, method="higher"))
-    return factor if np.isfinite(factor) else float(np.max(values[np.isfinite(values)], initial=1))
+# The needed factors are counted in bins, 1024 to a doubling (0.07% wide) between 2**-16 and
+# 2**16, plus a bin for 0 and one for anything larger, infinity included. Counts add: every
+# instance's points can be counted apart and summed, in any order, to the same factors, and the
+# memory does not grow with the number of points.
+BINS_PER_DOUBLING = 1024
+SMALLEST_DOUBLING = -16
+LARGEST_DOUBLING = 16
+_REGULAR_BINS = (LARGEST_DOUBLING - SMALLEST_DOUBLING) * BINS_PER_DOUBLING
+ZERO_BIN, TINY_BIN, FIRST_BIN = 0, 1, 2
+HUGE_BIN = FIRST_BIN + _REGULAR_BINS
+N_BINS = HUGE_BIN + 1
+ORDINARY = 0  # the event kind of an ordinary day
 
 
-def _step_factors(
-    steps: np.ndarray, needed: np.ndarray, level: float, horizon: int
-) -> tuple[float, ...]:
-    """Per step of ordinary days, from the points of the neighbouring steps."""
-    factors = []
-    for step in range(1, horizon + 1):
-        near = np.abs(steps - step) <= CALIBRATION_STEP_REACH
-        enough = near.sum() >= MIN_CALIBRATION_POINTS
-        factors.append(_conformal_quantile(needed[near], level) if enough else 1.0)
-    return tuple(factors)
+def factor_bins(needed: np.ndarray) -> np.ndarray:
+    """The bin of each needed factor (>= 0; NaN counts as infinitely large). A regular bin holds
+    the factors above the previous bin's upper edge up to its own, so a factor that is an edge
+    (1, 2, 0.5, ...) is its bin's upper edge, exactly."""
+    v = np.asarray(needed, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        position = np.ceil((np.log2(v) - SMALLEST_DOUBLING) * BINS_PER_DOUBLING)
+    regular = FIRST_BIN - 1 + np.clip(np.nan_to_num(position), 1, _REGULAR_BINS).astype(np.int64)
+    bins = np.where(position < 1, TINY_BIN, regular)
+    bins = np.where(~(position <= _REGULAR_BINS), HUGE_BIN, bins)  # NaN too
+    return np.where(v == 0, ZERO_BIN, bins)
 
 
-def _event_class_factor(needed: np.ndarray, days: np.ndarray, level: float) -> float | None:
-    """The factor of one class of event days; None when it has too few days or points."""
-    if needed.size < MIN_CALIBRATION_POINTS or np.unique(days).size < MIN_EVENT_DAYS:
-        return None
-    return _conformal_quantile(needed, level)
+def bin_upper_edge(bin_: int) -> float:
+    """The largest factor a bin holds (HUGE_BIN: infinity)."""
+    if bin_ == ZERO_BIN:
+        return 0.0
+    if bin_ == HUGE_BIN:
+        return math.inf
+    return 2.0 ** (SMALLEST_DOUBLING + (bin_ - FIRST_BIN + 1) / BINS_PER_DOUBLING)
+
+
+@dataclass
+class CalibrationCounts:
+    """What the interval calibration needs of the backtest points, in a size that does not grow
+    with them: per horizon step of ordinary days and per event kind, the count of needed factors
+    in each bin and the largest finite one; per event kind, its distinct calendar days.
+
+    Built from any split of the points (`add`, `merge`), it gives the same `calibration`: the
+    factor of a class is the upper edge of the bin that holds its split-conformal quantile, at
+    most 0.07% above the exact quantile of the points.
+    """
+
+    level: float | None = None
+    horizon: int = 0
+    counts: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (kind, step)
+    largest: dict[tuple[int, int], float] = field(default_factory=dict)
+    days: dict[int, set[int]] = field(default_factory=dict)  # event kind: its days
+
+    def add(
+        self,
+        steps: np.ndarray,
+        kinds: np.ndarray,
+        days: np.ndarray,
+        needed: np.ndarray,
+        level: float,
+    ) -> None:
+        """Count points: their horizon steps (1-based), event kinds (0: an ordinary day), calendar
+        days (any id equal for the same date across series) and needed factors."""
+        steps, kinds, days, needed = (np.asarray(a).ravel() for a in (steps, kinds, days, needed))
+        if not steps.size:
+            return
+        if self.level is not None and level != self.level:
+            raise ValueError(f"points at interval level {level} added to counts at {self.level}")
+        self.level = float(level)
+        self.horizon = max(self.horizon, int(steps.max()))
+        # Event days are one class per kind whatever their step; ordinary days one per step.
+        keys = np.stack([kinds.astype(np.int64), np.where(kinds == ORDINARY, steps, 0)], axis=1)
+        bins = factor_bins(needed)
+        finite = np.where(np.isfinite(needed), needed, -np.inf)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        for i, (kind, step) in enumerate(unique.tolist()):
+            own = inverse.ravel() == i
+            key = (kind, step)
+            counts = np.bincount(bins[own], minlength=N_BINS)
+            self.counts[key] = self.counts[key] + counts if key in self.counts else counts
+            self.largest[key] = max(self.largest.get(key, -np.inf), float(finite[own].max()))
+            if kind != ORDINARY:
+                self.days.setdefault(kind, set()).update(int(d) for d in np.unique(days[own]))
+
+    def merge(self, other: CalibrationCounts) -> None:
+        if other.level is None:
+            return
+        if self.level is not None and other.level != self.level:
+            raise ValueError(f"counts at interval level {other.level} merged into {self.level}")
+        self.level = other.level
+        self.horizon = max(self.horizon, other.horizon)
+        for key, counts in other.counts.items():
+            self.counts[key] = self.counts[key] + counts if key in self.counts else counts.copy()
+            self.largest[key] = max(self.largest.get(key, -np.inf), other.largest[key])
+        for kind, days in other.days.items():
+            self.days.setdefault(kind, set()).update(days)
+
+    def calibration(self) -> IntervalCalibration:
+        """Factors per step of ordinary days, for all event days and per kind of event day."""
+        if self.level is None:
+            return IntervalCalibration()
+        kinds = sorted({kind for kind, _ in self.counts if kind != ORDINARY})
+        step_factors = tuple(self._step_factor(step) for step in range(1, self.horizon + 1))
+        event_factor = self._event_factor(kinds)
+        kind_factors = {}
+        for kind in kinds:
+            factor = self._event_factor([kind])
+            if factor is not None:
+                kind_factors[kind] = factor
+        return IntervalCalibration(step_factors, event_factor, kind_factors)
+
+    def _step_factor(self, step: int) -> float:
+        """An ordinary day's factor, from the points of the steps up to the reach either side;
+        1.0 (the intervals as they are) with too few points."""
+        reach = range(step - CALIBRATION_STEP_REACH, step + CALIBRATION_STEP_REACH + 1)
+        factor = self._factor([(ORDINARY, s) for s in reach])
+        return 1.0 if factor is None else factor
+
+    def _event_factor(self, kinds: list[int]) -> float | None:
+        """The factor of event days of `kinds`; None when they have too few days or points."""
+        days = set().union(*(self.days.get(kind, set()) for kind in kinds))
+        if len(days) < MIN_EVENT_DAYS:
+            return None
+        return self._factor([(kind, 0) for kind in kinds])
+
+    def _factor(self, keys: list[tuple[int, int]]) -> float | None:
+        """The split-conformal quantile of the classes' points, rounded up to its bin's upper
+        edge; None with fewer than MIN_CALIBRATION_POINTS points."""
+        present = [key for key in keys if key in self.counts]
+        if not present:
+            return None
+        counts = np.sum([self.counts[key] for key in present], axis=0)
+        n = int(counts.sum())
+        if n < MIN_CALIBRATION_POINTS:
+            return None
+        q = min(1.0, math.ceil((n + 1) * self.level) / n)
+        rank = math.ceil(q * (n - 1))  # numpy's "higher" quantile: the (rank+1)-th smallest
+        factor = bin_upper_edge(int(np.searchsorted(np.cumsum(counts), rank, side="right")))
+        if math.isfinite(factor):
+            return factor
+        # Most points could not be covered by any factor: the widest finite one, at least 1.
+        return max(1.0, max(self.largest[key] for key in present))
 
 
 def calibrate_intervals(
@@ -191,16 +309,9 @@ def calibrate_intervals(
 
     Each point is one backtest day of one series: its horizon step, its event kind (0: an
     ordinary day), its calendar day (any id that is equal for the same date across series) and
-    the factor its interval needed (`needed_factors`).
+    the factor its interval needed (`needed_factors`). `horizon` is the number of step factors.
     """
-    steps, kinds, days, needed = (np.asarray(a).ravel() for a in (steps, kinds, days, needed))
-    events = kinds != 0
-    step_factors = _step_factors(steps[~events], needed[~events], level, horizon)
-    event_factor = _event_class_factor(needed[events], days[events], level)
-    kind_factors = {}
-    for kind in np.unique(kinds[events]):
-        own = kinds == kind
-        factor = _event_class_factor(needed[own], days[own], level)
-        if factor is not None:
-            kind_factors[int(kind)] = factor
-    return IntervalCalibration(step_factors, event_factor, kind_factors)
+    counts = CalibrationCounts(horizon=horizon)
+    counts.add(steps, kinds, days, needed, level)
+    counts.horizon = horizon
+    return counts.calibration()

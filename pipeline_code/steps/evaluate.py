@@ -1,10 +1,15 @@
 """TrainEvaluation: calibrate the intervals on Train's backtest, score it, decide the quality gate.
 
-Runs on the leader instance only (others exit at once). Reads the backtest file of every bucket
-in the series index (`train/backtest/bucket=NNN.parquet`: a missing one fails the step, naming
-it), fits the interval calibration over all series' points (`forecasting.backtest_table`: the
-same for any number of Train instances) and widens the chosen model's backtest intervals with it;
-writes `evaluation/calibration.json` (which Predict applies), `evaluation.json` to the run
+Runs on the leader instance only (others exit at once), over the backtest summary Train wrote
+for every bucket in the series index (`forecasting.backtest_table`: per-series scores and the
+calibration points; a missing file fails the step, naming it). Two passes, one bucket at a time,
+so memory holds one bucket and a row per series, never every series' backtest:
+
+1. count every bucket's points into the interval calibration (`metrics.CalibrationCounts`: the
+   same factors for any number of Train instances);
+2. score each bucket's series with it: coverage of the calibrated intervals per series.
+
+Writes `evaluation/calibration.json` (which Predict applies), `evaluation.json` to the run
 folder's `evaluation/`, where the gate's JsonGet reads it by S3 URI, and
 `evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
 `__overall__` row).
@@ -41,6 +46,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,79 +54,129 @@ import pandas as pd
 
 from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
-from pipeline_code.forecasting.backtest_table import backtest_calibration, calibrated_frame
-from pipeline_code.forecasting.metrics import (
-    IntervalCalibration,
-    absolute_errors,
-    inside_interval,
-    smape_terms,
+from pipeline_code.forecasting.backtest_table import (
+    POINT_COLUMNS,
+    SCORE_COLUMNS,
+    BacktestSummary,
+    count_points,
+    covered,
 )
+from pipeline_code.forecasting.metrics import CalibrationCounts, IntervalCalibration
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
 
 STEP = "TrainEvaluation"
-REQUIRED = (
-    "series_id", "model", "role", "fold", "step", "target_date", "event_kind", "y", "yhat",
-    "yhat_lower", "yhat_upper", "offset_low", "offset_high", "scale", "interval_level",
-    "nonnegative",
-)  # fmt: skip
 METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
+SCORED = ("mase", "smape", "mae", "volume", "interval_level")
 RELATIVE_CAP = 1e6
 """A series whose seasonal-naive MASE is 0 while its own is not: a finite stand-in for infinity
 (evaluation.json is read by JsonGet, which needs a number)."""
 
 
-def load_backtest(ctx: RunContext) -> pd.DataFrame:
-    """Every bucket's backtest rows, in bucket order (the same rows for any instance count)."""
+@dataclass(frozen=True)
+class BucketFiles:
+    scores: str
+    points: str
+
+
+@dataclass
+class EventCoverage:
+    """Points inside their calibrated intervals, on event days and on other days."""
+
+    event_points: int = 0
+    event_inside: int = 0
+    other_points: int = 0
+    other_inside: int = 0
+
+    def add(self, inside: np.ndarray, event_day: np.ndarray) -> None:
+        self.event_points += int(event_day.sum())
+        self.event_inside += int((inside & event_day).sum())
+        self.other_points += int((~event_day).sum())
+        self.other_inside += int((inside & ~event_day).sum())
+
+
+def backtest_files(ctx: RunContext) -> list[BucketFiles]:
+    """The backtest summary files of every bucket in the series index, in bucket order."""
     buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
-    frame = bucket_files.read_buckets(ctx, STEP, run_folder.backtest_bucket, buckets, "Train")
-    uri = ctx.path(*run_folder.BACKTEST)
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise StepError(STEP, f"{uri} lacks columns {missing}")
-    if frame.empty:
-        raise StepError(STEP, f"{uri} has no rows: no series is long enough for one backtest fold")
-    numbers = frame[["y", "yhat", "yhat_lower", "yhat_upper", "scale"]].to_numpy(dtype=float)
-    if not np.isfinite(numbers).all() or (frame["scale"] <= 0).any():
-        raise StepError(STEP, f"{uri} has missing/infinite values or a non-positive scale")
-    roles = set(frame["role"].unique())
-    if roles != {"chosen", "benchmark"}:
-        raise StepError(STEP, f"{uri} roles are {sorted(roles)}; expected chosen and benchmark")
-    return frame
-
-
-def _scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-series MASE, sMAPE, MAE, coverage, folds and points of one role's rows."""
-    error = absolute_errors(frame["y"], frame["yhat"])
-    terms = pd.DataFrame(
-        {
-            "series_id": frame["series_id"],
-            "model": frame["model"],
-            "fold": frame["fold"],
-            "mase": error / frame["scale"].to_numpy(dtype=float),
-            "smape": smape_terms(frame["y"], frame["yhat"]),
-            "mae": error,
-            "coverage": inside_interval(
-                frame["y"], frame["yhat_lower"], frame["yhat_upper"]
-            ).astype(float),
-        }
+    scores = bucket_files.bucket_uris(
+        ctx, STEP, run_folder.backtest_scores_bucket, buckets, "Train"
     )
-    grouped = terms.groupby("series_id", sort=True)
-    scores = grouped[["mase", "smape", "mae", "coverage"]].mean()
-    scores["model"] = grouped["model"].first()
-    scores["n_folds"] = grouped["fold"].nunique().astype("int64")
-    scores["n_points"] = grouped.size().astype("int64")
-    return scores
+    points = bucket_files.bucket_uris(
+        ctx, STEP, run_folder.calibration_points_bucket, buckets, "Train"
+    )
+    return [BucketFiles(s, p) for s, p in zip(scores, points, strict=True)]
 
 
-def per_series_metrics(backtest: pd.DataFrame) -> pd.DataFrame:
-    """One row per series: the chosen model's scores and seasonal naive's MASE on the same folds."""
-    chosen = _scores(backtest[backtest["role"] == "chosen"])
-    benchmark = _scores(backtest[backtest["role"] == "benchmark"])
-    chosen["snaive_mase"] = benchmark["mase"].reindex(chosen.index)
-    if chosen["snaive_mase"].isna().any():
-        raise StepError(STEP, "some series have no seasonal-naive benchmark rows")
-    return chosen.reset_index()[METRIC_COLUMNS]
+def read_summary(files: BucketFiles) -> BacktestSummary:
+    """One bucket's scores and points, checked: StepError naming the file when they are bad."""
+    scores, points = storage.read_table(files.scores), storage.read_table(files.points)
+    for uri, frame, columns in (
+        (files.scores, scores, SCORE_COLUMNS),
+        (files.points, points, POINT_COLUMNS),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise StepError(STEP, f"{uri} lacks columns {missing}")
+    numbers = scores[[*SCORED, "snaive_mase"]].to_numpy(dtype=float)
+    bad = scores.loc[~np.isfinite(numbers).all(axis=1), "series_id"].tolist()
+    if bad:
+        raise StepError(
+            STEP,
+            f"{files.scores}: series {bad[:5]} have missing/infinite scores (a bad forecast or "
+            "scale, or no seasonal-naive benchmark rows)",
+        )
+    series = points["series"].to_numpy(dtype=np.int64)
+    if points["needed"].isna().any() or ((series < 0) | (series >= len(scores))).any():
+        raise StepError(STEP, f"{files.points} has missing factors or points of unknown series")
+    return BacktestSummary(scores, points)
+
+
+def count_calibration(files: list[BucketFiles]) -> CalibrationCounts:
+    """Pass 1: every bucket's points counted into the calibration."""
+    counts = CalibrationCounts()
+    for bucket in files:
+        summary = read_summary(bucket)
+        if len(summary.scores):
+            count_points(counts, summary.points, float(summary.scores["interval_level"].iloc[0]))
+    return counts
+
+
+def per_series_metrics(
+    summary: BacktestSummary,
+    calibration: IntervalCalibration,
+    coverage: EventCoverage | None = None,
+) -> pd.DataFrame:
+    """One bucket's series: their scores and the coverage of their calibrated intervals (the
+    `forecast_metrics` columns, with `volume` and the per-fold-kind scores kept for the report).
+    With `coverage`, its points are added to it."""
+    points = summary.points
+    inside = covered(points, calibration)
+    series = points["series"].to_numpy(dtype=np.int64)
+    n = len(summary.scores)
+    scored = summary.scores.copy()
+    scored["coverage"] = np.bincount(series, weights=inside, minlength=n) / np.maximum(
+        np.bincount(series, minlength=n), 1
+    )
+    if coverage is not None:
+        coverage.add(inside, points["event_kind"].to_numpy() != 0)
+    return scored
+
+
+def score_all(
+    files: list[BucketFiles], calibration: IntervalCalibration
+) -> tuple[pd.DataFrame, EventCoverage]:
+    """Pass 2: every bucket's series scored with the calibration, sorted by series_id."""
+    coverage = EventCoverage()
+    parts = [per_series_metrics(read_summary(bucket), calibration, coverage) for bucket in files]
+    scored = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    scored = scored.sort_values("series_id", kind="stable", ignore_index=True)
+    if scored.empty:
+        raise StepError(
+            STEP,
+            f"{files[0].scores.rsplit('/', 1)[0]} has no rows: no series is long enough for one "
+            "backtest fold",
+        )
+    return scored, coverage
 
 
 def overall_metrics(per_series: pd.DataFrame, interval_level: float) -> dict[str, Any]:
@@ -138,22 +194,19 @@ def overall_metrics(per_series: pd.DataFrame, interval_level: float) -> dict[str
     }
 
 
-def largest_series(
-    backtest: pd.DataFrame, per_series: pd.DataFrame, count: int
-) -> list[dict[str, Any]]:
+def largest_series(per_series: pd.DataFrame, count: int) -> list[dict[str, Any]]:
     """The `count` series with the most demand in the backtest, with MASE relative to their own
     seasonal naive, largest first."""
-    chosen = backtest[backtest["role"] == "chosen"]
-    volume = chosen.groupby("series_id")["y"].apply(lambda y: float(y.abs().mean()))
-    top = volume.sort_values(ascending=False, kind="stable").head(count).index
-    rows = per_series.set_index("series_id").loc[top]
+    ordered = per_series.sort_values(
+        ["volume", "series_id"], ascending=[False, True], kind="stable"
+    )
     found = []
-    for series_id, row in rows.iterrows():
-        if row["snaive_mase"] > 0:
-            relative = min(float(row["mase"] / row["snaive_mase"]), RELATIVE_CAP)
+    for row in ordered.head(count).itertuples():
+        if row.snaive_mase > 0:
+            relative = min(float(row.mase / row.snaive_mase), RELATIVE_CAP)
         else:
-            relative = 0.0 if row["mase"] == 0 else RELATIVE_CAP
-        found.append({"series_id": str(series_id), "relative_mase": relative})
+            relative = 0.0 if row.mase == 0 else RELATIVE_CAP
+        found.append({"series_id": str(row.series_id), "relative_mase": relative})
     return found
 
 
@@ -207,33 +260,24 @@ def _overall_row(per_series: pd.DataFrame, overall: dict[str, Any]) -> pd.DataFr
     return pd.DataFrame([row])[METRIC_COLUMNS]
 
 
-def _mean_or_none(values: pd.Series) -> float | None:
-    return float(values.mean()) if len(values) else None
+def _share_or_none(inside: int, points: int) -> float | None:
+    return inside / points if points else None
 
 
-def fold_breakdown(backtest: pd.DataFrame) -> dict[str, Any]:
-    """Which folds the figures come from, MASE per kind of fold, coverage on and off events.
-
-    Older backtests without `fold_kind` / `event_day` count as recent folds without events.
-    """
-    chosen = backtest[backtest["role"] == "chosen"]
-    kinds = chosen["fold_kind"] if "fold_kind" in chosen else pd.Series("recent", chosen.index)
-    events = chosen["event_day"].astype(bool) if "event_day" in chosen else kinds != kinds
-    scaled = (chosen["y"] - chosen["yhat"]).abs() / chosen["scale"]
-    inside = (chosen["y"] >= chosen["yhat_lower"]) & (chosen["y"] <= chosen["yhat_upper"])
+def fold_breakdown(per_series: pd.DataFrame, coverage: EventCoverage) -> dict[str, Any]:
+    """Which folds the figures come from, MASE per kind of fold, coverage on and off events."""
     per_kind = {}
     for kind in ("recent", "seasonal"):
-        rows = kinds == kind
-        folds = chosen.loc[rows, "fold"].groupby(chosen.loc[rows, "series_id"]).nunique()
+        mase = per_series[f"{kind}_mase"].dropna()
         per_kind[kind] = {
-            "folds": int(folds.max()) if len(folds) else 0,
-            "mase": _mean_or_none(scaled[rows].groupby(chosen.loc[rows, "series_id"]).mean()),
+            "folds": int(per_series[f"{kind}_folds"].max()),
+            "mase": float(mase.mean()) if len(mase) else None,
         }
     return {
         "folds": per_kind,
-        "coverage_event_days": _mean_or_none(inside[events].astype(float)),
-        "coverage_other_days": _mean_or_none(inside[~events].astype(float)),
-        "event_points": int(events.sum()),
+        "coverage_event_days": _share_or_none(coverage.event_inside, coverage.event_points),
+        "coverage_other_days": _share_or_none(coverage.other_inside, coverage.other_points),
+        "event_points": coverage.event_points,
     }
 
 
@@ -245,15 +289,16 @@ def describe_folds(breakdown: dict[str, Any]) -> str:
     return text
 
 
-def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd.DataFrame]:
-    per_series = per_series_metrics(backtest)
-    level = float(backtest["interval_level"].iloc[0]) if "interval_level" in backtest else math.nan
-    overall = overall_metrics(per_series, level)
-    largest = largest_series(backtest, per_series, args.largest_series)
+def evaluate(
+    per_series: pd.DataFrame, coverage: EventCoverage, args: argparse.Namespace
+) -> tuple[dict, pd.DataFrame]:
+    """The report and the metrics table from every series' scores."""
+    overall = overall_metrics(per_series, float(per_series["interval_level"].iloc[0]))
+    largest = largest_series(per_series, args.largest_series)
     overall["largest_series_relative_mase"] = max(
         (series["relative_mase"] for series in largest), default=0.0
     )
-    breakdown = fold_breakdown(backtest)
+    breakdown = fold_breakdown(per_series, coverage)
     if not all(math.isfinite(v) for v in overall.values() if isinstance(v, float)):
         raise StepError(STEP, f"overall metrics are not finite: {overall}")
     verdict = gate(
@@ -266,20 +311,18 @@ def evaluate(backtest: pd.DataFrame, args: argparse.Namespace) -> tuple[dict, pd
     )
     verdict["message"] += f" (backtest: {describe_folds(breakdown)})"
     report = {"overall": overall, "backtest": breakdown, "gate": verdict}
-    metrics = pd.concat([per_series, _overall_row(per_series, overall)], ignore_index=True)
+    metrics = pd.concat(
+        [per_series[METRIC_COLUMNS], _overall_row(per_series, overall)], ignore_index=True
+    )
     return report, metrics
 
 
-def calibrate(backtest: pd.DataFrame) -> tuple[IntervalCalibration, pd.DataFrame]:
-    """The calibration over all backtest points and the backtest with calibrated intervals."""
-    calibration = backtest_calibration(backtest)
-    return calibration, calibrated_frame(backtest, calibration)
-
-
 def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
-    calibration, backtest = calibrate(load_backtest(ctx))
+    files = backtest_files(ctx)
+    calibration = count_calibration(files).calibration()
     storage.write_json(calibration.to_json(), ctx.path(*run_folder.CALIBRATION))
-    report, metrics = evaluate(backtest, args)
+    per_series, coverage = score_all(files, calibration)
+    report, metrics = evaluate(per_series, coverage, args)
     report["execution_date"] = ctx.execution_date.isoformat()
     report["execution_id"] = ctx.execution_id
     storage.write_json(report, ctx.path(*run_folder.EVALUATION))

@@ -5,10 +5,11 @@ Reads the series' bucket files of this instance's share (`preproc/series/bucket=
 rank r of n owns the buckets b with b % n == r: `shards`) and the calendar events' effects
 PreProc pooled over all series (`preproc/event_pool.pkl`). Writes, per bucket of its share,
 `train/models/bucket=NNN.pkl` (settings, and per series the chosen model fitted on the latest
-window and its backtest errors, see `forecasting.artifacts`) and
-`train/backtest/bucket=NNN.parquet`, the backtest rows before interval calibration
-(`forecasting.backtest_table`; TrainEvaluation calibrates over every series). The benchmark rows
-are seasonal naive on the same folds, without calendar effects, for the gate's relative MASE.
+window and its backtest errors, see `forecasting.artifacts`) and the summary of its backtest
+(`forecasting.backtest_table`): `train/backtest_scores/bucket=NNN.parquet`, the per-series
+scores, and `train/calibration_points/bucket=NNN.parquet`, what the interval calibration needs
+of each point (TrainEvaluation calibrates over every series). The benchmark is seasonal naive
+on the same folds, without calendar effects, for the gate's relative MASE.
 
 Series are processed in parallel worker processes (`--workers 0`: every core). Season lengths
 and the candidate set come from the data's frequency (daily: weekly cycle, a fold a year back,
@@ -23,12 +24,15 @@ import pickle
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
+
+import pandas as pd
 
 from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting import ForecastSettings, SeriesData, SeriesTraining
 from pipeline_code.forecasting.artifacts import EventPool, TrainedModels, dump_models, load_pool
-from pipeline_code.forecasting.backtest_table import backtest_frame
+from pipeline_code.forecasting.backtest_table import backtest_frame, summarize
 from pipeline_code.forecasting.batch import train_share
 from pipeline_code.forecasting.candidates import known_candidates
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
@@ -100,26 +104,32 @@ def load_event_pool(ctx: RunContext, settings: ForecastSettings) -> EventPool:
     return pool
 
 
+def write_backtest(ctx: RunContext, backtest: pd.DataFrame, buckets: Iterable[int]) -> None:
+    """The summary of the backtest rows of each of `buckets`, in one pass over the rows. A
+    bucket whose series are all too short for a fold still gets its (empty) files, so
+    TrainEvaluation finds every bucket."""
+    rows_by_bucket = bucket_files.split_by_bucket(backtest)
+    for bucket in buckets:
+        summary = summarize(rows_by_bucket.get(bucket, backtest.iloc[:0]))
+        storage.write_table(summary.scores, ctx.path(*run_folder.backtest_scores_bucket(bucket)))
+        storage.write_table(summary.points, ctx.path(*run_folder.calibration_points_bucket(bucket)))
+
+
 def write_share(
     ctx: RunContext,
     settings: ForecastSettings,
     series: list[SeriesData],
     trainings: list[SeriesTraining],
 ) -> None:
-    """One models file and one backtest file per bucket of the share."""
-    backtest = backtest_frame(trainings, series, settings)
+    """One models file and one backtest summary per bucket of the share."""
     by_bucket: dict[int, list[int]] = {}
     for position, s in enumerate(series):
         by_bucket.setdefault(bucket_of(s.series_id), []).append(position)
-    # One pass over the backtest rows; a bucket whose series are all too short for a fold still
-    # gets its (empty) file, so TrainEvaluation finds every bucket.
-    rows_by_bucket = bucket_files.split_by_bucket(backtest)
     for bucket, positions in sorted(by_bucket.items()):
         models = {series[i].series_id: trainings[i].model for i in positions}
         trained = TrainedModels(settings, ctx.execution_date, models)
         storage.write_bytes(dump_models(trained), ctx.path(*run_folder.models_bucket(bucket)))
-        rows = rows_by_bucket.get(bucket, backtest.iloc[:0])
-        storage.write_table(rows, ctx.path(*run_folder.backtest_bucket(bucket)))
+    write_backtest(ctx, backtest_frame(trainings, series, settings), sorted(by_bucket))
 
 
 def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -> None:

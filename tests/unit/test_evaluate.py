@@ -8,12 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import run_folder, storage
+from pipeline_code import bucket_files, run_folder, storage
 from pipeline_code.errors import StepError
 from pipeline_code.forecasting import metrics
-from pipeline_code.steps import evaluate
+from pipeline_code.forecasting.backtest_table import summarize
+from pipeline_code.forecasting.event_calendar import HOLIDAY
+from pipeline_code.forecasting.metrics import NO_CALIBRATION
+from pipeline_code.run_context import RunContext
+from pipeline_code.steps import evaluate, train
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
-from tests.unit.forecast_data import write_run_table
 
 
 def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.0):
@@ -40,6 +43,8 @@ def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.
             "yhat_upper": np.asarray(upper, float),
             "scale": scale,
             "interval_level": 0.8,
+            "fold_kind": "recent",
+            "event_day": False,
         }
     )
 
@@ -73,7 +78,15 @@ def _args(lake: Path, *extra: str) -> list[str]:
 
 
 def _setup(lake: Path, frame: pd.DataFrame) -> None:
-    write_run_table(lake, frame, run_folder.backtest_bucket)
+    """The backtest summary Train writes for the rows' series, and the series index."""
+    ctx = RunContext(dt.date(2025, 1, 10), "ex-1", str(lake))
+    index = bucket_files.series_index(frame)
+    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    train.write_backtest(ctx, frame, bucket_files.index_buckets(index))
+
+
+def _summary_files(lake: Path, folder: tuple[str, str]) -> list[Path]:
+    return sorted(lake.joinpath("runs", "ex-1", *folder).glob("*.parquet"))
 
 
 def test_metrics_per_series_and_overall(tmp_path: Path) -> None:
@@ -142,9 +155,9 @@ def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        (lambda f: f.drop(columns="scale"), "lacks columns"),
         (lambda f: f.assign(yhat=f["yhat"].where(f.index != 2)), "missing/infinite"),
-        (lambda f: f[f["role"] == "chosen"], "roles"),
+        (lambda f: f.assign(scale=0.0), "missing/infinite"),
+        (lambda f: f[f["role"] == "chosen"], r"series \['A'\] have missing/infinite scores"),
     ],
 )
 def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) -> None:
@@ -153,18 +166,46 @@ def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) ->
         evaluate.main(_args(tmp_path))
 
 
+@pytest.mark.parametrize(
+    ("folder", "column"),
+    [(run_folder.BACKTEST_SCORES, "snaive_mase"), (run_folder.CALIBRATION_POINTS, "needed")],
+)
+def test_a_summary_file_without_a_column_is_a_step_error_naming_it(
+    tmp_path: Path, folder: tuple[str, str], column: str
+) -> None:
+    _setup(tmp_path, _backtest())
+    path = _summary_files(tmp_path, folder)[0]
+    storage.write_table(pd.read_parquet(path).drop(columns=column), str(path))
+    with pytest.raises(StepError, match=rf"{path.name} lacks columns \['{column}'\]"):
+        evaluate.main(_args(tmp_path))
+
+
+def test_points_of_unknown_series_are_a_step_error(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    path = _summary_files(tmp_path, run_folder.CALIBRATION_POINTS)[0]
+    points = pd.read_parquet(path)
+    storage.write_table(points.assign(series=points["series"] + 5), str(path))
+    with pytest.raises(StepError, match="points of unknown series"):
+        evaluate.main(_args(tmp_path))
+
+
 def test_series_too_short_for_a_backtest_leave_no_rows_to_evaluate(tmp_path: Path) -> None:
     frame = _backtest()
     _setup(tmp_path, frame)
-    for path in (tmp_path / "runs" / "ex-1" / "train" / "backtest").glob("*.parquet"):
-        storage.write_table(frame.iloc[0:0], str(path))
+    empty = summarize(frame.iloc[0:0])
+    for folder, table in (
+        (run_folder.BACKTEST_SCORES, empty.scores),
+        (run_folder.CALIBRATION_POINTS, empty.points),
+    ):
+        for path in _summary_files(tmp_path, folder):
+            storage.write_table(table, str(path))
     with pytest.raises(StepError, match="no series is long enough for one backtest fold"):
         evaluate.main(_args(tmp_path))
 
 
 def test_a_missing_bucket_file_fails_naming_it(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
-    first = sorted((tmp_path / "runs" / "ex-1" / "train" / "backtest").glob("*.parquet"))[0]
+    first = _summary_files(tmp_path, run_folder.CALIBRATION_POINTS)[0]
     first.unlink()
     with pytest.raises(StepError, match=rf"1 of 2 bucket files missing: .*{first.name}.*Train"):
         evaluate.main(_args(tmp_path))
@@ -240,6 +281,7 @@ def _with_folds(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(
         fold_kind=np.where(frame["fold"] == 0, "seasonal", "recent"),
         event_day=frame["step"] == 1,
+        event_kind=np.where(frame["step"] == 1, HOLIDAY, 0),
     )
 
 
@@ -261,7 +303,7 @@ def test_the_report_says_which_folds_and_scores_event_days_apart(tmp_path: Path)
     )
 
 
-def test_a_backtest_without_fold_kinds_counts_as_recent_folds(tmp_path: Path) -> None:
+def test_a_backtest_of_recent_folds_only_says_so(tmp_path: Path) -> None:
     _setup(tmp_path, _backtest())
     evaluate.main(_args(tmp_path))
     report = json.loads((tmp_path / "runs" / "ex-1" / "evaluation" / "evaluation.json").read_text())
@@ -285,7 +327,8 @@ def test_the_step_scores_with_the_forecasting_metrics() -> None:
         ],
         ignore_index=True,
     )
-    scores = evaluate.per_series_metrics(frame).set_index("series_id").loc["A"]
+    per_series = evaluate.per_series_metrics(summarize(frame), NO_CALIBRATION)
+    scores = per_series.set_index("series_id").loc["A"]
     assert scores["mase"] == pytest.approx(metrics.mean_mase(y[None, :], yhat[None, :], [1.7]))
     assert scores["smape"] == pytest.approx(metrics.smape(y, yhat))
     assert scores["mae"] == pytest.approx(metrics.mae(y, yhat))

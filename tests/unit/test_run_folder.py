@@ -22,7 +22,8 @@ def test_a_run_file_is_under_the_runs_prefix_and_its_step_folder(tmp_path: Path)
 def test_a_bucket_file_is_named_by_its_bucket_inside_its_folder() -> None:
     assert run_folder.relative(run_folder.series_bucket(7)) == "preproc/series/bucket=007.parquet"
     assert run_folder.relative(run_folder.models_bucket(255)) == "train/models/bucket=255.pkl"
-    assert run_folder.backtest_bucket(0)[:-1] == run_folder.BACKTEST
+    assert run_folder.backtest_scores_bucket(0)[:-1] == run_folder.BACKTEST_SCORES
+    assert run_folder.calibration_points_bucket(0)[:-1] == run_folder.CALIBRATION_POINTS
     assert run_folder.forecasts_bucket(0)[:-1] == run_folder.FORECASTS
 
 
@@ -32,7 +33,7 @@ def test_every_step_file_has_its_own_path() -> None:
         for name, value in vars(run_folder).items()
         if name.isupper() and isinstance(value, tuple)
     ]
-    assert len(paths) == len(set(paths)) == 12
+    assert len(paths) == len(set(paths)) == 13
 
 
 def test_the_slack_notifier_reads_the_data_quality_summary_where_preproc_writes_it() -> None:

@@ -17,10 +17,12 @@ from pipeline_code.forecasting.artifacts import (
     dump_models,
     load_models,
 )
+from pipeline_code.forecasting.batch import train_all
 from pipeline_code.forecasting.event_calendar import CompanyDays, EventCalendar
 from pipeline_code.run_context import RunContext
 from pipeline_code.shards import Share
 from pipeline_code.steps import train
+from pipeline_code.steps.forecast_options import series_of
 from tests.unit.forecast_data import series_frame, write_preproc, write_run_table
 
 END = dt.date(2025, 6, 30)
@@ -44,9 +46,18 @@ def _models(lake: Path) -> TrainedModels:
     return TrainedModels(parts[0].settings, parts[0].execution_date, merged)
 
 
-def _backtest(lake: Path) -> pd.DataFrame:
-    files = sorted((lake / "runs" / "ex-1" / "train" / "backtest").glob("bucket=*.parquet"))
+def _summary(lake: Path, folder: tuple[str, str]) -> pd.DataFrame:
+    """Every bucket's file of a backtest summary folder, concatenated."""
+    files = sorted(lake.joinpath("runs", "ex-1", *folder).glob("bucket=*.parquet"))
     return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
+
+
+def _backtest_rows(frame: pd.DataFrame, end: dt.date, *extra: str) -> pd.DataFrame:
+    """The backtest rows Train's settings give `frame`'s series (the table it summarizes)."""
+    common = ["--execution-date", end.isoformat(), "--execution-id", "ex-1", "--data-root", "."]
+    args = train.parse_args([*common, *extra])
+    series, frequency = series_of(frame, end, "Train", "test series")
+    return train_all(series, train.build_settings(args, frequency), workers=1).backtest
 
 
 def _run(lake: Path, *extra: str) -> None:
@@ -64,23 +75,28 @@ def test_train_writes_models_and_backtest_for_every_series(tmp_path: Path) -> No
         assert isinstance(model.fitted, cand.FittedModel) and model.n_observations == 120
         assert np.isfinite(model.fitted.forecast(30)).all()
 
-    backtest = _backtest(tmp_path)
+    scores = _summary(tmp_path, run_folder.BACKTEST_SCORES).set_index("series_id")
+    assert list(scores.reset_index().columns) == list(backtest_table.SCORE_COLUMNS)
+    assert scores["model"].to_dict() == {sid: m.model for sid, m in trained.models.items()}
+    assert (scores["n_folds"] == 2).all() and (scores["n_points"] == 2 * 14).all()
+    assert (scores["snaive_mase"] > 0).all() and (scores["recent_folds"] == 2).all()
+    points = _summary(tmp_path, run_folder.CALIBRATION_POINTS)
+    assert list(points.columns) == list(backtest_table.POINT_COLUMNS)
+    assert len(points) == 3 * 2 * 14  # series x folds x steps of the chosen model
+    # the last fold's last step is the execution date
+    assert points["day"].max() == (END - dt.date(1970, 1, 1)).days
+    assert sorted(points["step"].unique()) == list(range(1, 15))
+
+
+def test_backtest_rows_hold_the_input_values_at_cutoff_plus_step(tmp_path: Path) -> None:
+    frame = series_frame(1, 80, END)
+    backtest = _backtest_rows(frame, END, "--horizon", "14", "--backtest-folds", "2")
     assert list(backtest.columns) == list(backtest_table.COLUMNS)
-    assert len(backtest) == 3 * 2 * 2 * 14  # series x roles x folds x steps
+    assert len(backtest) == 2 * 2 * 14  # roles x folds x steps
     assert set(backtest.loc[backtest["role"] == "benchmark", "model"]) == {"snaive"}
-    chosen = backtest[backtest["role"] == "chosen"].groupby("series_id")["model"].first()
-    assert chosen.to_dict() == {sid: m.model for sid, m in trained.models.items()}
-    # the last fold's last step is the execution date; each target is cutoff + step days
     assert backtest["target_date"].max() == END
     gap = pd.to_datetime(backtest["target_date"]) - pd.to_datetime(backtest["cutoff"])
     assert (gap.dt.days == backtest["step"]).all()
-
-
-def test_train_actuals_in_backtest_are_the_input_values(tmp_path: Path) -> None:
-    frame = series_frame(1, 80, END)
-    _write_series(tmp_path, frame)
-    _run(tmp_path)
-    backtest = _backtest(tmp_path)
     merged = backtest.merge(
         frame, left_on=["series_id", "target_date"], right_on=["series_id", "ds"]
     )
@@ -106,7 +122,8 @@ def test_series_too_short_for_a_fold_get_a_model_and_no_backtest_rows(tmp_path: 
     _write_series(tmp_path, series_frame(2, 20, END))
     _run(tmp_path)  # TrainEvaluation, which sees every series, fails when no series has rows
     assert {m.model for m in _models(tmp_path).models.values()} == {"snaive"}
-    assert _backtest(tmp_path).empty
+    assert _summary(tmp_path, run_folder.BACKTEST_SCORES).empty
+    assert _summary(tmp_path, run_folder.CALIBRATION_POINTS).empty
 
 
 def test_each_instance_trains_the_series_of_its_own_buckets_only(tmp_path: Path) -> None:
@@ -188,17 +205,11 @@ def test_a_bad_calendar_argument_is_a_step_error_naming_it(
         _run(tmp_path, *extra)
 
 
-def test_backtest_adds_a_fold_a_year_back_and_flags_event_days(tmp_path: Path) -> None:
+def test_backtest_adds_a_fold_a_year_back_and_flags_event_days() -> None:
     end = dt.date(2025, 5, 10)  # the recent folds and the fold a year back hold Golden Week
-    _write_series(tmp_path, series_frame(1, 500, end), end=end)
-    train.main(
-        [
-            *("--execution-date", end.isoformat(), "--execution-id", "ex-1"),
-            *("--data-root", str(tmp_path), "--workers", "1", "--horizon", "14"),
-            *("--backtest-folds", "2"),
-        ]
+    backtest = _backtest_rows(
+        series_frame(1, 500, end), end, "--horizon", "14", "--backtest-folds", "2"
     )
-    backtest = _backtest(tmp_path)
     chosen = backtest[backtest["role"] == "chosen"]
     cutoffs = chosen.groupby("fold_kind")["cutoff"].agg(["min", "max", "nunique"])
     assert cutoffs.loc["recent", "nunique"] == 2 and cutoffs.loc["seasonal", "nunique"] == 1
