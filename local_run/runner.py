@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -375,14 +376,16 @@ def run_instances(
     command: list[str], count: int, environment: Mapping[str, str], cwd: Path
 ) -> list[subprocess.CompletedProcess[str]]:
     """Run the job's entry point as `count` processes at once, each with the resource
-    configuration SageMaker would give its instance; returns when every one has ended (a job
-    fails when any of its instances does)."""
+    configuration SageMaker would give its instance and its own cores (`instance_cores`: a
+    step's `--workers 0` then means its instance's vCPUs, as on SageMaker); returns when every
+    one has ended (a job fails when any of its instances does)."""
     if count == 1:
         return [
             subprocess.run(
                 command, cwd=cwd, env=dict(environment), capture_output=True, text=True, check=False
             )
         ]
+    available = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="local-job-") as folder:
         running = []
         for rank in range(count):
@@ -391,9 +394,11 @@ def run_instances(
             config = shards.resource_config(shards.Share(rank=rank, count=count))
             (config_dir / shards.RESOURCE_CONFIG).write_text(json.dumps(config))
             output = (config_dir / "stdout").open("w+"), (config_dir / "stderr").open("w+")
+            cores = instance_cores(rank, count, available)
             process = subprocess.Popen(
                 command,
                 cwd=cwd,
+                preexec_fn=partial(os.sched_setaffinity, 0, cores),
                 env={**environment, shards.CONFIG_DIR_ENV: str(config_dir)},
                 stdout=output[0],
                 stderr=output[1],
@@ -409,6 +414,16 @@ def run_instances(
             stdout.close()
             stderr.close()
         return results
+
+
+def instance_cores(rank: int, count: int, available: list[int]) -> set[int]:
+    """The cores of instance `rank` of `count`: a part of `available` of its own, or one core
+    shared with others when there are fewer cores than instances."""
+    if count > len(available):
+        return {available[rank % len(available)]}
+    share, extra = divmod(len(available), count)
+    first = rank * share + min(rank, extra)
+    return set(available[first : first + share + (rank < extra)])
 
 
 def step_module(entrypoint: list[Any], where: str) -> str:

@@ -92,7 +92,6 @@ class DefinitionSettings:
     holiday_country: str | None = calendar_spec.DEFAULT_COUNTRY  # None: no public holidays
     calendar_breaks: tuple[str, ...] = calendar_spec.DEFAULT_BREAKS
     company_days: tuple[str, ...] = ()  # `YYYY-MM-DD[+N]:name` items, one job argument each
-    train_workers: int = 2
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     """Instances of every job (one ResourceConfig for all, so warm pools match): Train and
@@ -127,7 +126,6 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "backtest_folds must be > 0": settings.backtest_folds > 0,
         "season_length must be > 0": settings.season_length > 0,
         "min_history_days must be > 0": settings.min_history_days > 0,
-        "train_workers must be > 0": settings.train_workers > 0,
         f"instance_count must be 1-{shards.BUCKETS}": 1
         <= settings.instance_count
         <= shards.BUCKETS,
@@ -382,8 +380,6 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.interval_level),
             "--backtest-folds",
             str(settings.backtest_folds),
-            "--workers",
-            str(settings.train_workers),
             *_calendar_arguments(settings),
         ],
         "TrainEvaluation": [

@@ -7,6 +7,7 @@ import copy
 import importlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ import jsonschema
 import pytest
 
 from pipeline_code.calendar_spec import MAX_COMPANY_DAYS
-from pipeline_code.steps import forecast_options
+from pipeline_code.forecasting.parallel import resolve_workers
+from pipeline_code.steps import forecast_options, train
 from stacks.pipeline_definition import (
     FAIL_STEP,
     GATE_STEP,
@@ -432,3 +434,20 @@ def test_a_calendar_beyond_the_limits_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         DefinitionSettings(pipeline_name="p", company_days=company_days)
+
+
+def test_every_job_runs_as_many_workers_as_its_instance_has_vcpus() -> None:
+    """No job is given a worker count: Train and Predict default to `--workers 0`, every core
+    the container may use, so a larger instance type is used in full."""
+    steps = job_steps(json.loads(build_definition(DefinitionSettings(pipeline_name="p"))))
+    assert all("--workers" not in passed_options(step) for step in steps.values())
+    for name in ("Train", "Predict"):
+        workers = [a for a in step_options(STEP_MODULES[name]) if a == "--workers"]
+        assert workers, f"{name} takes --workers"
+    assert (
+        train.parse_args(
+            ["--execution-date", "2026-01-01", "--execution-id", "e", "--data-root", "."]
+        ).workers
+        == 0
+    )
+    assert resolve_workers(0) == len(os.sched_getaffinity(0))

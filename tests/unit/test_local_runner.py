@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from local_run.expressions import (
 from local_run.runner import (
     RunRequest,
     execute,
+    instance_cores,
     load_definition,
+    run_instances,
     step_module,
     typed_parameters,
 )
@@ -481,3 +485,29 @@ def test_bad_date_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["run", "--lake", "/tmp/none", "--date", "2025-02-30"])
     assert raised.value.code == 2
     assert "--date '2025-02-30' is not a YYYY-MM-DD date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3, 8, 36])
+@pytest.mark.parametrize("count", [1, 2, 3, 16])
+def test_each_local_instance_gets_cores_of_its_own_while_there_are_enough(
+    cores: int, count: int
+) -> None:
+    available = list(range(100, 100 + cores))
+    shares = [instance_cores(rank, count, available) for rank in range(count)]
+    assert all(share and share <= set(available) for share in shares)
+    if count <= cores:
+        assert set().union(*shares) == set(available)
+        assert sum(len(share) for share in shares) == cores  # no core in two instances
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    else:
+        assert all(len(share) == 1 for share in shares)
+
+
+def test_a_local_instance_runs_on_its_own_cores(tmp_path: Path) -> None:
+    """What `--workers 0` sees inside each instance: its own cores, not the machine's."""
+    command = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    available = sorted(os.sched_getaffinity(0))
+    count = min(2, len(available))
+    results = run_instances(command, count, dict(os.environ), tmp_path)
+    seen = [json.loads(result.stdout) for result in results]
+    assert seen == [sorted(instance_cores(rank, count, available)) for rank in range(count)]
