@@ -58,12 +58,12 @@ from pipeline_code.forecasting import (
     map_series,
     predict_series,
 )
-from pipeline_code.forecasting.backtest_table import backtest_frame
+from pipeline_code.forecasting.backtest_table import BacktestSummary, backtest_frame
 from pipeline_code.forecasting.batch import pool_events, train_share
 from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.run_context import RunContext
-from pipeline_code.shards import Share
+from pipeline_code.shards import BUCKETS, Share
 from pipeline_code.steps import evaluate, train
 
 EXECUTION = "scale-bench"
@@ -203,6 +203,7 @@ class ScaleRun:
     predict: list[InstanceResult]
     forecasts: dict[str, np.ndarray]
     summary_bytes: int
+    summary: BacktestSummary  # every bucket's, one table each
 
     @property
     def wall(self) -> float:
@@ -244,6 +245,7 @@ def run_count(
             _folder_bytes(lake, folder)
             for folder in (run_folder.BACKTEST_SCORES, run_folder.CALIBRATION_POINTS)
         )
+        summary = _read_summary(evaluate.backtest_files(ctx))
     calibration = evaluated[0].payload
     pairs = [
         list(zip(part, r.payload, strict=True)) for part, r in zip(parts, trained, strict=True)
@@ -262,6 +264,77 @@ def run_count(
         predicted,
         forecasts,
         summary_bytes,
+        summary,
+    )
+
+
+def _read_summary(files: list[evaluate.BucketFiles]) -> BacktestSummary:
+    """The bucket files' summaries as one: points renumbered to the concatenated scores."""
+    parts = [evaluate.read_summary(f) for f in files]
+    offsets = np.cumsum([0] + [len(p.scores) for p in parts])
+    scores = pd.concat([p.scores for p in parts], ignore_index=True)
+    points = pd.concat(
+        [
+            p.points.assign(series=p.points["series"] + o)
+            for p, o in zip(parts, offsets, strict=False)
+        ],
+        ignore_index=True,
+    )
+    return BacktestSummary(scores, points)
+
+
+def write_replicated_summary(ctx: RunContext, summary: BacktestSummary, copies: int) -> int:
+    """`copies` of every series' summary under new ids, written as Train writes them (one pair
+    of files per bucket, and the series index); returns the number of series."""
+    n = len(summary.scores)
+    scores = pd.concat(
+        [
+            summary.scores.assign(series_id=summary.scores["series_id"] + f"~{c}")
+            for c in range(copies)
+        ],
+        ignore_index=True,
+    )
+    points = pd.concat(
+        [summary.points.assign(series=summary.points["series"] + c * n) for c in range(copies)],
+        ignore_index=True,
+    )
+    index = bucket_files.series_index(scores)
+    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    series_bucket = bucket_files.buckets_of(scores["series_id"]).to_numpy()
+    point_bucket = series_bucket[points["series"].to_numpy()]
+    order = np.argsort(point_bucket, kind="stable")
+    points, point_bucket = points.iloc[order], point_bucket[order]
+    bounds = np.searchsorted(point_bucket, np.arange(BUCKETS + 1))
+    for bucket in bucket_files.index_buckets(index):
+        own = np.flatnonzero(series_bucket == bucket)
+        local = np.full(len(scores), -1, dtype=np.int32)
+        local[own] = np.arange(len(own), dtype=np.int32)
+        rows = points.iloc[bounds[bucket] : bounds[bucket + 1]]
+        rows = rows.assign(series=local[rows["series"].to_numpy()])
+        storage.write_table(
+            scores.iloc[own].reset_index(drop=True),
+            ctx.path(*run_folder.backtest_scores_bucket(bucket)),
+        )
+        storage.write_table(
+            rows.reset_index(drop=True), ctx.path(*run_folder.calibration_points_bucket(bucket))
+        )
+    return len(scores)
+
+
+def leader_at_scale(base: ScaleRun, target: int, execution_date: dt.date) -> None:
+    """The TrainEvaluation step over `target` series' summaries (the measured ones, replicated),
+    in a fresh process pinned to one core: its time and peak memory where every instance's
+    Train could not run here."""
+    copies = max(1, round(target / len(base.summary.scores)))
+    with tempfile.TemporaryDirectory(prefix="scale-bench-leader-") as lake:
+        ctx = RunContext(execution_date, EXECUTION, lake)
+        n = write_replicated_summary(ctx, base.summary, copies)
+        evaluated, _ = run_instances(_evaluate_instance, [(lake, execution_date, n)])
+    leader = evaluated[0]
+    print(
+        f"\n== TrainEvaluation on the leader over {n} series' backtest summaries ({copies} copies "
+        f"of the measured ones): {leader.seconds:.1f} s ({leader.seconds / n * 1000:.3f} ms a "
+        f"series), peak RSS {leader.peak_mb:.0f} MB"
     )
 
 
@@ -309,6 +382,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--horizon", type=int, default=28)
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument(
+        "--leader-series",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run TrainEvaluation over this many series (the measured summaries, copied)",
+    )
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))
     if max(args.instances) > cores:
@@ -330,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         base = base or run
     if base is not None and base.count == 1:
         print_costs(base, pool_seconds, args.series)
+    for target in args.leader_series if base is not None else []:
+        leader_at_scale(base, target, _context("", series).execution_date)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -224,18 +224,25 @@ class CalibrationCounts:
         self.level = float(level)
         self.horizon = max(self.horizon, int(steps.max()))
         # Event days are one class per kind whatever their step; ordinary days one per step.
-        keys = np.stack([kinds.astype(np.int64), np.where(kinds == ORDINARY, steps, 0)], axis=1)
-        bins = factor_bins(needed)
-        finite = np.where(np.isfinite(needed), needed, -np.inf)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        for i, (kind, step) in enumerate(unique.tolist()):
-            own = inverse.ravel() == i
-            key = (kind, step)
-            counts = np.bincount(bins[own], minlength=N_BINS)
-            self.counts[key] = self.counts[key] + counts if key in self.counts else counts
-            self.largest[key] = max(self.largest.get(key, -np.inf), float(finite[own].max()))
-            if kind != ORDINARY:
-                self.days.setdefault(kind, set()).update(int(d) for d in np.unique(days[own]))
+        step_of_class = np.where(kinds == ORDINARY, steps, 0).astype(np.int64)
+        classes, inverse = np.unique(
+            kinds.astype(np.int64) * (self.horizon + 1) + step_of_class, return_inverse=True
+        )
+        inverse = inverse.ravel()
+        table = np.bincount(
+            inverse * N_BINS + factor_bins(needed), minlength=classes.size * N_BINS
+        ).reshape(classes.size, N_BINS)
+        largest = np.full(classes.size, -np.inf)
+        np.maximum.at(largest, inverse, np.where(np.isfinite(needed), needed, -np.inf))
+        event_days = np.unique(np.stack([kinds, days], axis=1)[kinds != ORDINARY], axis=0)
+        for kind, day in event_days.tolist():
+            self.days.setdefault(int(kind), set()).add(int(day))
+        for i, code in enumerate(classes.tolist()):
+            key = divmod(code, self.horizon + 1)  # (kind, step)
+            self.counts[key] = (
+                self.counts[key] + table[i] if key in self.counts else table[i].copy()
+            )
+            self.largest[key] = max(self.largest.get(key, -np.inf), float(largest[i]))
 
     def merge(self, other: CalibrationCounts) -> None:
         if other.level is None:
