@@ -74,6 +74,7 @@ class InstanceResult:
     rank: int
     series: int
     seconds: float  # compute inside the instance, start-up excluded
+    cpu_seconds: float  # of that, the CPU time the instance got (less sensitive to load)
     peak_mb: float
     payload: object
 
@@ -109,13 +110,15 @@ def _train_instance(
     results: mp.Queue,
 ) -> None:
     _pin(core)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     trainings = train_share(series, settings, pool, workers=1)
     backtest = backtest_frame(trainings, series, settings)
     train.write_backtest(_context(lake, series), backtest, buckets)
     seconds = time.perf_counter() - started
     payload = [t.model for t in trainings]
-    results.put(InstanceResult(rank, len(series), seconds, _peak_mb(), payload))
+    results.put(
+        InstanceResult(rank, len(series), seconds, time.process_time() - cpu, _peak_mb(), payload)
+    )
 
 
 def _evaluate_instance(
@@ -124,7 +127,7 @@ def _evaluate_instance(
     """The TrainEvaluation step, run over the files the Train instances left."""
     _pin(core)
     ctx = RunContext(execution_date, EXECUTION, lake)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with redirect_stdout(None):
         evaluate.run(
             ctx,
@@ -143,7 +146,9 @@ def _evaluate_instance(
     calibration = IntervalCalibration.from_json(
         storage.read_json(ctx.path(*run_folder.CALIBRATION))
     )
-    results.put(InstanceResult(rank, n, seconds, _peak_mb(), calibration))
+    results.put(
+        InstanceResult(rank, n, seconds, time.process_time() - cpu, _peak_mb(), calibration)
+    )
 
 
 def _forecast_one(
@@ -164,12 +169,14 @@ def _predict_instance(
     results: mp.Queue,
 ) -> None:
     _pin(core)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     forecast = partial(_forecast_one, settings=settings, calibration=calibration)
     forecasts = map_series(forecast, pairs, workers=1)
     seconds = time.perf_counter() - started
     payload = {pair[0].series_id: f for pair, f in zip(pairs, forecasts, strict=True)}
-    results.put(InstanceResult(rank, len(pairs), seconds, _peak_mb(), payload))
+    results.put(
+        InstanceResult(rank, len(pairs), seconds, time.process_time() - cpu, _peak_mb(), payload)
+    )
 
 
 def run_instances(target, shares: list[tuple]) -> tuple[list[InstanceResult], float]:
@@ -215,6 +222,13 @@ class ScaleRun:
         train = max(r.seconds for r in self.train)
         predict = max(r.seconds for r in self.predict)
         return train + self.evaluation.seconds + predict
+
+    @property
+    def cpu(self) -> float:
+        """As `compute`, in CPU seconds: what the instances' shares cost, whatever the load."""
+        train = max(r.cpu_seconds for r in self.train)
+        predict = max(r.cpu_seconds for r in self.predict)
+        return train + self.evaluation.cpu_seconds + predict
 
 
 def _folder_bytes(lake: str, folder: tuple[str, str]) -> int:
@@ -345,20 +359,24 @@ def print_run(run: ScaleRun, base: ScaleRun | None) -> None:
         for r in results:
             print(
                 f"   {phase:<8} instance {r.rank + 1} of {run.count}: {r.series:6d} series  "
-                f"{r.seconds:8.1f} s  peak RSS {r.peak_mb:6.0f} MB"
+                f"{r.seconds:8.1f} s ({r.cpu_seconds:.1f} s CPU)  peak RSS {r.peak_mb:6.0f} MB"
             )
     print(
         f"   phases (wall, process start-up included): Train {run.train_wall:.1f} s, "
         f"TrainEvaluation on the leader {run.evaluate_wall:.1f} s, Predict {run.predict_wall:.1f} s"
     )
-    line = f"   total wall {run.wall:.1f} s, compute (slowest instance a phase) {run.compute:.1f} s"
+    line = (
+        f"   total wall {run.wall:.1f} s, compute (slowest instance a phase) {run.compute:.1f} s "
+        f"({run.cpu:.1f} s CPU)"
+    )
     if base is not None:
         same = run.forecasts.keys() == base.forecasts.keys() and all(
             np.array_equal(run.forecasts[k], base.forecasts[k]) for k in base.forecasts
         )
         line += (
             f"; speed-up over N=1: wall {base.wall / run.wall:.2f}x, "
-            f"compute {base.compute / run.compute:.2f}x; forecasts identical to N=1: {same}"
+            f"compute {base.compute / run.compute:.2f}x, CPU {base.cpu / run.cpu:.2f}x; "
+            f"forecasts identical to N=1: {same}"
         )
     print(line)
 
