@@ -8,7 +8,7 @@ phases the steps run (`forecasting.batch`):
 2. each instance trains its share (`train_share`, Train) in a process of its own, started fresh
    (spawn: it holds its share only) and pinned to one core with `os.sched_setaffinity`, with one
    worker: N instances on N cores, so the speed-up is not borrowed from idle cores;
-   and writes its buckets' backtest summaries into a scratch lake, as the step does;
+   and writes its buckets' models and backtest summaries into a scratch lake (`train.write_share`);
 3. the leader runs the TrainEvaluation step itself over those files, in a fresh process pinned
    likewise: it calibrates the intervals and scores every series, one bucket at a time;
 4. each instance forecasts its share (Predict), pinned likewise.
@@ -58,7 +58,7 @@ from pipeline_code.forecasting import (
     map_series,
     predict_series,
 )
-from pipeline_code.forecasting.backtest_table import BacktestSummary, backtest_frame
+from pipeline_code.forecasting.backtest_table import BacktestSummary
 from pipeline_code.forecasting.batch import pool_events, train_share
 from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.metrics import IntervalCalibration
@@ -106,14 +106,12 @@ def _train_instance(
     settings: ForecastSettings,
     pool: PooledEvents,
     lake: str,
-    buckets: list[int],
     results: mp.Queue,
 ) -> None:
     _pin(core)
     started, cpu = time.perf_counter(), time.process_time()
     trainings = train_share(series, settings, pool, workers=1)
-    backtest = backtest_frame(trainings, series, settings)
-    train.write_backtest(_context(lake, series), backtest, buckets)
+    train.write_share(_context(lake, series), settings, series, trainings)
     seconds = time.perf_counter() - started
     payload = [t.model for t in trainings]
     results.put(
@@ -247,10 +245,7 @@ def run_count(
         parts = [[s for s in series if share.owns(s.series_id)] for share in shares]
         trained, train_wall = run_instances(
             _train_instance,
-            [
-                (part, settings, pool, lake, bucket_files.index_buckets(index, share))
-                for part, share in zip(parts, shares, strict=True)
-            ],
+            [(part, settings, pool, lake) for part in parts],
         )
         evaluated, evaluate_wall = run_instances(
             _evaluate_instance, [(lake, ctx.execution_date, len(series))]

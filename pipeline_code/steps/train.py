@@ -24,7 +24,6 @@ import pickle
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
 
 import pandas as pd
 
@@ -104,15 +103,12 @@ def load_event_pool(ctx: RunContext, settings: ForecastSettings) -> EventPool:
     return pool
 
 
-def write_backtest(ctx: RunContext, backtest: pd.DataFrame, buckets: Iterable[int]) -> None:
-    """The summary of the backtest rows of each of `buckets`, in one pass over the rows. A
-    bucket whose series are all too short for a fold still gets its (empty) files, so
-    TrainEvaluation finds every bucket."""
-    rows_by_bucket = bucket_files.split_by_bucket(backtest)
-    for bucket in buckets:
-        summary = summarize(rows_by_bucket.get(bucket, backtest.iloc[:0]))
-        storage.write_table(summary.scores, ctx.path(*run_folder.backtest_scores_bucket(bucket)))
-        storage.write_table(summary.points, ctx.path(*run_folder.calibration_points_bucket(bucket)))
+def write_backtest_summary(ctx: RunContext, bucket: int, rows: pd.DataFrame) -> None:
+    """The summary of one bucket's backtest rows. A bucket whose series are all too short for a
+    fold still gets its (empty) files, so TrainEvaluation finds every bucket."""
+    summary = summarize(rows)
+    storage.write_table(summary.scores, ctx.path(*run_folder.backtest_scores_bucket(bucket)))
+    storage.write_table(summary.points, ctx.path(*run_folder.calibration_points_bucket(bucket)))
 
 
 def write_share(
@@ -121,7 +117,8 @@ def write_share(
     series: list[SeriesData],
     trainings: list[SeriesTraining],
 ) -> None:
-    """One models file and one backtest summary per bucket of the share."""
+    """One models file and one backtest summary per bucket of the share. The backtest table,
+    the bulkiest form of the results, exists for one bucket at a time."""
     by_bucket: dict[int, list[int]] = {}
     for position, s in enumerate(series):
         by_bucket.setdefault(bucket_of(s.series_id), []).append(position)
@@ -129,7 +126,10 @@ def write_share(
         models = {series[i].series_id: trainings[i].model for i in positions}
         trained = TrainedModels(settings, ctx.execution_date, models)
         storage.write_bytes(dump_models(trained), ctx.path(*run_folder.models_bucket(bucket)))
-    write_backtest(ctx, backtest_frame(trainings, series, settings), sorted(by_bucket))
+        rows = backtest_frame(
+            [trainings[i] for i in positions], [series[i] for i in positions], settings
+        )
+        write_backtest_summary(ctx, bucket, rows)
 
 
 def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -> None:

@@ -82,7 +82,9 @@ def _setup(lake: Path, frame: pd.DataFrame) -> None:
     ctx = RunContext(dt.date(2025, 1, 10), "ex-1", str(lake))
     index = bucket_files.series_index(frame)
     storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
-    train.write_backtest(ctx, frame, bucket_files.index_buckets(index))
+    rows = bucket_files.split_by_bucket(frame)
+    for bucket in bucket_files.index_buckets(index):
+        train.write_backtest_summary(ctx, bucket, rows[bucket])
 
 
 def _summary_files(lake: Path, folder: tuple[str, str]) -> list[Path]:
