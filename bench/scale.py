@@ -330,7 +330,7 @@ def write_replicated_summary(ctx: RunContext, summary: BacktestSummary, copies: 
     return len(scores)
 
 
-def leader_at_scale(base: ScaleRun, target: int, execution_date: dt.date) -> None:
+def leader_at_scale(base: ScaleRun, target: int, execution_date: dt.date) -> InstanceResult:
     """The TrainEvaluation step over `target` series' summaries (the measured ones, replicated),
     in a fresh process pinned to one core: its time and peak memory where every instance's
     Train could not run here."""
@@ -345,6 +345,7 @@ def leader_at_scale(base: ScaleRun, target: int, execution_date: dt.date) -> Non
         f"of the measured ones): {leader.seconds:.1f} s ({leader.seconds / n * 1000:.3f} ms a "
         f"series), peak RSS {leader.peak_mb:.0f} MB"
     )
+    return leader
 
 
 def print_run(run: ScaleRun, base: ScaleRun | None) -> None:
@@ -389,6 +390,45 @@ def print_costs(base: ScaleRun, pool_seconds: float, n: int) -> None:
     )
 
 
+INSTANCE_TYPES = (("ml.m5.xlarge", 4), ("ml.m5.4xlarge", 16), ("ml.c5.9xlarge", 36))
+PROJECTED_COUNTS = (1, 4, 16)
+PROJECTED_SERIES = (10_000, 100_000, 1_000_000)
+
+
+def _figure(value: float) -> str:
+    """Two or three significant digits, never in exponent form."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+def print_projection(base: ScaleRun, pool_seconds: float, leaders: list[InstanceResult]) -> None:
+    """The README's table: Train + Predict split over every vCPU of every instance, plus the
+    leader's event pool and TrainEvaluation (a line through its measured runs), one core."""
+    n = base.train[0].series
+    per_vcpu = (base.train[0].seconds + base.predict[0].seconds) / n
+    runs = [(n, base.evaluation.seconds)] + [(r.series, r.seconds) for r in leaders]
+    sizes, seconds = zip(*runs, strict=True)
+    slope, fixed = np.polyfit(sizes, seconds, 1) if len(runs) > 1 else (seconds[0] / n, 0.0)
+    print(
+        f"\n== projection: wall = series x {per_vcpu * 1000:.1f} ms / (vCPUs x instances) + "
+        f"series x {pool_seconds / n * 1000:.2f} ms + {fixed:.1f} s + series x "
+        f"{slope * 1000:.3f} ms (leader: event pool, TrainEvaluation)"
+    )
+    header = " | ".join(f"{name} ({vcpus} vCPU) x1 / x4 / x16" for name, vcpus in INSTANCE_TYPES)
+    print(f"| series | {header} |")
+    print("|---|" + "---|" * len(INSTANCE_TYPES))
+    for series in PROJECTED_SERIES:
+        leader = series * pool_seconds / n + fixed + series * slope
+        cells = []
+        for _, vcpus in INSTANCE_TYPES:
+            walls = [series * per_vcpu / (vcpus * count) + leader for count in PROJECTED_COUNTS]
+            hours = [
+                count * wall / 3600 for count, wall in zip(PROJECTED_COUNTS, walls, strict=True)
+            ]
+            minutes = " / ".join(_figure(w / 60) for w in walls)
+            cells.append(f"{minutes} min; {' / '.join(_figure(h) for h in hours)} instance-h")
+        print(f"| {series:,} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=2000, help="synthetic daily series")
@@ -423,8 +463,12 @@ def main(argv: list[str] | None = None) -> int:
         base = base or run
     if base is not None and base.count == 1:
         print_costs(base, pool_seconds, args.series)
-    for target in args.leader_series if base is not None else []:
-        leader_at_scale(base, target, _context("", series).execution_date)
+    if base is not None and base.count == 1:
+        leaders = [
+            leader_at_scale(base, target, _context("", series).execution_date)
+            for target in args.leader_series
+        ]
+        print_projection(base, pool_seconds, leaders)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
