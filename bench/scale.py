@@ -13,14 +13,17 @@ phases the steps run (`forecasting.batch`):
    likewise: it calibrates the intervals and scores every series, one bucket at a time;
 4. each instance forecasts its share (Predict), pinned likewise.
 
-Prints per N each instance's share, compute time and peak resident memory (of the instance's
-own process: VmHWM), the phase wall times, the speed-up over N = 1, and whether the forecasts
-equal those of N = 1 exactly; then the measured costs per series that the README's
-projection uses (seconds of one core per series for the per-instance phases and for the
-leader's, and the backtest summary's bytes per series on disk).
+Prints per N each instance's share, compute time (wall and CPU) and peak resident memory (of
+the instance's own process: VmHWM), the phase wall times, the speed-up over N = 1, and whether
+the forecasts equal those of N = 1 exactly; then the measured costs per series and the
+projection table of the README (wall time and instance-hours for 10k to 1M series on three
+instance types). Two options measure the leader's steps beyond what this machine can train:
+`--leader-series` runs TrainEvaluation over the measured backtest summaries copied to that
+many series, `--preproc-series` runs PreProc over a synthetic extract of that many series.
 
     .venv/bin/python bench/scale.py                        # 2000 series, N = 1 and 2
-    .venv/bin/python bench/scale.py --series 500 --instances 1 2
+    .venv/bin/python bench/scale.py --series 1000 --leader-series 100000 1000000 \
+        --preproc-series 2000 5000
 
 Needs as many cores as the largest N. Timings are noisy on a shared machine: the load average
 is printed at the start and the end.
@@ -64,7 +67,7 @@ from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.run_context import RunContext
 from pipeline_code.shards import BUCKETS, Share
-from pipeline_code.steps import evaluate, train
+from pipeline_code.steps import evaluate, preproc, train
 
 EXECUTION = "scale-bench"
 
@@ -390,6 +393,52 @@ def print_costs(base: ScaleRun, pool_seconds: float, n: int) -> None:
     )
 
 
+def _preproc_instance(
+    rank: int, core: int, lake: str, execution_date: dt.date, n: int, results: mp.Queue
+) -> None:
+    """The PreProc step over the extract in `lake`."""
+    _pin(core)
+    started, cpu = time.perf_counter(), time.process_time()
+    with redirect_stdout(None):
+        preproc.main(
+            [
+                *("--execution-date", execution_date.isoformat()),
+                *("--execution-id", EXECUTION, "--data-root", lake),
+            ]
+        )
+    seconds = time.perf_counter() - started
+    results.put(InstanceResult(rank, n, seconds, time.process_time() - cpu, _peak_mb(), None))
+
+
+def preproc_at_scale(count: int) -> InstanceResult:
+    """PreProc, which runs on the leader over every series' rows, on an extract of `count`
+    synthetic series, in a fresh process pinned to one core: its time and peak memory."""
+    series = synthetic_series(count)
+    days = len(series[0].y)
+    start = series[0].start
+    extract = pd.DataFrame(
+        {
+            "series_id": np.repeat([s.series_id for s in series], days),
+            "ds": np.tile([start + dt.timedelta(days=d) for d in range(days)], count),
+            "y": np.concatenate([s.y for s in series]),
+        }
+    )
+    execution_date = start + dt.timedelta(days=days - 1)
+    with tempfile.TemporaryDirectory(prefix="scale-bench-preproc-") as lake:
+        ctx = RunContext(execution_date, EXECUTION, lake)
+        storage.write_table(extract, ctx.path(*run_folder.EXTRACT_DATA))
+        storage.write_json({}, ctx.path(*run_folder.EXTRACT_QUALITY))
+        del extract, series
+        done, _ = run_instances(_preproc_instance, [(lake, execution_date, count)])
+    result = done[0]
+    rows = count * days
+    print(
+        f"\n== PreProc on the leader over {count} series ({rows:,} rows): {result.seconds:.1f} s "
+        f"({result.seconds / rows * 1e6:.1f} us a row), peak RSS {result.peak_mb:.0f} MB"
+    )
+    return result
+
+
 INSTANCE_TYPES = (("ml.m5.xlarge", 4), ("ml.m5.4xlarge", 16), ("ml.c5.9xlarge", 36))
 PROJECTED_COUNTS = (1, 4, 16)
 PROJECTED_SERIES = (10_000, 100_000, 1_000_000)
@@ -436,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=28)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument(
+        "--preproc-series",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run PreProc over an extract of this many series",
+    )
+    parser.add_argument(
         "--leader-series",
         type=int,
         nargs="*",
@@ -469,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             for target in args.leader_series
         ]
         print_projection(base, pool_seconds, leaders)
+    for count in args.preproc_series:
+        preproc_at_scale(count)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
