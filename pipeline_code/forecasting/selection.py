@@ -16,8 +16,10 @@ days it forecasts; effects come from the days before the cutoff, the series' own
 pool of all series (`event_effects`). Seasonal naive as the gate's benchmark stays plain.
 
 Prediction intervals come from the chosen model's backtest errors, divided by the day's
-"difficulty" (its event effect to the power 0.75: a quiet break has smaller errors, though
-less than in proportion, as counts' noise is partly Poisson), as empirical
+"difficulty" (its point forecast relative to the forecast's typical day, to the power 0.75:
+demand's spread grows with its level, though less than in proportion, as counts' noise is
+partly Poisson; so a weekend day, a holiday at weekend level and a quiet break day each get a
+band of their own size), as empirical
 quantiles (see `metrics.interval_offsets`), then widened by the factors of an
 `IntervalCalibration` fitted on all series' backtests per horizon step and for event days. The
 backtest's own intervals use the errors of the *other* folds only.
@@ -119,7 +121,8 @@ class SeriesForecast:
 # --- inputs
 
 
-DIFFICULTY_POWER = 0.75  # errors grow with the day's event effect, less than in proportion
+DIFFICULTY_POWER = 0.75  # errors grow with the day's level, less than in proportion
+LEVEL_PSEUDO_COUNT = 0.5  # added to both levels of a difficulty ratio (counts: half a unit)
 
 
 @dataclass(frozen=True)
@@ -329,9 +332,28 @@ def _bounds(
     return interval_bounds(forecast, lower, upper, settings.nonnegative)
 
 
-def difficulty(event_factors: np.ndarray) -> np.ndarray:
-    """How large a day's errors are expected to be, relative to an ordinary day."""
-    return np.power(np.maximum(event_factors, 1e-3), DIFFICULTY_POWER)
+def difficulty(
+    forecast: np.ndarray, event_factors: np.ndarray, season_length: int, nonnegative: bool = True
+) -> np.ndarray:
+    """How large each day's errors are expected to be, relative to a typical day of the forecast.
+
+    Demand's spread grows with its level, so a day's difficulty is its point forecast relative to
+    the forecast's typical day, to DIFFICULTY_POWER: a weekend above a mid-week day, a working-day
+    holiday (demand at weekend level or above) above both, a quiet break below. The typical day
+    is the mean of the forecast without its event effects over whole cycles, and LEVEL_PSEUDO_COUNT
+    keeps a day forecast at zero from getting a zero-width interval. `forecast` and
+    `event_factors` are (..., horizon). Data that may be negative (not counts) have no level to
+    scale by: their difficulty is the event effect alone.
+    """
+    factors_ = np.maximum(np.asarray(event_factors, dtype=float), 1e-3)
+    if not nonnegative:
+        return np.power(factors_, DIFFICULTY_POWER)
+    level = np.maximum(np.asarray(forecast, dtype=float), 0.0)
+    horizon = level.shape[-1]
+    whole = horizon - horizon % season_length if horizon >= season_length else horizon
+    typical = np.mean((level / factors_)[..., :whole], axis=-1, keepdims=True)
+    ratio = (level + LEVEL_PSEUDO_COUNT) / (typical + LEVEL_PSEUDO_COUNT)
+    return np.power(ratio, DIFFICULTY_POWER)
 
 
 def _in_sample_errors(y: np.ndarray, season_length: int) -> np.ndarray:
@@ -406,8 +428,8 @@ def train_series(
     level = settings.interval_level
     fallback = _in_sample_errors(y[: cutoffs[0]], settings.season_length)
     event_factors = np.stack([fold.factors for fold in per_fold])
-    scale = difficulty(event_factors)
     forecast = np.stack([fold.forecasts[chosen] for fold in per_fold])
+    scale = difficulty(forecast, event_factors, settings.season_length, settings.nonnegative)
     low, high = _backtest_band(actual, forecast, scale, level, fallback)
     lower, upper = _bounds(forecast, forecast + low, forecast + high, settings)
     bench_low, bench_high = _backtest_band(actual, benchmark, np.ones_like(scale), level, fallback)
@@ -531,7 +553,7 @@ def predict_series(
     yhat = _postprocess(forecast * future, settings)
     low, high = interval_offsets(model.errors, level)
     widen = calibration.factors(np.arange(1, horizon + 1), event_kinds(future_codes, settings))
-    scale = widen * difficulty(future)
+    scale = widen * difficulty(yhat, future, settings.season_length, settings.nonnegative)
     lower, upper = _bounds(
         yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings
     )

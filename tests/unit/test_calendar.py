@@ -26,7 +26,12 @@ from pipeline_code.forecasting.event_effects import (
     weekday_baseline,
 )
 from pipeline_code.forecasting.metrics import calibrate_intervals, needed_factors
-from pipeline_code.forecasting.selection import pool_events
+from pipeline_code.forecasting.selection import (
+    DIFFICULTY_POWER,
+    LEVEL_PSEUDO_COUNT,
+    difficulty,
+    pool_events,
+)
 from tests.unit.forecast_data import weekly_series
 
 # --- the calendar
@@ -255,6 +260,60 @@ def test_event_days_too_few_for_any_factor_take_the_ordinary_factor_of_their_ste
     one_holiday_a_step = np.array([HOLIDAY] * 28)
     widen = calibration.factors(np.arange(1, 29), one_holiday_a_step)
     np.testing.assert_array_equal(widen, calibration.step_factors)
+
+
+def test_a_days_difficulty_is_its_forecast_level_relative_to_a_typical_day() -> None:
+    week = np.array([8.0, 8.0, 8.0, 8.0, 8.0, 15.0, 15.0])  # a typical day: 10
+    forecast, ordinary = np.tile(week, 4), np.ones(28)
+    plain = difficulty(forecast, ordinary, 7)
+    expected = ((15.0 + LEVEL_PSEUDO_COUNT) / (10.0 + LEVEL_PSEUDO_COUNT)) ** DIFFICULTY_POWER
+    assert plain[5] == pytest.approx(expected)  # a weekend day errs more than a typical day
+    assert plain[0] < 1.0 < plain[5]
+    # A holiday that doubles a Monday is as hard as a weekend day at the same level, and the
+    # typical day is the forecast without its events.
+    holiday, effects = forecast.copy(), ordinary.copy()
+    holiday[7], effects[7] = 15.0, 15.0 / 8.0
+    with_holiday = difficulty(holiday, effects, 7)
+    assert with_holiday[7] == pytest.approx(plain[5])
+    np.testing.assert_allclose(np.delete(with_holiday, 7), np.delete(plain, 7))
+    # Folds are rows; a day forecast at zero keeps some spread.
+    rows = difficulty(np.stack([forecast, np.zeros(28)]), np.ones((2, 28)), 7)
+    np.testing.assert_allclose(rows[0], plain)
+    assert (rows[1] > 0).all()
+    # Data that may be negative have no level: the event effect alone.
+    np.testing.assert_allclose(
+        difficulty(-forecast, effects, 7, nonnegative=False), effects**DIFFICULTY_POWER
+    )
+
+
+def test_intervals_hold_on_busy_and_quiet_weekdays_alike() -> None:
+    """Counts whose spread grows with the weekday's level: every weekday is covered near the
+    nominal level, and Predict's band is wider on the busy days."""
+    rng = np.random.default_rng(3)
+    profile = np.array([0.8, 0.8, 0.8, 0.8, 1.0, 1.5, 1.5])  # Monday first
+    n = 2 * 364
+    series = []
+    for i in range(24):
+        rate = (5.0 + 4.0 * i) * profile[np.arange(n) % 7]
+        y = rng.poisson(rate * rng.gamma(8.0, 1 / 8.0, n)).astype(float)
+        series.append(SeriesData(f"s{i}", y, START))
+    settings = daily_settings(calendar=EventCalendar(country=None, breaks=()))
+    run = train_all(series, settings, workers=1)
+    inside, weekday = [], []
+    for training in run.trainings:
+        bt = training.backtest
+        assert bt is not None
+        inside.append(((bt.actual >= bt.lower) & (bt.actual <= bt.upper)).ravel())
+        weekday.append(((bt.cutoffs[:, None] + np.arange(28)) % 7).ravel())
+    inside_all, weekday_all = np.concatenate(inside), np.concatenate(weekday)
+    by_weekday = [inside_all[weekday_all == d].mean() for d in range(7)]
+    assert max(by_weekday) - min(by_weekday) < 0.12, by_weekday  # one band for all: 0.25
+    assert 0.75 <= inside_all.mean() <= 0.85
+    big = series[-1]
+    forecast = predict_series(big, run.trainings[-1].model, settings, calibration=run.calibration)
+    width = forecast.upper - forecast.lower
+    days = (len(big.y) + np.arange(28)) % 7
+    assert width[days == 6].mean() > 1.3 * width[days == 0].mean()
 
 
 @pytest.mark.parametrize(
