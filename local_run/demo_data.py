@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
+from scipy import stats
 
 from pipeline_code import tables
 
@@ -205,6 +206,19 @@ class DemoFuture:
     models: tuple[str, ...]
     counts: np.ndarray
     expected: np.ndarray
+
+
+def count_probability(expected: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The probability that a day's count falls in [lower, upper] when its rate is `expected`:
+    the coverage an interval has on average over the generator's draws (gamma-Poisson, that is
+    negative binomial with `_DISPERSION_SHAPE` successes)."""
+    rate = np.maximum(np.asarray(expected, dtype=float), 1e-12)
+    success = _DISPERSION_SHAPE / (_DISPERSION_SHAPE + rate)
+    highest = np.floor(np.asarray(upper, dtype=float) + 1e-9)
+    below = np.ceil(np.asarray(lower, dtype=float) - 1e-9) - 1
+    return stats.nbinom.cdf(highest, _DISPERSION_SHAPE, success) - stats.nbinom.cdf(
+        below, _DISPERSION_SHAPE, success
+    )
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ class ForecastSettings:
     extra_season_lengths: tuple[int, ...] = ()  # further cycles (hourly: the week)
     calendar: EventCalendar | None = None  # known events; needs dated daily series
     seasonal_folds: int = 0  # extra folds a year back, two years back, ... (where data reaches)
-    seasonal_lag: int = 364  # steps between a seasonal fold and the latest one (52 weeks)
+    seasonal_lag: int = 364  # steps between a seasonal fold and the forecast (52 weeks)
     nonnegative: bool = True  # counts: forecasts and bounds are clipped at 0
     frequency: str = "D"
 

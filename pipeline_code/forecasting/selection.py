@@ -5,8 +5,9 @@ The functions here are pure and their arguments and results are small picklable 
 
 Backtest layout: `folds` consecutive, non-overlapping test windows of `horizon` steps end at the
 last observation ("recent" folds), plus `seasonal_folds` windows starting `seasonal_lag` steps
-(52 weeks) before the latest one, two lags before, ... where the history reaches ("seasonal" folds:
-the same season a year back, so holiday error counts in the choice and the gate). Each fold fits on
+(52 weeks) before the forecast's first day, two lags before, ... where the history reaches
+("seasonal" folds: the days the forecast covers, a year back, so the error of the breaks and
+holidays ahead counts in the choice and the gate). Each fold fits on
 at most `fit_window` observations before its cutoff. The model with the lowest mean MASE over the
 folds is chosen (ties: the earlier candidate in the settings, so cheaper and simpler models win).
 
@@ -243,15 +244,16 @@ def fold_cutoffs(n: int, settings: ForecastSettings) -> np.ndarray:
 
 
 def seasonal_cutoffs(n: int, settings: ForecastSettings, recent: np.ndarray) -> np.ndarray:
-    """Cutoffs `seasonal_lag`, 2 lags, ... before the latest fold's, where the history reaches.
+    """Cutoffs `seasonal_lag`, 2 lags, ... before the forecast's own, where the history reaches:
+    each such fold tests the very days the forecast is about to cover, a year (two, ...) earlier
+    on the same weekdays, so a run before the year end backtests a year end.
 
     A seasonal fold's window must end before the first recent fold starts and leave enough
     history to fit on.
     """
     if not len(recent):
         return np.zeros(0, dtype=int)
-    latest = n - settings.horizon
-    cutoffs = [latest - k * settings.seasonal_lag for k in range(1, settings.seasonal_folds + 1)]
+    cutoffs = [n - k * settings.seasonal_lag for k in range(1, settings.seasonal_folds + 1)]
     usable = [
         c for c in cutoffs if c >= _min_train(settings) and c + settings.horizon <= int(recent[0])
     ]

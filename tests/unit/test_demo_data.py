@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import holidays
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -103,3 +104,15 @@ def test_three_years_of_thirty_models_is_fast(tmp_path: Path) -> None:
 def test_bad_sizes_are_rejected() -> None:
     with pytest.raises(ValueError, match="positive"):
         demo_data.demo_daily_counts(END, years=0)
+
+
+def test_count_probability_is_the_share_of_the_generators_draws_inside_the_interval() -> None:
+    rng = np.random.default_rng(3)
+    expected = np.array([0.4, 5.0, 60.0])
+    lower, upper = np.array([0.0, 3.0, 48.5]), np.array([1.0, 7.2, 70.0])
+    shape = demo_data._DISPERSION_SHAPE
+    draws = rng.poisson(expected * rng.gamma(shape, 1.0 / shape, size=(200_000, 3)))
+    share = ((draws >= lower) & (draws <= upper)).mean(axis=0)
+    np.testing.assert_allclose(
+        demo_data.count_probability(expected, lower, upper), share, atol=0.005
+    )

@@ -205,16 +205,18 @@ def test_a_bad_calendar_argument_is_a_step_error_naming_it(
         _run(tmp_path, *extra)
 
 
-def test_backtest_adds_a_fold_a_year_back_and_flags_event_days() -> None:
-    end = dt.date(2025, 5, 10)  # the recent folds and the fold a year back hold Golden Week
+def test_the_fold_a_year_back_tests_the_forecasts_own_days_and_flags_event_days() -> None:
+    end = dt.date(2025, 4, 25)  # the next 14 days hold Golden Week, and so did those a year back
     backtest = _backtest_rows(
         series_frame(1, 500, end), end, "--horizon", "14", "--backtest-folds", "2"
     )
     chosen = backtest[backtest["role"] == "chosen"]
-    cutoffs = chosen.groupby("fold_kind")["cutoff"].agg(["min", "max", "nunique"])
-    assert cutoffs.loc["recent", "nunique"] == 2 and cutoffs.loc["seasonal", "nunique"] == 1
-    # 52 weeks before the latest fold: the same season and the same weekdays a year back
-    assert (cutoffs.loc["recent", "max"] - cutoffs.loc["seasonal", "min"]).days == 364
+    folds = chosen.groupby("fold_kind")["cutoff"].nunique()
+    assert folds["recent"] == 2 and folds["seasonal"] == 1
+    # the forecast's days, 52 weeks earlier: the same season and the same weekdays
+    forecast_days = [end + dt.timedelta(days=d) for d in range(1, 15)]
+    seasonal = chosen.loc[chosen["fold_kind"] == "seasonal", "target_date"]
+    assert sorted(seasonal) == [day - dt.timedelta(days=364) for day in forecast_days]
     flagged = set(chosen.loc[chosen["event_day"], "target_date"])
-    assert {dt.date(2024, 5, 3), dt.date(2025, 5, 3), dt.date(2025, 4, 29)} <= flagged
-    assert not flagged & {dt.date(2024, 5, 8), dt.date(2025, 5, 8), dt.date(2025, 4, 28)}
+    assert {dt.date(2024, 4, 29), dt.date(2024, 5, 3), dt.date(2024, 5, 6)} <= flagged
+    assert not flagged & {dt.date(2024, 4, 27), dt.date(2024, 5, 8), dt.date(2025, 4, 25)}
