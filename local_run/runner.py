@@ -385,7 +385,8 @@ def run_instances(
                 command, cwd=cwd, env=dict(environment), capture_output=True, text=True, check=False
             )
         ]
-    available = sorted(os.sched_getaffinity(0))
+    pinning = hasattr(os, "sched_setaffinity")  # Linux; elsewhere instances share the cores
+    available = sorted(os.sched_getaffinity(0)) if pinning else []
     with tempfile.TemporaryDirectory(prefix="local-job-") as folder:
         running = []
         for rank in range(count):
@@ -394,11 +395,15 @@ def run_instances(
             config = shards.resource_config(shards.Share(rank=rank, count=count))
             (config_dir / shards.RESOURCE_CONFIG).write_text(json.dumps(config))
             output = (config_dir / "stdout").open("w+"), (config_dir / "stderr").open("w+")
-            cores = instance_cores(rank, count, available)
+            pin = (
+                partial(os.sched_setaffinity, 0, instance_cores(rank, count, available))
+                if pinning
+                else None
+            )
             process = subprocess.Popen(
                 command,
                 cwd=cwd,
-                preexec_fn=partial(os.sched_setaffinity, 0, cores),
+                preexec_fn=pin,
                 env={**environment, shards.CONFIG_DIR_ENV: str(config_dir)},
                 stdout=output[0],
                 stderr=output[1],

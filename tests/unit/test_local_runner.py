@@ -511,3 +511,13 @@ def test_a_local_instance_runs_on_its_own_cores(tmp_path: Path) -> None:
     results = run_instances(command, count, dict(os.environ), tmp_path)
     seen = [json.loads(result.stdout) for result in results]
     assert seen == [sorted(instance_cores(rank, count, available)) for rank in range(count)]
+
+
+def test_local_instances_run_unpinned_where_the_os_cannot_pin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS has no sched_setaffinity: the instances still run, sharing the cores."""
+    monkeypatch.delattr(os, "sched_setaffinity")
+    command = [sys.executable, "-c", "print('ran')"]
+    results = run_instances(command, 2, dict(os.environ), tmp_path)
+    assert [(r.returncode, r.stdout.strip()) for r in results] == [(0, "ran"), (0, "ran")]
