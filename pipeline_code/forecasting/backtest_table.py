@@ -217,8 +217,9 @@ def series_scores(frame: pd.DataFrame) -> pd.DataFrame:
     return scores.reset_index()[list(SCORE_COLUMNS)]
 
 
-def calibration_points(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """`POINT_COLUMNS`, one row per chosen-model point of the table."""
+def calibration_points(frame: pd.DataFrame, series_ids: pd.Series) -> pd.DataFrame:
+    """`POINT_COLUMNS`, one row per chosen-model point of the table; `series` is the position of
+    the point's series in `series_ids` (the order of `series_scores`)."""
     chosen = frame[frame["role"] == "chosen"]
     y = chosen["y"].to_numpy(dtype=float)
     needed = needed_factors(
@@ -228,7 +229,7 @@ def calibration_points(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
     )
     # Counts' intervals stop at zero: no factor covers a negative actual there.
     needed = np.where(chosen["nonnegative"].to_numpy(dtype=bool) & (y < 0), np.inf, needed)
-    rows = pd.Series(np.arange(len(scores), dtype=np.int32), index=scores["series_id"])
+    rows = pd.Series(np.arange(len(series_ids), dtype=np.int32), index=series_ids.to_numpy())
     return pd.DataFrame(
         {
             "series": rows.reindex(chosen["series_id"]).to_numpy(dtype=np.int32),
@@ -247,7 +248,7 @@ def summarize(frame: pd.DataFrame) -> BacktestSummary:
             pd.DataFrame(columns=list(SCORE_COLUMNS)), pd.DataFrame(columns=list(POINT_COLUMNS))
         )
     scores = series_scores(frame)
-    return BacktestSummary(scores, calibration_points(frame, scores))
+    return BacktestSummary(scores, calibration_points(frame, scores["series_id"]))
 
 
 def count_points(counts: CalibrationCounts, points: pd.DataFrame, level: float) -> None:
@@ -274,11 +275,13 @@ def backtest_calibration(frame: pd.DataFrame) -> IntervalCalibration:
     """Factors that make the chosen model's intervals cover the nominal level per horizon step
     and per kind of event day, over every series' backtest points (`metrics.CalibrationCounts`;
     an event's day counts once however many series saw it)."""
-    summary = summarize(frame)
-    if summary.points.empty:
+    chosen = frame[frame["role"] == "chosen"]
+    if chosen.empty:
         return IntervalCalibration()
+    series_ids = pd.Series(sorted(pd.unique(chosen["series_id"])))
     counts = CalibrationCounts()
-    count_points(counts, summary.points, float(summary.scores["interval_level"].iloc[0]))
+    level = float(chosen["interval_level"].iloc[0])
+    count_points(counts, calibration_points(frame, series_ids), level)
     return counts.calibration()
 
 

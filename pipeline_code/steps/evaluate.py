@@ -98,6 +98,8 @@ class EventCoverage:
 def backtest_files(ctx: RunContext) -> list[BucketFiles]:
     """The backtest summary files of every bucket in the series index, in bucket order."""
     buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
+    if not buckets:
+        raise StepError(STEP, f"{ctx.path(*run_folder.SERIES_INDEX)} lists no series")
     scores = bucket_files.bucket_uris(
         ctx, STEP, run_folder.backtest_scores_bucket, buckets, "Train"
     )

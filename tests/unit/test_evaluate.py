@@ -335,3 +335,11 @@ def test_the_step_scores_with_the_forecasting_metrics() -> None:
     assert scores["smape"] == pytest.approx(metrics.smape(y, yhat))
     assert scores["mae"] == pytest.approx(metrics.mae(y, yhat))
     assert scores["coverage"] == pytest.approx(metrics.coverage(y, yhat - 1.5, yhat + 1.5))
+
+
+def test_an_index_without_series_is_a_step_error_naming_it(tmp_path: Path) -> None:
+    ctx = RunContext(dt.date(2025, 1, 10), "ex-1", str(tmp_path))
+    empty = bucket_files.series_index(pd.DataFrame({"series_id": pd.Series([], dtype=object)}))
+    storage.write_table(empty, ctx.path(*run_folder.SERIES_INDEX))
+    with pytest.raises(StepError, match=r"series_index\.parquet lists no series"):
+        evaluate.main(_args(tmp_path))
