@@ -27,7 +27,9 @@ from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.selection import SeriesModel
 
-FORMAT_VERSION = 5  # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket
+# 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket; 6: holiday effects
+# measured against Sundays
+FORMAT_VERSION = 6
 T = TypeVar("T")
 
 

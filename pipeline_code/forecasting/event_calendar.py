@@ -7,6 +7,12 @@ N days from that date). A public holiday on a Saturday or Sunday is its own even
 already quiet for offices and busy for private customers, so it moves demand less than one on a
 working day.
 
+A public holiday on a working day is a day off, whatever its weekday: demand on it looks like a
+Sunday's, not like the weekday's it replaces (a Wednesday holiday and a Monday one are both
+Sunday-like, though a Wednesday is quieter than a Monday for private customers). So its effect is
+measured against the nearest Sunday (`reference_offsets`); every other event day is measured
+against its own weekday.
+
 A day's code is a bit mask of its events (0: an ordinary day), so a day with two events (New
 Year's Day is a holiday inside the year-end break) has its own code and its own effect: effects
 of overlapping events are rarely the product of the single ones.
@@ -102,6 +108,12 @@ class EventCalendar:
         """Event code of each of `length` days from `start` (read-only, cached)."""
         return _codes(self, start, length)
 
+    def reference_offsets(self, start: dt.date, length: int) -> np.ndarray:
+        """Per day, the offset in days to the day whose ordinary demand its event is measured
+        against: the nearest Sunday for a public holiday on a working day (Monday -1 ... Wednesday
+        -3, Thursday +3, Friday +2), 0 (the day itself) for every other day (read-only, cached)."""
+        return _reference_offsets(self, start, length)
+
 
 NO_EVENTS = EventCalendar(country=None, breaks=())  # a calendar that knows no event
 
@@ -117,6 +129,22 @@ def _in_break(days: list[dt.date], span: tuple[tuple[int, int], tuple[int, int]]
 @lru_cache(maxsize=16)
 def _public_holidays(country: str, first_year: int, last_year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays(country, years=range(first_year, last_year + 1)))
+
+
+# Monday..Sunday: the offset in days to the nearest Sunday (a working day's only).
+_TO_REST_DAY = np.array([-1, -2, -3, 3, 2, 0, 0])
+
+
+@lru_cache(maxsize=256)
+def _reference_offsets(calendar: EventCalendar, start: dt.date, length: int) -> np.ndarray:
+    offsets = np.zeros(length, dtype=np.int64)
+    if PUBLIC_HOLIDAY in calendar.event_names:
+        bit = 1 << calendar.event_names.index(PUBLIC_HOLIDAY)
+        weekdays = (start.weekday() + np.arange(length)) % 7
+        on_holiday = calendar.codes(start, length) & bit != 0
+        offsets = np.where(on_holiday, _TO_REST_DAY[weekdays], 0)
+    offsets.setflags(write=False)
+    return offsets
 
 
 @lru_cache(maxsize=256)

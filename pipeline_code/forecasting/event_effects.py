@@ -1,8 +1,10 @@
 """Effects of calendar events on one series, shrunk toward the effect pooled over all series.
 
-An event's effect is multiplicative: the ratio of demand on its days to what the same weekday
-would have had (the mean of that weekday's ordinary days up to three weeks either side, the
-"baseline"). Ratios pool across series of any size, where additive effects would not.
+An event's effect is multiplicative: the ratio of demand on its days to its reference day's
+ordinary demand (the mean of the reference weekday's ordinary days up to three weeks either side,
+the "baseline"). The reference is the day itself, except for a public holiday on a working day,
+whose reference is the nearest Sunday (`EventCalendar.reference_offsets`). Ratios pool across
+series of any size, where additive effects would not.
 
 A series' own estimate of an event is the ratio of its sums, `(Y + 0.5) / (B + 0.5)` over the
 event's past days; it is combined with the pooled ratio (all series' sums) in log space, each
@@ -11,9 +13,10 @@ over-dispersion divided by the number of days, the pooled one's a fixed spread o
 series react. A series that has never seen an event (a model launched in spring at the year end)
 gets the pooled effect; a big series with years of history, nearly its own.
 
-Candidates fit the event-adjusted history (event days replaced by their baseline) and their
-forecasts are multiplied by the effect on future event days, so every candidate and every backtest
-fold knows the calendar. A fold's effects use only days before its cutoff, its own and the pool's.
+Candidates fit the event-adjusted history (event days replaced by their own weekday's baseline)
+and a future event day is forecast as the candidate's forecast of its reference day times the
+effect (`with_events`), so every candidate and every backtest fold knows the calendar. A fold's
+effects use only days before its cutoff, its own and the pool's.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ POOLED_SPREAD = 0.2  # standard deviation of log effects between series around t
 NO_EFFECT = 1.0
 
 
-def weekday_baseline(y: np.ndarray, codes: np.ndarray, season_length: int = 7) -> np.ndarray:
-    """Mean of the same position's ordinary days within BASELINE_REACH cycles (nan: none)."""
+def weekday_baseline(
+    y: np.ndarray, codes: np.ndarray, season_length: int = 7, offsets: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean of the ordinary days at the same position within BASELINE_REACH cycles (nan: none).
+
+    With `offsets`, a day's position is its reference day's (`t + offset`, moved by a cycle where
+    that falls outside `y`), and the reference day itself counts when it is ordinary.
+    """
     ordinary = codes == 0
     values = np.where(ordinary, y, 0.0)
     total = np.zeros(len(y))
@@ -42,8 +51,31 @@ def weekday_baseline(y: np.ndarray, codes: np.ndarray, season_length: int = 7) -
         count[shift:] += ordinary[:-shift]
         total[:-shift] += values[shift:]
         count[:-shift] += ordinary[shift:]
+    if offsets is not None and np.any(offsets):
+        # An event day is never ordinary, so adding the position's own day only counts a
+        # reference day other than the event day itself.
+        at = reference_positions(np.asarray(offsets), len(y), season_length)
+        total, count = total[at] + values[at], count[at] + ordinary[at]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def reference_positions(offsets: np.ndarray, length: int, season_length: int = 7) -> np.ndarray:
+    """Index of each day's reference day among `length` days: `i + offset`, a cycle later where
+    that is before the first day, a cycle earlier where past the last (the day itself where
+    neither is among them)."""
+    at = np.arange(len(offsets)) + offsets
+    at = np.where(at < 0, at + season_length, at)
+    at = np.where(at >= length, at - season_length, at)
+    return np.where((at >= 0) & (at < length), at, np.arange(len(offsets))).astype(np.int64)
+
+
+def with_events(
+    forecast: np.ndarray, event_factors: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
+    """An event-free forecast with its events: each day's reference day's forecast times the
+    day's effect. `reference` indexes `forecast` (`reference_positions`)."""
+    return np.asarray(forecast, dtype=float)[reference] * event_factors
 
 
 @dataclass(frozen=True)
@@ -56,8 +88,15 @@ class EventDays:
     baseline: np.ndarray
 
     @classmethod
-    def of(cls, y: np.ndarray, codes: np.ndarray, season_length: int = 7) -> EventDays:
-        baseline = weekday_baseline(y, codes, season_length)
+    def of(
+        cls,
+        y: np.ndarray,
+        codes: np.ndarray,
+        season_length: int = 7,
+        offsets: np.ndarray | None = None,
+    ) -> EventDays:
+        """`offsets`: each day's offset to its reference day (None: every day its own)."""
+        baseline = weekday_baseline(y, codes, season_length, offsets)
         keep = (codes != 0) & np.isfinite(baseline)
         return cls(codes[keep], np.flatnonzero(keep), y[keep], baseline[keep])
 

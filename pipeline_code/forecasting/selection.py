@@ -44,7 +44,9 @@ from pipeline_code.forecasting.event_effects import (
     PooledEvents,
     adjusted_history,
     factors,
+    reference_positions,
     shrunk_effects,
+    with_events,
 )
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.metrics import (
@@ -131,6 +133,7 @@ class SeriesEvents:
     """The calendar seen by one series: day codes over history and future, its event days."""
 
     codes: np.ndarray  # event code of every day from y[0] to the end of the longest forecast
+    offsets: np.ndarray  # each of those days' offset to its reference day (0: itself)
     own: EventDays
     pool: PooledEvents
     first_day: int  # ordinal of y[0]
@@ -150,21 +153,38 @@ class SeriesEvents:
     def future(self, cutoff: int, horizon: int, effects: dict[int, float]) -> np.ndarray:
         return factors(self.codes[cutoff : cutoff + horizon], effects)
 
+    def reference(self, cutoff: int, horizon: int, reach: int) -> np.ndarray:
+        """Each forecast day's reference day, as an index into a forecast of `reach` days."""
+        return reference_positions(self.offsets[cutoff : cutoff + horizon], reach)
+
 
 def series_codes(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray | None:
     """Event codes of `length` days from the series' first day; None when events do not apply."""
     calendar = settings.calendar
     if series.start is None or calendar is None or calendar.empty or settings.frequency != "D":
         return None
-    return settings.calendar.codes(series.start, length)
+    return calendar.codes(series.start, length)
+
+
+def series_offsets(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray:
+    """Offsets to the reference day of `length` days from the series' first day (with codes)."""
+    assert series.start is not None and settings.calendar is not None
+    return settings.calendar.reference_offsets(series.start, length)
+
+
+def forecast_reach(horizon: int, settings: ForecastSettings) -> int:
+    """Days a candidate forecasts so that every forecast day's reference day is among them."""
+    return max(horizon, settings.season_length)
 
 
 def event_days(series: SeriesData, settings: ForecastSettings) -> EventDays | None:
     """The series' own event days with their baselines (the pool's input)."""
-    codes = series_codes(series, settings, len(series.y))
+    n = len(series.y)
+    codes = series_codes(series, settings, n)
     if codes is None:
         return None
-    return EventDays.of(np.asarray(series.y, dtype=float), codes, settings.season_length)
+    offsets = series_offsets(series, settings, n)
+    return EventDays.of(np.asarray(series.y, dtype=float), codes, settings.season_length, offsets)
 
 
 def pool_events(series: list[SeriesData], settings: ForecastSettings) -> PooledEvents:
@@ -186,11 +206,14 @@ def _series_events(
     """The series' calendar; its codes reach a year past the data, so that the effects stored
     with the model cover every event of any horizon Predict may be asked for within a year."""
     y = np.asarray(series.y, dtype=float)
-    codes = series_codes(series, settings, len(y) + max(horizon, EFFECTS_AHEAD))
+    length = len(y) + max(horizon, EFFECTS_AHEAD)
+    codes = series_codes(series, settings, length)
     if codes is None or series.start is None:
         return None
-    own = EventDays.of(y, codes[: len(y)], settings.season_length)
-    return SeriesEvents(codes, own, pool, series.start.toordinal())
+    offsets = series_offsets(series, settings, length)
+    n = len(y)
+    own = EventDays.of(y, codes[:n], settings.season_length, offsets[:n])
+    return SeriesEvents(codes, offsets, own, pool, series.start.toordinal())
 
 
 def _window_start(cutoff: int, settings: ForecastSettings) -> int:
@@ -201,10 +224,15 @@ def _window_start(cutoff: int, settings: ForecastSettings) -> int:
 class FoldInput:
     """A fold's (or the final fit's) adjusted fitting window and its future event factors."""
 
-    candidate: cand.CandidateInput
+    candidate: cand.CandidateInput  # forecasts `forecast_reach` days
     raw_window: np.ndarray  # the unadjusted window: the benchmark's input
     future_factors: np.ndarray  # effect of each forecast day (1: ordinary)
+    reference: np.ndarray  # each forecast day's reference day, an index into the candidate's
     effects: dict[int, float]
+
+    def with_events(self, forecast: np.ndarray) -> np.ndarray:
+        """A candidate's event-free forecast with its events, over the horizon."""
+        return with_events(forecast, self.future_factors, self.reference)
 
 
 def fold_input(
@@ -216,16 +244,22 @@ def fold_input(
 ) -> FoldInput:
     """The fitting window ending at `cutoff` (event-adjusted) and the event factors after it."""
     first = _window_start(cutoff, settings)
-    effects = events.effects(cutoff, horizon) if events else {}
-    history = events.window(y, cutoff, effects) if events else y[:cutoff]
-    future = events.future(cutoff, horizon, effects) if events else np.ones(horizon)
+    if events:
+        reach = forecast_reach(horizon, settings)
+        effects = events.effects(cutoff, horizon)
+        history = events.window(y, cutoff, effects)
+        future = events.future(cutoff, horizon, effects)
+        reference = events.reference(cutoff, horizon, reach)
+    else:
+        reach, effects, history = horizon, {}, y[:cutoff]
+        future, reference = np.ones(horizon), np.arange(horizon)
     candidate = cand.CandidateInput(
         history=history[first:cutoff],
-        horizon=horizon,
+        horizon=reach,
         season_length=settings.season_length,
         extra_season_lengths=settings.extra_season_lengths,
     )
-    return FoldInput(candidate, y[first:cutoff], future, effects)
+    return FoldInput(candidate, y[first:cutoff], future, reference, effects)
 
 
 def _postprocess(forecast: np.ndarray, settings: ForecastSettings) -> np.ndarray:
@@ -266,8 +300,8 @@ def seasonal_cutoffs(n: int, settings: ForecastSettings, recent: np.ndarray) -> 
 @dataclass(frozen=True)
 class _FoldResult:
     forecasts: dict[str, np.ndarray]  # event-aware candidates
+    event_free: dict[str, np.ndarray]  # the candidates' own forecasts, over the horizon
     benchmark: np.ndarray  # plain seasonal naive
-    factors: np.ndarray
 
 
 def _fold_forecasts(
@@ -280,9 +314,9 @@ def _fold_forecasts(
         benchmark = cand.seasonal_naive(inp.raw_window, settings.horizon, settings.season_length)
         per_fold.append(
             _FoldResult(
-                {k: _postprocess(v * inp.future_factors, settings) for k, v in forecasts.items()},
+                {k: _postprocess(inp.with_events(v), settings) for k, v in forecasts.items()},
+                {k: v[: settings.horizon] for k, v in forecasts.items()},
                 _postprocess(benchmark, settings),
-                inp.future_factors,
             )
         )
     return per_fold
@@ -335,25 +369,28 @@ def _bounds(
 
 
 def difficulty(
-    forecast: np.ndarray, event_factors: np.ndarray, season_length: int, nonnegative: bool = True
+    forecast: np.ndarray, event_free: np.ndarray, season_length: int, nonnegative: bool = True
 ) -> np.ndarray:
     """How large each day's errors are expected to be, relative to a typical day of the forecast.
 
     Demand's spread grows with its level, so a day's difficulty is its point forecast relative to
     the forecast's typical day, to DIFFICULTY_POWER: a weekend above a mid-week day, a working-day
     holiday (demand at weekend level or above) above both, a quiet break below. The typical day
-    is the mean of the forecast without its event effects over whole cycles, and LEVEL_PSEUDO_COUNT
-    keeps a day forecast at zero from getting a zero-width interval. `forecast` and
-    `event_factors` are (..., horizon). Data that may be negative (not counts) have no level to
-    scale by: their difficulty is the event effect alone.
+    is the mean of the event-free forecast (the candidate's own, before `with_events`) over whole
+    cycles, and LEVEL_PSEUDO_COUNT keeps a day forecast at zero from getting a zero-width
+    interval. `forecast` and `event_free` are (..., horizon). Data that may be negative (not
+    counts) have no level to scale by: their difficulty is the events' change alone.
     """
-    factors_ = np.maximum(np.asarray(event_factors, dtype=float), 1e-3)
+    forecast = np.asarray(forecast, dtype=float)
+    event_free = np.asarray(event_free, dtype=float)
     if not nonnegative:
-        return np.power(factors_, DIFFICULTY_POWER)
-    level = np.maximum(np.asarray(forecast, dtype=float), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(event_free != 0, forecast / event_free, 1.0)
+        return np.power(np.maximum(change, 1e-3), DIFFICULTY_POWER)
+    level = np.maximum(forecast, 0.0)
     horizon = level.shape[-1]
     whole = horizon - horizon % season_length if horizon >= season_length else horizon
-    typical = np.mean((level / factors_)[..., :whole], axis=-1, keepdims=True)
+    typical = np.mean(np.maximum(event_free, 0.0)[..., :whole], axis=-1, keepdims=True)
     ratio = (level + LEVEL_PSEUDO_COUNT) / (typical + LEVEL_PSEUDO_COUNT)
     return np.power(ratio, DIFFICULTY_POWER)
 
@@ -429,9 +466,9 @@ def train_series(
 
     level = settings.interval_level
     fallback = _in_sample_errors(y[: cutoffs[0]], settings.season_length)
-    event_factors = np.stack([fold.factors for fold in per_fold])
     forecast = np.stack([fold.forecasts[chosen] for fold in per_fold])
-    scale = difficulty(forecast, event_factors, settings.season_length, settings.nonnegative)
+    event_free = np.stack([fold.event_free[chosen] for fold in per_fold])
+    scale = difficulty(forecast, event_free, settings.season_length, settings.nonnegative)
     low, high = _backtest_band(actual, forecast, scale, level, fallback)
     lower, upper = _bounds(forecast, forecast + low, forecast + high, settings)
     bench_low, bench_high = _backtest_band(actual, benchmark, np.ones_like(scale), level, fallback)
@@ -543,19 +580,26 @@ def predict_series(
             f"{model.n_observations}"
         )
     codes = series_codes(series, settings, len(y) + horizon)
-    future_codes = np.zeros(horizon, dtype=np.int64) if codes is None else codes[len(y) :]
+    if codes is None:
+        reach, future_codes = horizon, np.zeros(horizon, dtype=np.int64)
+        reference = np.arange(horizon)
+    else:
+        reach, future_codes = forecast_reach(horizon, settings), codes[len(y) :]
+        offsets = series_offsets(series, settings, len(y) + horizon)[len(y) :]
+        reference = reference_positions(offsets, reach)
     future = factors(future_codes, model.effects)
-    name, forecast = model.model, _stored_forecast(model, horizon)
+    name, forecast = model.model, _stored_forecast(model, reach)
     if forecast is None:
         window = y[_window_start(len(y), settings) :]
         if codes is not None:
             window = adjusted_history(y, codes[: len(y)], model.effects)[-len(window) :]
         name = cand.BENCHMARK
-        forecast = cand.seasonal_naive(window, horizon, settings.season_length)
-    yhat = _postprocess(forecast * future, settings)
+        forecast = cand.seasonal_naive(window, reach, settings.season_length)
+    yhat = _postprocess(with_events(forecast, future, reference), settings)
     low, high = interval_offsets(model.errors, level)
     widen = calibration.factors(np.arange(1, horizon + 1), event_kinds(future_codes, settings))
-    scale = widen * difficulty(yhat, future, settings.season_length, settings.nonnegative)
+    event_free = forecast[:horizon]
+    scale = widen * difficulty(yhat, event_free, settings.season_length, settings.nonnegative)
     lower, upper = _bounds(
         yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings
     )

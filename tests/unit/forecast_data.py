@@ -12,7 +12,11 @@ import pandas as pd
 from pipeline_code import bucket_files, run_folder, storage
 from pipeline_code.forecasting import ForecastSettings
 from pipeline_code.forecasting import candidates as cand
-from pipeline_code.forecasting.event_effects import adjusted_history, factors
+from pipeline_code.forecasting.event_effects import (
+    adjusted_history,
+    factors,
+    reference_positions,
+)
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import preproc
 from pipeline_code.steps.forecast_options import add_event_arguments
@@ -57,20 +61,23 @@ def refit_forecast(
     effects: dict[int, float],
 ) -> np.ndarray:
     """Model `name` fitted from scratch on the latest event-adjusted window, forecast `horizon`
-    steps and multiplied by the events' `effects`: what Predict must give from the stored fit."""
+    steps, each event day from its reference day's forecast times the events' `effects`: what
+    Predict must give from the stored fit."""
     n = len(y)
     first = max(0, n - settings.fit_window)
     codes = None
     if start is not None and settings.calendar is not None and settings.frequency == "D":
         codes = settings.calendar.codes(start, n + horizon)
+        offsets = settings.calendar.reference_offsets(start, n + horizon)[n:]
     history = y if codes is None else adjusted_history(y, codes[:n], effects)
+    reach = horizon if codes is None else max(horizon, settings.season_length)
     inp = cand.CandidateInput(
-        history[first:], horizon, settings.season_length, settings.extra_season_lengths
+        history[first:], reach, settings.season_length, settings.extra_season_lengths
     )
     forecast = cand.run_candidates((name,), inp)[name]
     if codes is not None:
-        forecast = forecast * factors(codes[n:], effects)
-    return np.maximum(forecast, 0.0)
+        forecast = forecast[reference_positions(offsets, reach)] * factors(codes[n:], effects)
+    return np.maximum(forecast[:horizon], 0.0)
 
 
 def write_run_table(

@@ -22,6 +22,7 @@ from pipeline_code.forecasting.event_effects import (
     EventDays,
     PooledEvents,
     adjusted_history,
+    reference_positions,
     shrunk_effects,
     weekday_baseline,
 )
@@ -100,6 +101,35 @@ def test_company_days_read_back_as_they_are_written() -> None:
     assert str(parse_company_days("2026-07-01:launch")) == "2026-07-01:launch"
 
 
+@pytest.mark.parametrize(
+    ("day", "offset"),
+    [
+        (dt.date(2026, 1, 12), -1),  # Coming of Age Day, a Monday: the day before
+        (dt.date(2026, 11, 3), -2),  # Culture Day, a Tuesday
+        (dt.date(2026, 9, 23), -3),  # Autumnal Equinox Day, a Wednesday
+        (dt.date(2026, 4, 29), -3),  # Showa Day, a Wednesday, inside Golden Week
+        (dt.date(2026, 3, 20), 2),  # Vernal Equinox Day, a Friday: the Sunday after
+        (dt.date(2026, 5, 3), 0),  # Constitution Day on a Sunday: measured against Sundays
+        (dt.date(2026, 5, 1), 0),  # a Golden Week working day: against its own weekday
+        (dt.date(2026, 11, 4), 0),  # an ordinary day
+    ],
+)
+def test_a_working_day_holiday_is_measured_against_the_nearest_sunday(
+    day: dt.date, offset: int
+) -> None:
+    assert EventCalendar().reference_offsets(day, 1)[0] == offset
+    assert (day + dt.timedelta(days=offset)).weekday() in ((6,) if offset else range(7))
+    assert not EventCalendar(country=None).reference_offsets(day, 1).any()
+
+
+def test_reference_days_stay_inside_the_days_they_index() -> None:
+    offsets = np.array([-1, 0, 3, 0, 0, 0, 2, 0])
+    # day 0's Sunday is a cycle later, day 6's a cycle earlier, the others as given
+    np.testing.assert_array_equal(reference_positions(offsets, 8), [6, 1, 5, 3, 4, 5, 1, 7])
+    # too few days for a cycle either way: the day itself
+    np.testing.assert_array_equal(reference_positions(np.array([-1, 2]), 2), [0, 1])
+
+
 def test_unknown_breaks_and_countries_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown breaks"):
         EventCalendar(breaks=("summer",))
@@ -121,6 +151,42 @@ def test_the_baseline_of_an_event_day_is_its_weekday_in_the_weeks_around_it() ->
     baseline = weekday_baseline(y_event, codes)
     assert baseline[24] == pytest.approx(4.0)
     np.testing.assert_allclose(adjusted_history(y_event, codes, {1: 25.0}), y)
+
+
+def test_the_baseline_of_a_working_day_holiday_is_the_sundays_around_it() -> None:
+    y = np.tile(np.arange(1.0, 8.0), 8)  # Monday 1 ... Sunday 7, eight weeks
+    codes = np.zeros(len(y), dtype=np.int64)
+    codes[23] = 1  # a Wednesday holiday at Sunday level
+    y[23] = 7.0
+    offsets = np.zeros(len(y), dtype=np.int64)
+    offsets[23] = -3
+    assert weekday_baseline(y, codes, 7, offsets)[23] == pytest.approx(7.0)
+    assert weekday_baseline(y, codes)[23] == pytest.approx(3.0)  # its own weekday
+
+
+def test_holidays_at_sunday_level_are_forecast_at_sunday_level_whatever_their_weekday() -> None:
+    """Most past holidays are Mondays; demand on a holiday is a Sunday's. A Tuesday and a
+    Wednesday holiday ahead get Sunday's level too, not a Monday holiday's ratio to its weekday
+    applied to a quiet mid-week day."""
+    calendar = EventCalendar()
+    profile = np.array([10.0, 8.0, 5.0, 8.0, 10.0, 20.0, 20.0])  # Monday first
+    start, end = dt.date(2023, 9, 18), dt.date(2026, 9, 15)  # the forecast from 16 September
+    n = (end - start).days + 1
+    codes = calendar.codes(start, n)
+    holiday = codes & 1 != 0  # public_holiday: a working-day holiday
+    rng = np.random.default_rng(0)
+    series = []
+    for i in range(8):
+        level = 1.0 + i / 4
+        rate = level * np.where(holiday, 20.0, profile[np.arange(n) % 7])
+        series.append(SeriesData(f"s{i}", rng.poisson(rate).astype(float), start))
+    settings = daily_settings(horizon=28)
+    pool = pool_events(series, settings)
+    forecast = predict_series(series[4], train_series(series[4], settings, pool).model, settings)
+    days = [end + dt.timedelta(days=i) for i in range(1, 29)]
+    for day in (dt.date(2026, 9, 21), dt.date(2026, 9, 22), dt.date(2026, 9, 23)):
+        assert _events_of(calendar, day) == "public_holiday"
+        assert forecast.yhat[days.index(day)] == pytest.approx(2.0 * 20.0, rel=0.12), day
 
 
 def test_a_series_that_never_saw_an_event_gets_the_pooled_effect() -> None:
@@ -265,25 +331,27 @@ def test_event_days_too_few_for_any_factor_take_the_ordinary_factor_of_their_ste
 
 def test_a_days_difficulty_is_its_forecast_level_relative_to_a_typical_day() -> None:
     week = np.array([8.0, 8.0, 8.0, 8.0, 8.0, 15.0, 15.0])  # a typical day: 10
-    forecast, ordinary = np.tile(week, 4), np.ones(28)
-    plain = difficulty(forecast, ordinary, 7)
+    forecast = np.tile(week, 4)
+    plain = difficulty(forecast, forecast, 7)
     expected = ((15.0 + LEVEL_PSEUDO_COUNT) / (10.0 + LEVEL_PSEUDO_COUNT)) ** DIFFICULTY_POWER
     assert plain[5] == pytest.approx(expected)  # a weekend day errs more than a typical day
     assert plain[0] < 1.0 < plain[5]
     # A holiday that doubles a Monday is as hard as a weekend day at the same level, and the
     # typical day is the forecast without its events.
-    holiday, effects = forecast.copy(), ordinary.copy()
-    holiday[7], effects[7] = 15.0, 15.0 / 8.0
-    with_holiday = difficulty(holiday, effects, 7)
+    holiday = forecast.copy()
+    holiday[7] = 15.0
+    with_holiday = difficulty(holiday, forecast, 7)
     assert with_holiday[7] == pytest.approx(plain[5])
     np.testing.assert_allclose(np.delete(with_holiday, 7), np.delete(plain, 7))
     # Folds are rows; a day forecast at zero keeps some spread.
-    rows = difficulty(np.stack([forecast, np.zeros(28)]), np.ones((2, 28)), 7)
+    rows = difficulty(np.stack([forecast, np.zeros(28)]), np.stack([forecast, np.zeros(28)]), 7)
     np.testing.assert_allclose(rows[0], plain)
     assert (rows[1] > 0).all()
-    # Data that may be negative have no level: the event effect alone.
+    # Data that may be negative have no level: the events' change of the day alone.
+    change = np.ones(28)
+    change[7] = 15.0 / 8.0
     np.testing.assert_allclose(
-        difficulty(-forecast, effects, 7, nonnegative=False), effects**DIFFICULTY_POWER
+        difficulty(-holiday, -forecast, 7, nonnegative=False), change**DIFFICULTY_POWER
     )
 
 

@@ -28,7 +28,7 @@ from pipeline_code.forecasting.metrics import (
 )
 from pipeline_code.forecasting.selection import choose_model, fold_cutoffs
 from pipeline_code.forecasting.series_table import SeriesTableError, series_from_frame
-from tests.unit.forecast_data import refit_forecast, series_frame, weekly_series
+from tests.unit.forecast_data import WEEKLY_PROFILE, refit_forecast, series_frame, weekly_series
 
 START = dt.date(2024, 1, 1)
 
@@ -127,11 +127,13 @@ def test_a_combination_averages_its_members_computed_even_when_not_candidates() 
 
 
 def test_every_candidate_forecasts_through_a_known_event() -> None:
-    """Demand halves on public holidays; each candidate's forecast of one is about half."""
+    """Demand on a working-day holiday is half a Sunday's; each candidate's forecast of one is
+    about that, whatever the holiday's weekday."""
     n = 364 * 2
     calendar = EventCalendar(breaks=())
     holiday = calendar.codes(START, n + 28) == 1  # public holidays on working days
-    y = weekly_series(n + 28, noise=1.0, seed=1) * np.where(holiday, 0.5, 1.0)
+    half_a_sunday = 0.5 * 40.0 * WEEKLY_PROFILE[6]  # weekly_series' level is 40
+    y = np.where(holiday, half_a_sunday, weekly_series(n + 28, noise=1.0, seed=1))
     series = SeriesData("a", y[:n], START)
     day = int(np.flatnonzero(holiday[n:])[0])
     for name in daily_settings().candidates:
