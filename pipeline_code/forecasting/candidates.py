@@ -15,7 +15,7 @@ decomposition when an autocorrelation test finds the cycle (as the M4 benchmarks
 without seasonality and re-seasonalised.
 
 Calendar events are not a candidate's business: the candidates fit an event-adjusted history and
-`selection` multiplies every candidate's forecast by the events' effects (see `event_effects`).
+`selection` puts the events into every candidate's forecast (`event_effects.with_events`).
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ at most `fit_window` observations before its cutoff. The model with the lowest m
 folds is chosen (ties: the earlier candidate in the settings, so cheaper and simpler models win).
 
 Calendar events (daily series with a calendar): every fold and the final fit see the history
-adjusted for events, and every candidate's forecast is multiplied by the events' effects on the
-days it forecasts; effects come from the days before the cutoff, the series' own shrunk toward the
-pool of all series (`event_effects`). Seasonal naive as the gate's benchmark stays plain.
+adjusted for events, and every candidate forecasts an event day as its reference day (the day
+itself; the nearest Sunday for a working-day holiday) times the event's effect; effects come from
+the days before the cutoff, the series' own shrunk toward the pool of all series
+(`event_effects`). Seasonal naive as the gate's benchmark stays plain.
 
 Prediction intervals come from the chosen model's backtest errors, divided by the day's
 "difficulty" (its point forecast relative to the forecast's typical day, to the power 0.75:
@@ -227,7 +228,7 @@ class FoldInput:
     candidate: cand.CandidateInput  # forecasts `forecast_reach` days
     raw_window: np.ndarray  # the unadjusted window: the benchmark's input
     future_factors: np.ndarray  # effect of each forecast day (1: ordinary)
-    reference: np.ndarray  # each forecast day's reference day, an index into the candidate's
+    reference: np.ndarray  # each forecast day's reference day: an index into a candidate's days
     effects: dict[int, float]
 
     def with_events(self, forecast: np.ndarray) -> np.ndarray:
