@@ -164,29 +164,46 @@ def test_the_baseline_of_a_working_day_holiday_is_the_sundays_around_it() -> Non
     assert weekday_baseline(y, codes)[23] == pytest.approx(3.0)  # its own weekday
 
 
+def _holidays_at_sunday_level(start: dt.date, end: dt.date) -> list[SeriesData]:
+    """Eight series whose working-day holidays have a Sunday's demand (Poisson counts)."""
+    profile = np.array([10.0, 8.0, 5.0, 8.0, 10.0, 20.0, 20.0])  # Monday first
+    n = (end - start).days + 1
+    holiday = EventCalendar().codes(start, n) & 1 != 0  # public_holiday: a working-day holiday
+    weekday = (start.weekday() + np.arange(n)) % 7
+    rng = np.random.default_rng(0)
+    return [
+        SeriesData(
+            f"s{i}", rng.poisson((1.0 + i / 4) * np.where(holiday, 20.0, profile[weekday])), start
+        )
+        for i in range(8)
+    ]
+
+
 def test_holidays_at_sunday_level_are_forecast_at_sunday_level_whatever_their_weekday() -> None:
     """Most past holidays are Mondays; demand on a holiday is a Sunday's. A Tuesday and a
     Wednesday holiday ahead get Sunday's level too, not a Monday holiday's ratio to its weekday
     applied to a quiet mid-week day."""
-    calendar = EventCalendar()
-    profile = np.array([10.0, 8.0, 5.0, 8.0, 10.0, 20.0, 20.0])  # Monday first
-    start, end = dt.date(2023, 9, 18), dt.date(2026, 9, 15)  # the forecast from 16 September
-    n = (end - start).days + 1
-    codes = calendar.codes(start, n)
-    holiday = codes & 1 != 0  # public_holiday: a working-day holiday
-    rng = np.random.default_rng(0)
-    series = []
-    for i in range(8):
-        level = 1.0 + i / 4
-        rate = level * np.where(holiday, 20.0, profile[np.arange(n) % 7])
-        series.append(SeriesData(f"s{i}", rng.poisson(rate).astype(float), start))
+    end = dt.date(2026, 9, 15)  # the forecast from Wednesday 16 September
+    series = _holidays_at_sunday_level(dt.date(2023, 9, 18), end)
     settings = daily_settings(horizon=28)
     pool = pool_events(series, settings)
     forecast = predict_series(series[4], train_series(series[4], settings, pool).model, settings)
     days = [end + dt.timedelta(days=i) for i in range(1, 29)]
     for day in (dt.date(2026, 9, 21), dt.date(2026, 9, 22), dt.date(2026, 9, 23)):
-        assert _events_of(calendar, day) == "public_holiday"
+        assert _events_of(EventCalendar(), day) == "public_holiday"
         assert forecast.yhat[days.index(day)] == pytest.approx(2.0 * 20.0, rel=0.12), day
+
+
+def test_a_horizon_without_a_sunday_still_forecasts_its_holidays_from_one() -> None:
+    """Three days ahead, all holidays: their Sunday lies past the horizon, and the forecast is
+    the one a 28-day horizon gives them."""
+    series = _holidays_at_sunday_level(dt.date(2023, 9, 18), dt.date(2026, 9, 20))
+    settings = daily_settings(horizon=28)
+    model = train_series(series[4], settings, pool_events(series, settings)).model
+    short = predict_series(series[4], model, settings, horizon=3)
+    long = predict_series(series[4], model, settings, horizon=28)
+    np.testing.assert_allclose(short.yhat, long.yhat[:3])
+    assert short.yhat == pytest.approx(2.0 * 20.0, rel=0.12)
 
 
 def test_a_series_that_never_saw_an_event_gets_the_pooled_effect() -> None:
