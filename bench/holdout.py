@@ -155,7 +155,7 @@ def average(draws: list[Scores]) -> Scores:
     means = {
         f.name: float(np.mean([getattr(d, f.name) for d in draws]))
         for f in fields(Scores)
-        if f.type == "float"
+        if isinstance(getattr(draws[0], f.name), float)
     }
     by_event: dict[str, tuple[int, float]] = {}
     for d in draws:

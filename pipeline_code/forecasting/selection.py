@@ -159,18 +159,15 @@ class SeriesEvents:
         return reference_positions(self.offsets[cutoff : cutoff + horizon], reach)
 
 
-def series_codes(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray | None:
-    """Event codes of `length` days from the series' first day; None when events do not apply."""
+def series_calendar(
+    series: SeriesData, settings: ForecastSettings, length: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Event codes of `length` days from the series' first day and each day's offset to its
+    reference day; None when events do not apply."""
     calendar = settings.calendar
     if series.start is None or calendar is None or calendar.empty or settings.frequency != "D":
         return None
-    return calendar.codes(series.start, length)
-
-
-def series_offsets(series: SeriesData, settings: ForecastSettings, length: int) -> np.ndarray:
-    """Offsets to the reference day of `length` days from the series' first day (with codes)."""
-    assert series.start is not None and settings.calendar is not None
-    return settings.calendar.reference_offsets(series.start, length)
+    return calendar.codes(series.start, length), calendar.reference_offsets(series.start, length)
 
 
 def forecast_reach(horizon: int, settings: ForecastSettings) -> int:
@@ -180,11 +177,10 @@ def forecast_reach(horizon: int, settings: ForecastSettings) -> int:
 
 def event_days(series: SeriesData, settings: ForecastSettings) -> EventDays | None:
     """The series' own event days with their baselines (the pool's input)."""
-    n = len(series.y)
-    codes = series_codes(series, settings, n)
-    if codes is None:
+    days = series_calendar(series, settings, len(series.y))
+    if days is None:
         return None
-    offsets = series_offsets(series, settings, n)
+    codes, offsets = days
     return EventDays.of(np.asarray(series.y, dtype=float), codes, settings.season_length, offsets)
 
 
@@ -207,11 +203,10 @@ def _series_events(
     """The series' calendar; its codes reach a year past the data, so that the effects stored
     with the model cover every event of any horizon Predict may be asked for within a year."""
     y = np.asarray(series.y, dtype=float)
-    length = len(y) + max(horizon, EFFECTS_AHEAD)
-    codes = series_codes(series, settings, length)
-    if codes is None or series.start is None:
+    days = series_calendar(series, settings, len(y) + max(horizon, EFFECTS_AHEAD))
+    if days is None or series.start is None:
         return None
-    offsets = series_offsets(series, settings, length)
+    codes, offsets = days
     n = len(y)
     own = EventDays.of(y, codes[:n], settings.season_length, offsets[:n])
     return SeriesEvents(codes, offsets, own, pool, series.start.toordinal())
@@ -580,20 +575,20 @@ def predict_series(
             f"series {series.series_id}: {len(y)} observations, but its model was fitted on "
             f"{model.n_observations}"
         )
-    codes = series_codes(series, settings, len(y) + horizon)
-    if codes is None:
+    days = series_calendar(series, settings, len(y) + horizon)
+    if days is None:
         reach, future_codes = horizon, np.zeros(horizon, dtype=np.int64)
         reference = np.arange(horizon)
     else:
+        codes, offsets = days
         reach, future_codes = forecast_reach(horizon, settings), codes[len(y) :]
-        offsets = series_offsets(series, settings, len(y) + horizon)[len(y) :]
-        reference = reference_positions(offsets, reach)
+        reference = reference_positions(offsets[len(y) :], reach)
     future = factors(future_codes, model.effects)
     name, forecast = model.model, _stored_forecast(model, reach)
     if forecast is None:
         window = y[_window_start(len(y), settings) :]
-        if codes is not None:
-            window = adjusted_history(y, codes[: len(y)], model.effects)[-len(window) :]
+        if days is not None:
+            window = adjusted_history(y, days[0][: len(y)], model.effects)[-len(window) :]
         name = cand.BENCHMARK
         forecast = cand.seasonal_naive(window, reach, settings.season_length)
     yhat = _postprocess(with_events(forecast, future, reference), settings)
