@@ -27,9 +27,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## demo: run the whole pipeline locally on demo data for yesterday (or DATE=YYYY-MM-DD)
+## demo: run the whole pipeline locally on demo data for yesterday (or DATE=YYYY-MM-DD), with
+## the settings of environment ENV in cdk.json (default dev). Demo data goes only into a new or
+## empty LAKE folder, or one an earlier `make demo` created.
 demo: setup
-	$(PY) -m local_run run --lake $(LAKE) --date $(DATE) --demo
+	$(PY) -m local_run run --lake $(LAKE) --date $(DATE) --demo --env $(ENV)
 
 ## test: lint, then the whole suite (unit, infra with the real CDK CLI, local end to end)
 test: setup lint
@@ -70,5 +72,7 @@ check-job-requirements: setup
 	  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
 	  -r pipeline_code/requirements.txt -d $$(mktemp -d)
 
+## clean: build caches, and what `make demo` wrote in LAKE (a folder it did not create is left alone)
 clean:
-	rm -rf cdk.out $(LAKE) .pytest_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .ruff_cache
+	@if [ -e "$(LAKE)" ]; then $(MAKE) --no-print-directory setup && $(PY) -m local_run clean --lake "$(LAKE)"; fi

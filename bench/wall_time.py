@@ -126,11 +126,11 @@ def main() -> None:
 
     # Imported here: it pulls in the CDK, which only this mapping from config to settings needs.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from stacks.pipeline_stack import definition_settings
+    from stacks.pipeline_definition import environment_settings
 
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     config = load_environment(context["environments"], args.env)
-    settings = definition_settings(config)
+    settings = environment_settings(config)
     pooled_text = build_definition(settings)
     cold_text = build_definition(dataclasses.replace(settings, keep_alive_seconds=0))
     compute = demo_compute_seconds(pooled_text, args.date)

@@ -1,26 +1,37 @@
 """`python -m local_run`: run the pipeline definition on this machine.
 
     python -m local_run run --lake .lake --date 2025-01-31 --demo
+    python -m local_run run --lake .lake --date 2025-01-31 --env prod
     python -m local_run run --lake .lake --date 2025-01-31 --param MaxMase=1.2
     python -m local_run run --lake .lake --date 2025-01-31 --definition pipeline.json
     python -m local_run run --lake .lake --date 2025-01-31 --instance-count 3
-    python -m local_run definition > pipeline.json
+    python -m local_run definition --env prod > pipeline.json
+    python -m local_run clean --lake .lake
+
+The definition is built from an environment of cdk.json (--env, default dev) with the same code
+`cdk synth` uses, so a local run tries exactly the settings that deploy.
+
+--demo generates demo data only into a lake folder that is absent or empty, or that the demo
+created itself; `clean` removes only what the demo and local runs wrote in such a folder.
 
 Exit codes: 0 success, 1 a step failed (its one-line reason is printed; another run publishing
-the same date is one), 2 bad input (arguments, definition, a --lake that is not a folder),
-3 the quality gate failed (the FailStep was reached), 4 the lake cannot be written (disk full,
-read-only, permissions). Nothing is published unless the run succeeds.
+the same date is one), 2 bad input (arguments, definition, environment, a --lake that is missing,
+not a folder, or not the demo's), 3 the quality gate failed (the FailStep was reached), 4 the lake
+cannot be written (disk full, read-only, permissions). Nothing is published unless the run
+succeeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from local_run import summary
+from local_run import demo_lake, summary
 from local_run.demo import ensure_demo_data
 from local_run.expressions import DefinitionError
 from local_run.runner import (
@@ -36,21 +47,32 @@ from pipeline_code import shards
 from pipeline_code.errors import describe_os_error
 from pipeline_code.identifiers import ExecutionIdError, date_range_problem, validate_execution_id
 from stacks import pipeline_definition
+from stacks.config import ConfigError, EnvironmentConfig, load_environment
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_GATE_FAILED = 3
 EXIT_LAKE_UNWRITABLE = 4
 
-LOCAL_PIPELINE_NAME = "forecast-local"
+DEFAULT_ENV = "dev"
+DEFAULT_CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
 
-def local_definition(instance_count: int = 1) -> str:
-    """The definition as deployed, built with the default settings (placeholders included) and
-    `instance_count` instances per job (the runner runs each instance as a process)."""
-    settings = pipeline_definition.DefinitionSettings(
-        pipeline_name=LOCAL_PIPELINE_NAME, instance_count=instance_count
-    )
+def load_local_environment(name: str, cdk_json: Path = DEFAULT_CDK_JSON) -> EnvironmentConfig:
+    """An environment of cdk.json, checked as synth checks it (ConfigError names a bad key)."""
+    try:
+        environments = json.loads(cdk_json.read_text())["context"]["environments"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{cdk_json}: cannot read context.environments ({err})") from None
+    return load_environment(environments, name)
+
+
+def local_definition(config: EnvironmentConfig, instance_count: int | None = None) -> str:
+    """The definition as `cdk synth` builds it for the environment (placeholders included), with
+    `instance_count` instances per job if given (the runner runs each instance as a process)."""
+    settings = pipeline_definition.environment_settings(config)
+    if instance_count is not None:
+        settings = dataclasses.replace(settings, instance_count=instance_count)
     return pipeline_definition.build_definition(settings)
 
 
@@ -62,6 +84,13 @@ def _date(text: str) -> dt.date:
     problem = date_range_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
+    today = dt.datetime.now(dt.UTC).date()
+    if value > today:
+        # As `rerun` refuses it: a data day that has not happened has no data, so a run of it
+        # would forecast from a history that ends too early.
+        raise argparse.ArgumentTypeError(
+            f"--date {value} is in the future (today is {today} in UTC); it has no data yet"
+        )
     return value
 
 
@@ -86,27 +115,65 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"ERROR {message} (see {self.prog} --help)\n")
 
 
+def _parameters_help() -> str:
+    lines = ["pipeline parameters (--param NAME=VALUE; defaults from the environment):"]
+    for name, meaning in pipeline_definition.PARAMETERS.items():
+        if name != "ExecutionDate":  # set with --date
+            lines.append(f"  {name:<22} {meaning}")
+    return "\n".join(lines)
+
+
+def _add_environment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        help=f"build the definition from this environment of cdk.json (default {DEFAULT_ENV})",
+    )
+    parser.add_argument(
+        "--cdk-json",
+        type=Path,
+        default=DEFAULT_CDK_JSON,
+        help="the cdk.json to read (default: the repository's)",
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _Parser(
         prog="python -m local_run",
         description=__doc__.split("\n")[0],
-        epilog=__doc__[__doc__.index("Exit codes") :],
+        epilog=__doc__[__doc__.index("The definition is built") :],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="execute the pipeline for one execution date")
+    run = commands.add_parser(
+        "run",
+        help="execute the pipeline for one execution date",
+        epilog=_parameters_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
         "--lake", type=Path, required=True, help="the local folder standing in for the data bucket"
     )
     run.add_argument("--date", type=_date, required=True, help="execution date, YYYY-MM-DD")
     run.add_argument(
-        "--demo", action="store_true", help="fill the lake with demo data first (if missing)"
+        "--demo",
+        action="store_true",
+        help="fill the lake with demo data first; only a new or empty folder, or one the demo"
+        " created",
     )
     run.add_argument(
-        "--demo-models", type=int, default=30, help="car models in generated demo data"
+        "--demo-models",
+        type=int,
+        help="car models in generated demo data (default: as the lake's demo data, else 30)",
     )
-    run.add_argument("--demo-years", type=float, default=3.0, help="years of generated demo data")
-    run.add_argument("--definition", type=Path, help="a definition JSON (default: build it now)")
+    run.add_argument(
+        "--demo-years",
+        type=float,
+        help="years of generated demo data (default: as the lake's demo data, else 3)",
+    )
+    _add_environment_arguments(run)
+    run.add_argument(
+        "--definition", type=Path, help="a definition JSON (default: build it from --env)"
+    )
     run.add_argument(
         "--instance-count",
         type=_instance_count,
@@ -128,7 +195,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     run.add_argument("--no-report", action="store_true", help="skip the HTML report")
     show = commands.add_parser("definition", help="print the definition the local run builds")
+    _add_environment_arguments(show)
     show.add_argument("--out", type=Path, help="write it to this file instead")
+    clean = commands.add_parser(
+        "clean", help="remove what the demo and local runs wrote in a lake the demo created"
+    )
+    clean.add_argument("--lake", type=Path, required=True, help="the lake folder")
     return parser.parse_args(argv)
 
 
@@ -144,13 +216,21 @@ def _instance_count(text: str) -> int:
     return count
 
 
-def _read_definition(path: Path | None, instance_count: int | None) -> dict:
-    if path is not None and instance_count is not None:
-        raise DefinitionError(
-            "--instance-count", "applies to the built definition, not to --definition"
-        )
-    if path is None:
-        return load_definition(local_definition(instance_count or 1), "the built definition")
+def _environment(args: argparse.Namespace) -> EnvironmentConfig | None:
+    """The chosen environment; None when a definition file is given instead."""
+    if args.command == "run" and args.definition is not None:
+        if args.env is not None or args.instance_count is not None:
+            option = "--env" if args.env is not None else "--instance-count"
+            raise DefinitionError(option, "applies to the built definition, not to --definition")
+        return None
+    return load_local_environment(args.env or DEFAULT_ENV, args.cdk_json)
+
+
+def _read_definition(args: argparse.Namespace, config: EnvironmentConfig | None) -> dict:
+    if config is not None:
+        text = local_definition(config, args.instance_count)
+        return load_definition(text, f"the definition of environment {config.name}")
+    path = args.definition
     if not path.is_file():
         raise DefinitionError(str(path), "no such definition file")
     return load_definition(path.read_text(), str(path))
@@ -178,6 +258,10 @@ def _print_progress(record: StepRecord) -> None:
         )
 
 
+def _print_step_progress(step: str, text: str) -> None:
+    print(f"  {step:<18} {text}", flush=True)
+
+
 def _write_report(lake: Path, date: dt.date, execution_id: str) -> Path | None:
     """The report is a view of a successful run; failing to draw it does not undo the run."""
     try:
@@ -191,17 +275,29 @@ class LakeError(ValueError):
     """--lake names something that cannot be the lake folder."""
 
 
-def _prepare_lake(path: Path) -> Path:
+def _check_lake(path: Path, demo: bool) -> Path:
+    """The lake folder; only --demo may start from a folder that does not exist yet."""
     lake = path.resolve()
     if lake.exists() and not lake.is_dir():
         raise LakeError(f"--lake {path}: is not a folder")
-    lake.mkdir(parents=True, exist_ok=True)
+    if not lake.exists() and not demo:
+        raise LakeError(
+            f"--lake {path}: no such folder; point it at the folder holding your"
+            f" {demo_lake.DEMO_TABLE} table, or add --demo to generate demo data there"
+        )
     return lake
 
 
+def _pipeline_name(config: EnvironmentConfig | None) -> str:
+    return config.pipeline_name if config is not None else "forecast-local"
+
+
 def run_command(args: argparse.Namespace) -> int:
-    lake = _prepare_lake(args.lake)
-    definition = _read_definition(args.definition, args.instance_count)
+    lake = _check_lake(args.lake, args.demo)
+    if args.demo:
+        demo_lake.claim(lake)  # a lake the demo may not write is refused before any work
+    config = _environment(args)
+    definition = _read_definition(args, config)
     parameter_values = _parameter_values(args)
     typed_parameters(definition, parameter_values)  # bad --param: fail before any work
     if args.demo:
@@ -212,32 +308,51 @@ def run_command(args: argparse.Namespace) -> int:
         execution_id=args.execution_id or new_execution_id(),
         start_time=start_datetime(),
         parameter_values=parameter_values,
-        pipeline_name=LOCAL_PIPELINE_NAME,
+        pipeline_name=_pipeline_name(config),
         on_step=_print_progress,
+        on_progress=_print_step_progress,
     )
-    print(f"execution {request.execution_id} for {args.date} (lake {lake})", flush=True)
+    source = f"environment {config.name}" if config else f"definition {args.definition}"
+    print(f"execution {request.execution_id} for {args.date} ({source}, lake {lake})", flush=True)
     outcome = execute(request)
     report = None
     if outcome.succeeded and not args.no_report:
         report = _write_report(lake, args.date, outcome.execution_id)
-    print(summary.render(lake, args.date, outcome, report))
+    print(summary.render(lake, args.date, outcome, report, source))
     if outcome.succeeded:
         return 0
     return EXIT_GATE_FAILED if outcome.gate_failed else EXIT_STEP_FAILED
+
+
+def clean_command(args: argparse.Namespace) -> int:
+    lake = args.lake.resolve()
+    cleaned = demo_lake.clean(lake)
+    print(f"clean: removed {cleaned.removed} files the demo and local runs wrote in {lake}")
+    if not lake.exists():
+        print(f"clean: removed the lake folder {lake}, which the demo created")
+    if cleaned.kept:
+        shown = ", ".join(cleaned.kept[:5]) + (" ..." if len(cleaned.kept) > 5 else "")
+        files = "file" if len(cleaned.kept) == 1 else "files"
+        print(f"clean: kept {len(cleaned.kept)} {files} the demo did not write: {shown}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.command == "definition":
-            text = local_definition()
+            config = _environment(args)
+            assert config is not None
+            text = local_definition(config)
             if args.out:
                 args.out.write_text(text)
             else:
                 print(text)
             return 0
+        if args.command == "clean":
+            return clean_command(args)
         return run_command(args)
-    except (DefinitionError, KeyError, LakeError) as err:
+    except (DefinitionError, KeyError, LakeError, ConfigError, demo_lake.LakeRefused) as err:
         print(f"ERROR {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:

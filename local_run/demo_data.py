@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,14 +297,15 @@ def write_demo_applications(
 ) -> DemoSummary:
     """Write the `applications` table for `years` ending at `end_date` into the lake folder.
 
-    The table folder is replaced as a whole, so a second call never leaves stale partitions.
+    Only into a table folder that is absent or empty: the generator never removes or overwrites
+    files (`local_run.demo` decides, with `demo_lake`, what of a lake the demo may replace).
     """
     counts, days, profiles = _simulate(end_date, years, n_models, seed)
     names = [p.name for p in profiles]
     table = _application_rows(counts, days, names, np.random.default_rng(seed + 1))
     table_path = Path(lake) / tables.APPLICATIONS.name
-    if table_path.exists():
-        shutil.rmtree(table_path)
+    if table_path.exists() and any(table_path.iterdir()):
+        raise FileExistsError(f"{table_path}: already holds files; demo data goes into a new table")
     pads.write_dataset(
         table,
         table_path,

@@ -37,7 +37,7 @@ from local_run.expressions import (
     resolve_text,
 )
 from local_run.lake import LakeMapping
-from pipeline_code import shards
+from pipeline_code import progress, shards
 from stacks import pipeline_definition
 
 REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ LOCAL_STAND_INS: Mapping[str, str] = {
 
 _STEP_MODULE = re.compile(r"-m\s+(pipeline_code\.steps\.[A-Za-z_]\w*)")
 _STDERR_TAIL_LINES = 30
+_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -88,6 +89,9 @@ class RunRequest:
     # Looked up when the request is made, so tests can point it at a stand-in package.
     repo_root: Path = field(default_factory=lambda: REPO_ROOT)
     on_step: Callable[[StepRecord], None] = lambda record: None
+    on_progress: Callable[[str, str], None] = lambda step, text: None
+    """Called with a step's name and its newest progress ('2,400/10,000 series (24%), about 3 min
+    left', summed over its instances) while it runs, at most every `progress.EVERY_SECONDS`."""
 
 
 class StepFailed(Exception):
@@ -290,7 +294,8 @@ class _Execution:
         started = time.monotonic()
         count = instance_count(arguments, where)
         environment = self._environment(arguments, where)
-        results = run_instances(command, count, environment, self.request.repo_root)
+        relay = _ProgressRelay(name, count, self.request.on_progress)
+        results = run_instances(command, count, environment, self.request.repo_root, relay.read)
         for rank, result in enumerate(results):
             self._write_log(name if count == 1 else f"{name}-algo-{rank + 1}", command, result)
         failed = [(rank, r) for rank, r in enumerate(results) if r.returncode != 0]
@@ -373,27 +378,29 @@ def instance_count(arguments: Mapping[str, Any], where: str) -> int:
 
 
 def run_instances(
-    command: list[str], count: int, environment: Mapping[str, str], cwd: Path
+    command: list[str],
+    count: int,
+    environment: Mapping[str, str],
+    cwd: Path,
+    on_output: Callable[[int, str], None] | None = None,
 ) -> list[subprocess.CompletedProcess[str]]:
     """Run the job's entry point as `count` processes at once, each with the resource
     configuration SageMaker would give its instance and its own cores (`instance_cores`: a
     step's `--workers 0` then means its instance's vCPUs, as on SageMaker); returns when every
-    one has ended (a job fails when any of its instances does)."""
-    if count == 1:
-        return [
-            subprocess.run(
-                command, cwd=cwd, env=dict(environment), capture_output=True, text=True, check=False
-            )
-        ]
-    pinning = hasattr(os, "sched_setaffinity")  # Linux; elsewhere instances share the cores
+    one has ended (a job fails when any of its instances does). While they run, `on_output` gets
+    each instance's new standard output (rank, text) about once a second."""
+    pinning = count > 1 and hasattr(os, "sched_setaffinity")  # elsewhere instances share cores
     available = sorted(os.sched_getaffinity(0)) if pinning else []
     with tempfile.TemporaryDirectory(prefix="local-job-") as folder:
         running = []
         for rank in range(count):
             config_dir = Path(folder) / f"algo-{rank + 1}"
             config_dir.mkdir()
-            config = shards.resource_config(shards.Share(rank=rank, count=count))
-            (config_dir / shards.RESOURCE_CONFIG).write_text(json.dumps(config))
+            variables = dict(environment)
+            if count > 1:
+                config = shards.resource_config(shards.Share(rank=rank, count=count))
+                (config_dir / shards.RESOURCE_CONFIG).write_text(json.dumps(config))
+                variables[shards.CONFIG_DIR_ENV] = str(config_dir)
             output = (config_dir / "stdout").open("w+"), (config_dir / "stderr").open("w+")
             pin = (
                 partial(os.sched_setaffinity, 0, instance_cores(rank, count, available))
@@ -404,21 +411,77 @@ def run_instances(
                 command,
                 cwd=cwd,
                 preexec_fn=pin,
-                env={**environment, shards.CONFIG_DIR_ENV: str(config_dir)},
+                env=variables,
                 stdout=output[0],
                 stderr=output[1],
                 text=True,
             )
             running.append((process, output))
+        _follow(running, on_output or (lambda rank, text: None))
         results = []
         for process, (stdout, stderr) in running:
-            code = process.wait()
             stdout.seek(0)
             stderr.seek(0)
-            results.append(subprocess.CompletedProcess(command, code, stdout.read(), stderr.read()))
+            code, out, err = process.returncode, stdout.read(), stderr.read()
+            results.append(subprocess.CompletedProcess(command, code, out, err))
             stdout.close()
             stderr.close()
         return results
+
+
+def _follow(running: list[Any], on_output: Callable[[int, str], None]) -> None:
+    """Wait for every process, passing on what each adds to its standard output meanwhile."""
+    readers = [open(stdout.name) for _, (stdout, _) in running]  # noqa: SIM115
+    try:
+        while True:
+            unfinished = [process for process, _ in running if process.poll() is None]
+            if unfinished:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    unfinished[0].wait(timeout=_POLL_SECONDS)
+            for rank, reader in enumerate(readers):
+                text = reader.read()
+                if text:
+                    on_output(rank, text)
+            if not unfinished:
+                return
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+class _ProgressRelay:
+    """Turns the instances' progress lines into one figure per step for the console: done and
+    total summed over the instances, the time left of the slowest."""
+
+    def __init__(self, step: str, count: int, show: Callable[[str, str], None]) -> None:
+        self.step, self.show = step, show
+        self.latest: list[progress.Reading | None] = [None] * count
+        self.pending = [""] * count
+        self.last_shown = 0.0
+
+    def read(self, rank: int, text: str) -> None:
+        lines = (self.pending[rank] + text).split("\n")
+        self.pending[rank] = lines.pop()  # an unfinished line waits for the rest
+        readings = [r for r in map(progress.parse, lines) if r is not None]
+        if not readings:
+            return
+        self.latest[rank] = readings[-1]
+        now = time.monotonic()
+        if now - self.last_shown >= progress.EVERY_SECONDS:
+            self.last_shown = now
+            self.show(self.step, self._summary())
+
+    def _summary(self) -> str:
+        seen = [r for r in self.latest if r is not None]
+        lefts = [r.left_seconds for r in seen if r.left_seconds is not None]
+        line = progress.format_line(
+            self.step,
+            sum(r.done for r in seen),
+            sum(r.total for r in seen),
+            seen[0].unit,
+            max(lefts) if lefts else None,
+        )
+        return line.split(": ", 1)[1]
 
 
 def instance_cores(rank: int, count: int, available: list[int]) -> set[int]:

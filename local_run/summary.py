@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from local_run.runner import RunOutcome
 from pipeline_code import publication, run_folder, tables
 
+_LONG_DECIMAL = re.compile(r"(?<![\w.])\d+\.\d{5,}(?:[eE][-+]?\d+)?")
 _GATE_KEYS = ("mase", "relative_mase", "snaive_mase", "smape", "coverage", "n_series")
 
 
@@ -94,10 +96,23 @@ def _format(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Path | None) -> str:
+def rounded_figures(text: str) -> str:
+    """Long decimals in a message (the gate's FailStep joins the raw metric) rounded for people:
+    'MASE 0.7494612053441166 above 0.7' -> 'MASE 0.7495 above 0.7'."""
+    return _LONG_DECIMAL.sub(lambda match: f"{float(match[0]):.4g}", text)
+
+
+def render(
+    lake: Path,
+    execution_date: dt.date,
+    outcome: RunOutcome,
+    report: Path | None,
+    source: str = "",
+) -> str:
     lines = [
         "",
         f"execution date  {execution_date.isoformat()}",
+        *([f"settings        {source}"] if source else []),
         f"execution id    {outcome.execution_id}",
         f"run folder      {run_dir(lake, outcome.execution_id)}",
     ]
@@ -121,6 +136,6 @@ def render(lake: Path, execution_date: dt.date, outcome: RunOutcome, report: Pat
     else:
         state = publication_state(lake, execution_date, outcome.execution_id)
         lines.append(f"status          Failed at {outcome.failed_step}; {state}")
-        lines.append(f"reason          {outcome.failure}")
+        lines.append(f"reason          {rounded_figures(outcome.failure or '')}")
         lines.append(f"logs            {run_dir(lake, outcome.execution_id) / 'logs'}")
     return "\n".join(lines)

@@ -42,9 +42,12 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_code import calendar_spec, run_folder, shards
+
+if TYPE_CHECKING:
+    from stacks.config import EnvironmentConfig
 
 PLACEHOLDERS: Mapping[str, str] = {
     "role_arn": "arn:aws:iam::000000000000:role/PLACEHOLDER-PIPELINE-ROLE",
@@ -113,6 +116,20 @@ class DefinitionSettings:
         problems = _setting_problems(self)
         if problems:
             raise ValueError("DefinitionSettings: " + "; ".join(problems))
+
+
+def environment_settings(config: EnvironmentConfig) -> DefinitionSettings:
+    """The definition's settings from the environment: every `pipeline.*` key under its own name
+    (a key the definition does not know fails here), plus the schedule's zone and the calendar.
+    Synth and the local run (`--env`) both build from this, so a local run tries what deploys."""
+    return DefinitionSettings(
+        pipeline_name=config.pipeline_name,
+        timezone=config.schedule.timezone,
+        holiday_country=config.calendar.holiday_country,
+        calendar_breaks=config.calendar.breaks,
+        company_days=config.calendar.company_day_arguments,
+        **config.pipeline.model_dump(),
+    )
 
 
 def _setting_problems(settings: DefinitionSettings) -> list[str]:
@@ -291,6 +308,19 @@ def _offline_session() -> Any:
     # (seconds per build), while an empty one means "no defaults" without any validation.
     session.sagemaker_config = {}
     return session
+
+
+PARAMETERS: Mapping[str, str] = {
+    "ExecutionDate": "the data day, YYYY-MM-DD or an ISO timestamp; empty: the day before the"
+    " scheduled (or start) time",
+    "MaxMase": "gate: overall backtest MASE at most this (pipeline.max_mase)",
+    "MaxRelativeMase": "gate: overall MASE over seasonal naive's at most this"
+    " (pipeline.max_relative_mase)",
+    "MaxSeriesRelativeMase": "gate: each of the largest series' relative MASE at most this"
+    " (pipeline.max_series_relative_mase)",
+    "Horizon": "days forecast (pipeline.horizon_days)",
+}
+"""The pipeline's parameters, what each means and the environment key giving its default."""
 
 
 @dataclass(frozen=True)

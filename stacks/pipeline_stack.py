@@ -24,19 +24,6 @@ JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
 """The Docker build context of the job image: the job package, with its Dockerfile."""
 
 
-def definition_settings(config: EnvironmentConfig) -> pipeline_definition.DefinitionSettings:
-    """The definition's settings from the environment: every `pipeline.*` key under its own name
-    (a key the definition does not know fails here), plus the schedule's zone and the calendar."""
-    return pipeline_definition.DefinitionSettings(
-        pipeline_name=config.pipeline_name,
-        timezone=config.schedule.timezone,
-        holiday_country=config.calendar.holiday_country,
-        calendar_breaks=config.calendar.breaks,
-        company_days=config.calendar.company_day_arguments,
-        **config.pipeline.model_dump(),
-    )
-
-
 class PipelineStack(cdk.Stack):
     def __init__(
         self,
@@ -84,7 +71,9 @@ class PipelineStack(cdk.Stack):
         cdk.CfnOutput(self, "PipelineName", value=config.pipeline_name)
 
     def _definition_body(self) -> str:
-        built = pipeline_definition.build_definition(definition_settings(self.config))
+        built = pipeline_definition.build_definition(
+            pipeline_definition.environment_settings(self.config)
+        )
         # Compact: the body is stored in the template and counts towards its size limit.
         body = json.dumps(json.loads(built), separators=(",", ":"))
         return pipeline_definition.substitute_placeholders(

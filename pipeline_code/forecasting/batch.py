@@ -12,6 +12,7 @@ whole backtest table with the same counts (`backtest_calibration`, `calibrated_f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -45,10 +46,15 @@ class TrainingRun:
 
 
 def train_share(
-    series: list[SeriesData], settings: ForecastSettings, pool: PooledEvents, workers: int
+    series: list[SeriesData],
+    settings: ForecastSettings,
+    pool: PooledEvents,
+    workers: int,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[SeriesTraining]:
     """Train every series of a share in worker processes; intervals not yet calibrated."""
-    return map_series(partial(train_series, settings=settings, pool=pool), series, workers)
+    train = partial(train_series, settings=settings, pool=pool)
+    return map_series(train, series, workers, on_done)
 
 
 def train_all(series: list[SeriesData], settings: ForecastSettings, workers: int) -> TrainingRun:

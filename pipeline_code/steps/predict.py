@@ -46,6 +46,7 @@ from pipeline_code.forecasting import (
 from pipeline_code.forecasting.artifacts import TrainedModels, load_models
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.series_table import last_day
+from pipeline_code.progress import Progress
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.shards import Share
 from pipeline_code.steps.train import load_series
@@ -167,7 +168,9 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
         level=args.interval_level,
         calibration=load_calibration(ctx),
     )
-    forecasts = map_series(forecast, list(zip(series, models, strict=True)), args.workers)
+    progress = Progress(STEP, len(series))
+    pairs = list(zip(series, models, strict=True))
+    forecasts = map_series(forecast, pairs, args.workers, progress.advance)
     frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)
     if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
         raise StepError(STEP, "a forecast is not finite")

@@ -34,6 +34,7 @@ from pipeline_code.forecasting.artifacts import EventPool, TrainedModels, dump_m
 from pipeline_code.forecasting.backtest_table import backtest_frame, summarize
 from pipeline_code.forecasting.batch import train_share
 from pipeline_code.forecasting.candidates import known_candidates
+from pipeline_code.progress import Progress
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.shards import Share, bucket_of
 from pipeline_code.steps.forecast_options import (
@@ -141,7 +142,8 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
     settings = build_settings(args, frequency)
     pool = load_event_pool(ctx, settings)
     started = time.perf_counter()
-    trainings = train_share(series, settings, pool.pool, args.workers)
+    progress = Progress(STEP, len(series))
+    trainings = train_share(series, settings, pool.pool, args.workers, progress.advance)
     elapsed = time.perf_counter() - started
     write_share(ctx, settings, series, trainings)
     chosen = Counter(t.model.model for t in trainings)

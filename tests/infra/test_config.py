@@ -141,8 +141,7 @@ def test_environment_name_must_fit_resource_names() -> None:
 
 
 def test_data_check_keys_reach_the_steps_as_arguments() -> None:
-    from stacks.pipeline_definition import build_definition
-    from stacks.pipeline_stack import definition_settings
+    from stacks.pipeline_definition import build_definition, environment_settings
 
     raw = _dev()
     raw["pipeline"].update(
@@ -150,7 +149,7 @@ def test_data_check_keys_reach_the_steps_as_arguments() -> None:
     )
     config = parse_environment("dev", raw)
     assert config.pipeline.source_timezone == "UTC"
-    definition = build_definition(definition_settings(config))
+    definition = build_definition(environment_settings(config))
     arguments = {
         step["Name"]: step["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
         for step in json.loads(definition)["Steps"]
@@ -240,12 +239,11 @@ def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> N
 
 
 def test_instance_count_is_every_jobs_instance_count() -> None:
-    from stacks.pipeline_definition import build_definition, warm_pool_key
-    from stacks.pipeline_stack import definition_settings
+    from stacks.pipeline_definition import build_definition, environment_settings, warm_pool_key
 
     raw = _dev()
     raw["pipeline"]["instance_count"] = 4
-    definition = json.loads(build_definition(definition_settings(parse_environment("dev", raw))))
+    definition = json.loads(build_definition(environment_settings(parse_environment("dev", raw))))
     jobs = [step for step in _all_steps(definition["Steps"]) if step["Type"] == "Training"]
     assert len(jobs) == 6
     assert {job["Arguments"]["ResourceConfig"]["InstanceCount"] for job in jobs} == {4}

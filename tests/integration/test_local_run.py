@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -88,7 +90,7 @@ def test_another_date_leaves_the_first_untouched(lake: Path) -> None:
     before = read_partition(lake, "forecasts", LATER_DATE)
     result = run_local(lake, EARLIER_DATE)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "demo data: the lake already has applications" in result.stdout
+    assert "demo data: kept the lake's demo applications" in result.stdout
     pd.testing.assert_frame_equal(read_partition(lake, "forecasts", LATER_DATE), before)
     earlier = read_partition(lake, "forecasts", EARLIER_DATE)
     assert pd.to_datetime(earlier["target_date"]).min().date() == EARLIER_DATE + dt.timedelta(1)
@@ -117,3 +119,27 @@ def test_a_synthesized_definition_with_real_names_runs_the_same(lake: Path, tmp_
     result = run_local(lake, EARLIER_DATE, "--definition", str(path), "--no-report")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"published       {partition(lake, 'forecasts', EARLIER_DATE)}" in result.stdout
+
+
+def test_an_environments_settings_reach_the_local_run(tmp_path: Path) -> None:
+    """`--env` builds the definition synth builds: a 14-day horizon and a company day in a
+    cdk.json environment give a 14-day forecast whose Train arguments carry the company day."""
+    cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text())
+    environment = copy.deepcopy(cdk_json["context"]["environments"]["dev"])
+    environment["pipeline"]["horizon_days"] = 14
+    environment["calendar"]["company_days"] = [
+        {"date": "2025-07-05", "name": "summer_sale", "days": 2}
+    ]
+    cdk_json["context"]["environments"] = {"trial": environment}
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps(cdk_json))
+    lake = tmp_path / "lake"
+    result = run_local(lake, LATER_DATE, "--env", "trial", "--cdk-json", str(path), "--no-report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "settings        environment trial" in result.stdout
+    forecasts = read_partition(lake, "forecasts", LATER_DATE)
+    assert (forecasts.groupby("series_id")["target_date"].count() == 14).all()
+    [train_log] = (lake / "runs").glob("*/logs/Train.log")
+    command = train_log.read_text().splitlines()[0].split()
+    company_days = command[command.index("--company-days") + 1]
+    assert company_days == "2025-07-05+2:summer_sale"

@@ -21,6 +21,7 @@ from pipeline_code.steps import forecast_options, train
 from stacks.pipeline_definition import (
     FAIL_STEP,
     GATE_STEP,
+    PARAMETERS,
     PLACEHOLDERS,
     STEP_MODULES,
     DefinitionSettings,
@@ -181,6 +182,8 @@ def test_parameters_are_the_per_run_knobs(definition: dict[str, Any]) -> None:
         "Horizon": ("Integer", 28),
         "MaxSeriesRelativeMase": ("Float", 1.5),
     }
+    # Every parameter is explained where `python -m local_run run --help` lists them.
+    assert set(parameters) == set(PARAMETERS)
 
 
 def test_every_step_gets_the_common_arguments(definition: dict[str, Any]) -> None:

@@ -58,11 +58,12 @@ def test_rows_add_up_to_daily_counts(tmp_path: Path) -> None:
     assert per_day.tolist() == expected.astype(int).tolist()
 
 
-def test_rewrite_leaves_no_stale_partitions(tmp_path: Path) -> None:
-    demo_data.write_demo_applications(tmp_path, END, years=1.0, n_models=3)
-    demo_data.write_demo_applications(tmp_path, END - dt.timedelta(days=100), years=0.5, n_models=3)
-    newest = max(p.name for p in (tmp_path / "applications").iterdir())
-    assert newest == f"dt={END - dt.timedelta(days=100)}"
+def test_the_generator_never_writes_over_an_existing_table(tmp_path: Path) -> None:
+    demo_data.write_demo_applications(tmp_path, END, years=0.5, n_models=3)
+    before = sorted((tmp_path / "applications").rglob("*"))
+    with pytest.raises(FileExistsError, match="already holds files"):
+        demo_data.write_demo_applications(tmp_path, END, years=0.5, n_models=3)
+    assert sorted((tmp_path / "applications").rglob("*")) == before
 
 
 def test_calendar_effects(counts: pd.DataFrame) -> None:

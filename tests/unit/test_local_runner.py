@@ -340,6 +340,7 @@ def run_cli(
 ) -> int:
     path = lake.parent / "definition.json"
     path.write_text(json.dumps(definition))
+    lake.mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr("local_run.runner.REPO_ROOT", repo)
     return cli.main(
         [

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from local_run.runner import RunOutcome
-from local_run.summary import render
+from local_run.summary import render, rounded_figures
 from pipeline_code.steps.evaluate import gate
 
 DAY = dt.date(2026, 11, 28)
@@ -41,3 +41,10 @@ def test_a_broken_large_series_fails_the_gate_and_is_named(tmp_path: Path) -> No
     text = render(tmp_path, DAY, RunOutcome(execution_id="exec-1", parameters={}), None)
     assert "gate failed" in text
     assert "series Aero Hatch (among the largest) has relative MASE 3.0000" in text
+
+
+def test_gate_figures_are_rounded_for_people_and_thresholds_kept() -> None:
+    message = "MASE 0.7494612053441166 above 0.7 (max 0.0001); coverage 0.80000000001 in run v1.2"
+    assert (
+        rounded_figures(message) == "MASE 0.7495 above 0.7 (max 0.0001); coverage 0.8 in run v1.2"
+    )
