@@ -201,3 +201,11 @@ def test_the_marker_is_json_a_person_can_read(tmp_path: Path) -> None:
     body = json.loads((tmp_path / demo_lake.MARKER).read_text())
     assert body["settings"]["models"] == 3
     assert body["written_by"] == "python -m local_run run --demo"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_demo_runs_the_chosen_environment_and_dev_by_default(scratch_repo: Path) -> None:
+    chosen = make(scratch_repo, "-n", "demo", "ENV=prod", "DATE=2025-03-31")
+    default = make(scratch_repo, "-n", "demo", "DATE=2025-03-31")
+    assert "-m local_run run --lake .lake --date 2025-03-31 --demo --env prod" in chosen.stdout
+    assert "--demo --env dev" in default.stdout
