@@ -1,0 +1,187 @@
+"""Realized accuracy: earlier publications' forecasts scored against the actuals that have since
+arrived, and the backtest's promise checked against them.
+
+A run of data day D scores the target days it is the first to observe: the days after the latest
+date published before D, up to D (`days_to_score`). Every earlier publication whose horizon
+reaches one of those days is scored there, series by series (`score_publication`): the actual,
+the forecast and its interval, the absolute error, the error scaled by the series'
+seasonal-naive scale as it stood at the publication (the in-sample scale MASE divides by,
+computed on the history up to that date), and whether the actual fell inside the interval.
+Published forecasts are only read, never rewritten.
+
+Over a trailing window of scored days, `promise_check` compares per series and overall the
+realized MASE with the backtest MASE each scored forecast was published with, the realized
+interval coverage with the nominal level, and the bias (mean signed error over mean actual);
+`promise_warnings` words the breaches. A warning, never a failure: the forecast of the day is
+published either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code.forecasting.metrics import mase_scale
+
+ROW_COLUMNS = (
+    "forecast_date",
+    "series_id",
+    "target_date",
+    "horizon_step",
+    "actual",
+    "yhat",
+    "yhat_lower",
+    "yhat_upper",
+    "abs_error",
+    "scaled_error",
+    "inside",
+    "model",
+    "backtest_mase",
+)
+
+
+@dataclass(frozen=True)
+class PromiseSettings:
+    window_days: int = 28
+    """Trailing scored days the promise is checked over."""
+    max_mase_ratio: float = 1.5
+    """Warn when realized MASE exceeds the promised (backtest) MASE by more than this factor."""
+    coverage_band: float = 0.10
+    """Warn when realized coverage leaves nominal +- this (0.10: 10 points)."""
+    min_points: int = 14
+    """A series is judged on at least this many scored points; fewer say too little."""
+
+
+def days_to_score(execution_date: dt.date, published_dates: Iterable[dt.date]) -> list[dt.date]:
+    """The target days this run is the first to observe: after the latest publication before
+    the execution date, up to the execution date. None without an earlier publication."""
+    earlier = [day for day in published_dates if day < execution_date]
+    if not earlier:
+        return []
+    first = max(earlier) + dt.timedelta(days=1)
+    return [first + dt.timedelta(days=i) for i in range((execution_date - first).days + 1)]
+
+
+def scales_at(history: pd.DataFrame, dates: Iterable[dt.date], season_length: int) -> pd.DataFrame:
+    """Each series' MASE scale on its history up to each date: `series_id, forecast_date,
+    scale` (NaN where the series had no history by then)."""
+    rows = []
+    for series_id, frame in history.groupby("series_id", sort=True):
+        days = pd.to_datetime(frame["ds"]).dt.date.to_numpy()
+        values = frame["y"].to_numpy(dtype=float)
+        for date in dates:
+            known = values[days <= date]
+            scale = mase_scale(known, season_length) if len(known) > 1 else np.nan
+            rows.append((series_id, date, scale))
+    return pd.DataFrame(rows, columns=["series_id", "forecast_date", "scale"])
+
+
+def score_publication(
+    forecast_date: dt.date,
+    forecasts: pd.DataFrame,
+    actuals: pd.DataFrame,
+    scales: pd.DataFrame,
+    backtest_mase: pd.Series,
+) -> pd.DataFrame:
+    """Rows of `ROW_COLUMNS` for one publication's forecasts on the days `actuals` holds.
+
+    `forecasts`: series_id, target_date, yhat, yhat_lower, yhat_upper, model;
+    `actuals`: series_id, ds, y (observed days only: an unknown day is not scored);
+    `scales`: series_id, forecast_date, scale; `backtest_mase`: by series_id, as published.
+    A series missing on either side is not scored on that day.
+    """
+    left = forecasts.assign(target_date=pd.to_datetime(forecasts["target_date"]).dt.date)
+    right = actuals.rename(columns={"ds": "target_date", "y": "actual"})
+    right = right.assign(target_date=pd.to_datetime(right["target_date"]).dt.date)
+    rows = left.merge(
+        right[["series_id", "target_date", "actual"]], on=["series_id", "target_date"]
+    )
+    if rows.empty:
+        return pd.DataFrame(columns=list(ROW_COLUMNS))
+    rows["forecast_date"] = forecast_date
+    rows["horizon_step"] = [(day - forecast_date).days for day in rows["target_date"]]
+    rows["abs_error"] = (rows["actual"] - rows["yhat"]).abs()
+    scale = scales[scales["forecast_date"] == forecast_date].set_index("series_id")["scale"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = rows["abs_error"].to_numpy() / rows["series_id"].map(scale).to_numpy(dtype=float)
+    rows["scaled_error"] = np.where(np.isfinite(scaled), scaled, np.nan)
+    rows["inside"] = (rows["yhat_lower"] <= rows["actual"]) & (rows["actual"] <= rows["yhat_upper"])
+    rows["backtest_mase"] = rows["series_id"].map(backtest_mase).astype(float)
+    return rows[list(ROW_COLUMNS)].reset_index(drop=True)
+
+
+# --- the promise ------------------------------------------------------------------------------
+
+
+def trailing(rows: pd.DataFrame, execution_date: dt.date, window_days: int) -> pd.DataFrame:
+    """The scored rows whose target day lies in the window ending at the execution date."""
+    first = execution_date - dt.timedelta(days=window_days - 1)
+    days = pd.to_datetime(rows["target_date"]).dt.date
+    return rows[(days >= first) & (days <= execution_date)]
+
+
+def promise_check(rows: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Per series and overall (`series_id` None): realized MASE, promised MASE, their ratio,
+    coverage against `level`, bias and the number of points."""
+    if rows.empty:
+        return pd.DataFrame(
+            columns=["series_id", "points", "realized_mase", "promised_mase", "ratio",
+                     "coverage", "nominal", "bias"]
+        )  # fmt: skip
+    per_series = rows.groupby("series_id", sort=True).apply(_figures, include_groups=False)
+    overall = _figures(rows)
+    table = pd.concat([per_series.reset_index(), pd.DataFrame([overall]).assign(series_id=None)])
+    table["nominal"] = level
+    return table.astype({"points": int}).reset_index(drop=True)
+
+
+def _figures(rows: pd.DataFrame) -> pd.Series:
+    scaled = rows["scaled_error"].astype(float)
+    realized = float(scaled.mean()) if scaled.notna().any() else np.nan
+    promised = float(rows["backtest_mase"].astype(float).mean())
+    actual_total = float(rows["actual"].sum())
+    signed = float((rows["yhat"] - rows["actual"]).sum())
+    return pd.Series(
+        {
+            "points": len(rows),
+            "realized_mase": realized,
+            "promised_mase": promised,
+            "ratio": realized / promised if promised > 0 else np.nan,
+            "coverage": float(rows["inside"].astype(float).mean()),
+            "bias": signed / actual_total if actual_total > 0 else np.nan,
+        }
+    )
+
+
+def promise_warnings(check: pd.DataFrame, settings: PromiseSettings) -> list[str]:
+    """One line per breach, the furthest past its limit first: a series (or all series) whose
+    realized MASE is worse than promised by more than the factor, or whose coverage left the
+    band."""
+    judged = check[check["points"] >= settings.min_points]
+    lines: list[tuple[float, str]] = []
+    for row in judged.itertuples(index=False):
+        who = "all series" if row.series_id is None else f"series {row.series_id}"
+        if np.isfinite(row.ratio) and row.ratio > settings.max_mase_ratio:
+            lines.append(
+                (
+                    row.ratio / settings.max_mase_ratio,
+                    f"realized accuracy: {who}: MASE {row.realized_mase:.2f} over the last"
+                    f" {row.points} scored points is {row.ratio:.1f}x the backtest's"
+                    f" {row.promised_mase:.2f} (limit {settings.max_mase_ratio:g}x)",
+                )
+            )
+        off = row.coverage - row.nominal
+        if abs(off) > settings.coverage_band:
+            lines.append(
+                (
+                    abs(off) / settings.coverage_band,
+                    f"realized accuracy: {who}: interval coverage {row.coverage:.0%} over the last"
+                    f" {row.points} scored points, nominal {row.nominal:.0%} (band"
+                    f" +-{settings.coverage_band:.0%})",
+                )
+            )
+    return [text for _, text in sorted(lines, key=lambda item: -item[0])]
