@@ -239,6 +239,42 @@ def live_execution_ids(lake: Path, execution_date: dt.date) -> dict[str, str | N
     return found
 
 
+# --- reading what was published (both places) ----------------------------------------------
+
+
+def published_dates(data_root: str) -> list[dt.date]:
+    """Every execution date readers see a publication of: locally the dates whose store has a
+    `current` version, on AWS the dates with a `publications` row."""
+    aws = storage.is_s3(data_root)
+    folder = storage.join(data_root, tables.PUBLICATIONS.name if aws else PUBLICATIONS_DIR)
+    prefix = f"{tables.PUBLICATIONS.partition_key}="
+    dates = []
+    for name in storage.list_names(folder):
+        if name.startswith(prefix):
+            with contextlib.suppress(ValueError):
+                dates.append(dt.date.fromisoformat(name[len(prefix) :]))
+    if aws:
+        return sorted(dates)
+    lake = Path(data_root)
+    return sorted(day for day in dates if (_store(lake, day) / CURRENT).is_symlink())
+
+
+def published_location(data_root: str, table: tables.Table, execution_date: dt.date) -> str | None:
+    """The folder of the rows readers see for the date (None: never published): locally the
+    store's current version, on AWS the version the date's `publications` row names."""
+    if not storage.is_s3(data_root):
+        folder = _store(Path(data_root), execution_date) / CURRENT / table.name
+        return str(folder) if folder.is_dir() else None
+    pointer = pointer_uri(data_root, execution_date)
+    if not storage.exists(pointer):
+        return None
+    rows = storage.read_table(pointer)
+    if rows.empty:
+        return None
+    version = str(rows[tables.VERSION_KEY].iloc[0])
+    return version_location(data_root, table, execution_date, version)
+
+
 # --- AWS: the lock, the stored versions, the one pointer -------------------------------------
 
 

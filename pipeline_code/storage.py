@@ -69,3 +69,24 @@ def read_bytes(uri: str) -> bytes:
     fs, path = _filesystem(uri)
     with fs.open_input_stream(path) as src:
         return src.read()
+
+
+def list_names(uri: str) -> list[str]:
+    """The names of the entries directly under a folder (`s3://` prefix or local path); none
+    when it does not exist."""
+    fs, path = _filesystem(uri)
+    selector = pafs.FileSelector(path.rstrip("/"), allow_not_found=True)
+    return sorted(info.base_name for info in fs.get_file_info(selector))
+
+
+def read_folder(uri: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Every Parquet file directly under a folder, as one frame (empty folder: no rows)."""
+    fs, path = _filesystem(uri)
+    selector = pafs.FileSelector(path.rstrip("/"), allow_not_found=True)
+    files = sorted(
+        info.path
+        for info in fs.get_file_info(selector)
+        if info.type == pafs.FileType.File and info.base_name.endswith(".parquet")
+    )
+    frames = [pq.read_table(file, filesystem=fs, columns=columns).to_pandas() for file in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
