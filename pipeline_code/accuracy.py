@@ -124,37 +124,57 @@ def trailing(rows: pd.DataFrame, execution_date: dt.date, window_days: int) -> p
     return rows[(days >= first) & (days <= execution_date)]
 
 
-def promise_check(rows: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Per series and overall (`series_id` None): realized MASE, promised MASE, their ratio,
-    coverage against `level`, bias and the number of points."""
-    if rows.empty:
-        return pd.DataFrame(
-            columns=["series_id", "points", "realized_mase", "promised_mase", "ratio",
-                     "coverage", "nominal", "bias"]
-        )  # fmt: skip
-    per_series = rows.groupby("series_id", sort=True).apply(_figures, include_groups=False)
-    overall = _figures(rows)
-    table = pd.concat([per_series.reset_index(), pd.DataFrame([overall]).assign(series_id=None)])
-    table["nominal"] = level
-    return table.astype({"points": int}).reset_index(drop=True)
+SUM_COLUMNS = (
+    "points", "sum_scaled", "n_scaled", "sum_inside", "sum_signed", "sum_actual", "sum_promised",
+    "n_promised",
+)  # fmt: skip
+"""Per-series sums of scored rows: they add up over buckets, runs and series."""
 
 
-def _figures(rows: pd.DataFrame) -> pd.Series:
+def window_sums(rows: pd.DataFrame) -> pd.DataFrame:
+    """`series_id` and the `SUM_COLUMNS` of each series' scored rows."""
     scaled = rows["scaled_error"].astype(float)
-    realized = float(scaled.mean()) if scaled.notna().any() else np.nan
-    promised = float(rows["backtest_mase"].astype(float).mean())
-    actual_total = float(rows["actual"].sum())
-    signed = float((rows["yhat"] - rows["actual"]).sum())
-    return pd.Series(
+    promised = rows["backtest_mase"].astype(float)
+    parts = pd.DataFrame(
         {
-            "points": len(rows),
-            "realized_mase": realized,
-            "promised_mase": promised,
-            "ratio": realized / promised if promised > 0 else np.nan,
-            "coverage": float(rows["inside"].astype(float).mean()),
-            "bias": signed / actual_total if actual_total > 0 else np.nan,
+            "series_id": rows["series_id"],
+            "points": 1,
+            "sum_scaled": scaled.fillna(0.0),
+            "n_scaled": scaled.notna().astype(int),
+            "sum_inside": rows["inside"].astype(int),
+            "sum_signed": (rows["yhat"] - rows["actual"]).astype(float),
+            "sum_actual": rows["actual"].astype(float),
+            "sum_promised": promised.fillna(0.0),
+            "n_promised": promised.notna().astype(int),
         }
     )
+    return parts.groupby("series_id", sort=True, as_index=False).sum()
+
+
+def promise_check(sums: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Per series and overall (`series_id` None, all points pooled): realized MASE, promised
+    MASE, their ratio, coverage against `level`, bias and the number of points."""
+    sums = sums.astype({column: float for column in SUM_COLUMNS})
+    overall = sums[list(SUM_COLUMNS)].sum().to_frame().T.assign(series_id=None)
+    table = pd.concat([sums, overall], ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        realized = table["sum_scaled"] / table["n_scaled"]
+        promised = table["sum_promised"] / table["n_promised"]
+        figures = pd.DataFrame(
+            {
+                "series_id": table["series_id"],
+                "points": table["points"].astype(int),
+                "realized_mase": realized,
+                "promised_mase": promised,
+                "ratio": np.where(promised > 0, realized / promised, np.nan),
+                "coverage": table["sum_inside"] / table["points"],
+                "nominal": level,
+                "bias": np.where(
+                    table["sum_actual"] > 0, table["sum_signed"] / table["sum_actual"], np.nan
+                ),
+            }
+        )
+    return figures.reset_index(drop=True)
 
 
 def promise_warnings(check: pd.DataFrame, settings: PromiseSettings) -> list[str]:

@@ -275,6 +275,18 @@ def published_location(data_root: str, table: tables.Table, execution_date: dt.d
     return version_location(data_root, table, execution_date, version)
 
 
+def published_execution(data_root: str, execution_date: dt.date) -> str | None:
+    """The execution whose rows readers see for the date (None: never published)."""
+    if not storage.is_s3(data_root):
+        marker = _store(Path(data_root), execution_date) / CURRENT / "publication.json"
+        return str(json.loads(marker.read_text())["execution_id"]) if marker.is_file() else None
+    pointer = pointer_uri(data_root, execution_date)
+    if not storage.exists(pointer):
+        return None
+    rows = storage.read_table(pointer)
+    return None if rows.empty else str(rows["execution_id"].iloc[0])
+
+
 # --- AWS: the lock, the stored versions, the one pointer -------------------------------------
 
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 RUNS = "runs"
 """The bucket (or lake) prefix holding one folder per execution."""
+RETENTION_DAYS = 90
+"""How long the data bucket keeps run folders (its lifecycle rule); realized accuracy reads
+earlier publications' run folders, so it reaches back at most this far."""
 
 EXTRACT_DATA = ("extract", "data.parquet")
 """Daily counts per series and day, as Extract read them from the source."""
@@ -49,6 +52,17 @@ CALIBRATION = ("evaluation", "calibration.json")
 FORECASTS = ("predict", "forecasts")
 """The forecasts over the horizon with intervals, the rows of `forecasts`: a folder of
 `forecasts_bucket` files."""
+ACCURACY = ("predict", "accuracy")
+"""Earlier publications scored on the days this run is the first to observe (the rows of
+`forecast_accuracy`): a folder of `accuracy_bucket` files."""
+ACCURACY_WINDOW = ("predict", "accuracy_window")
+"""Per series, the sums of the scored rows of the trailing window (`accuracy.window_sums`): a
+folder of `accuracy_window_bucket` files."""
+ACCURACY_NOTES = ("predict", "accuracy_notes")
+"""Per bucket, the earlier publications that could not be scored and why (JSON lists)."""
+ACCURACY_SUMMARY = ("postproc", "accuracy.json")
+"""The backtest's promise checked over the window: overall and worst series' figures and the
+warnings (read by the local summary, the report and the Slack notifier)."""
 
 
 def _bucket_file(folder: tuple[str, str], bucket: int, suffix: str) -> tuple[str, str, str]:
@@ -73,6 +87,18 @@ def calibration_points_bucket(bucket: int) -> tuple[str, str, str]:
 
 def forecasts_bucket(bucket: int) -> tuple[str, str, str]:
     return _bucket_file(FORECASTS, bucket, "parquet")
+
+
+def accuracy_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(ACCURACY, bucket, "parquet")
+
+
+def accuracy_window_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(ACCURACY_WINDOW, bucket, "parquet")
+
+
+def accuracy_notes_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(ACCURACY_NOTES, bucket, "json")
 
 
 def relative(parts: tuple[str, ...]) -> str:

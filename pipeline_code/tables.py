@@ -5,6 +5,8 @@ steps write is read by Athena with the columns the Glue table declares.
 
 - `applications`: the source (demo schema), one row per application, partitioned by `dt`.
 - `forecasts`: what PostProc publishes from `predict/forecasts.parquet`, by `execution_date`.
+- `forecast_accuracy`: earlier publications scored against the actuals each run is the first to
+  observe (`pipeline_code/accuracy.py`), by the scoring run's `execution_date`.
 - `forecast_metrics`: the backtest scores TrainEvaluation writes to `evaluation/metrics.parquet`
   and PostProc publishes, by `execution_date`. One row per series (the chosen model's scores)
   plus one row whose `series_id` is `OVERALL_SERIES_ID` with the scores over all series.
@@ -27,7 +29,7 @@ import pyarrow as pa
 @dataclass(frozen=True)
 class Column:
     name: str
-    glue_type: str  # string | double | bigint | date | timestamp
+    glue_type: str  # string | double | bigint | boolean | date | timestamp
     comment: str
 
 
@@ -53,6 +55,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "double": pa.float64(),
     "bigint": pa.int64(),
     "date": pa.date32(),
+    "boolean": pa.bool_(),
     # Millisecond precision: what Athena's Parquet reader handles for every engine version.
     "timestamp": pa.timestamp("ms"),
 }
@@ -113,7 +116,35 @@ FORECAST_METRICS = Table(
     comment="backtest scores per series and overall, one partition per execution date",
 )
 
-PUBLISHED_TABLES: tuple[Table, ...] = (FORECASTS, FORECAST_METRICS)
+FORECAST_ACCURACY = Table(
+    name="forecast_accuracy",
+    columns=(
+        Column("forecast_date", "date", "the execution date of the publication scored"),
+        Column("series_id", "string", "the series scored"),
+        Column("target_date", "date", "the day forecast, now observed"),
+        Column("horizon_step", "bigint", "days between the publication and the target day"),
+        Column("actual", "double", "daily applications observed on the target day"),
+        Column("yhat", "double", "the published point forecast"),
+        Column("yhat_lower", "double", "the published interval's lower bound"),
+        Column("yhat_upper", "double", "the published interval's upper bound"),
+        Column("abs_error", "double", "|actual - yhat|"),
+        Column(
+            "scaled_error",
+            "double",
+            "abs_error / the series' seasonal-naive MASE scale on its history up to the"
+            " publication (null where that scale is 0)",
+        ),
+        Column("inside", "boolean", "whether the actual fell inside the published interval"),
+        Column("model", "string", "the model that produced the forecast"),
+        Column("backtest_mase", "double", "the backtest MASE published with the forecast"),
+        Column("execution_id", "string", "the pipeline execution that scored the row"),
+    ),
+    partition_keys=("execution_date",),
+    comment="earlier publications scored on the days each run is the first to observe, one"
+    " partition per scoring run's execution date",
+)
+
+PUBLISHED_TABLES: tuple[Table, ...] = (FORECASTS, FORECAST_METRICS, FORECAST_ACCURACY)
 """The tables readers see; published together, one execution date at a time."""
 
 VERSION_KEY = "version"

@@ -195,6 +195,10 @@ class PipelineConfig(_Section):
     outlier_threshold: Annotated[float, NumberIn(1000.0)] = 20.0
     gate_largest_series: Annotated[int, IntegerIn(0, 1000)] = 5
     max_series_relative_mase: Annotated[float, NumberIn(1e9)] = 1.5
+    # Realized accuracy (README: "Realized accuracy"): warnings, never failures.
+    accuracy_window_days: Annotated[int, IntegerIn(7, 60)] = 28
+    accuracy_max_mase_ratio: Annotated[float, NumberIn(100.0)] = 1.5
+    accuracy_coverage_band: Annotated[float, NumberIn(0.5)] = 0.1
 
 
 class CompanyDaysConfig(_Section):

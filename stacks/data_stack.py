@@ -101,7 +101,7 @@ class DataStack(cdk.Stack):
                 s3.LifecycleRule(
                     id="expire-run-folders",
                     prefix=RUNS_PREFIX,
-                    expiration=cdk.Duration.days(90),
+                    expiration=cdk.Duration.days(run_folder.RETENTION_DAYS),
                 ),
                 s3.LifecycleRule(
                     id="expire-query-results",

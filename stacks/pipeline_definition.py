@@ -111,6 +111,12 @@ class DefinitionSettings:
     gate_largest_series: int = 5
     """How many of the largest series the gate checks one by one."""
     max_series_relative_mase: float = 1.5
+    accuracy_window_days: int = 28
+    """Scored days over which realized accuracy is held against the backtest's promise."""
+    accuracy_max_mase_ratio: float = 1.5
+    """Warn when realized MASE exceeds the backtest MASE by more than this factor."""
+    accuracy_coverage_band: float = 0.1
+    """Warn when realized interval coverage leaves the nominal level +- this."""
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -427,8 +433,21 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             parameters.horizon.to_string(),
             "--interval-level",
             str(settings.interval_level),
+            "--accuracy-window",
+            str(settings.accuracy_window_days),
         ],
-        "PostProc": ["--database", database],
+        "PostProc": [
+            "--database",
+            database,
+            "--interval-level",
+            str(settings.interval_level),
+            "--accuracy-window",
+            str(settings.accuracy_window_days),
+            "--accuracy-max-ratio",
+            str(settings.accuracy_max_mase_ratio),
+            "--accuracy-coverage-band",
+            str(settings.accuracy_coverage_band),
+        ],
     }
 
 

@@ -31,8 +31,17 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from pipeline_code import bucket_files, publication, run_folder, shards, storage, tables
-from pipeline_code.errors import StepError, run_entry_point
+from pipeline_code import (
+    accuracy,
+    accuracy_files,
+    bucket_files,
+    publication,
+    run_folder,
+    shards,
+    storage,
+    tables,
+)
+from pipeline_code.errors import StepError, one_line, run_entry_point
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "PostProc"
@@ -134,10 +143,19 @@ def read_metrics(ctx: RunContext) -> pd.DataFrame:
     return storage.read_table(uri)
 
 
+def read_accuracy(ctx: RunContext) -> pd.DataFrame:
+    """The earlier publications Predict scored, every bucket's (a missing file fails: Predict
+    writes one per bucket, rows or not)."""
+    buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
+    bucket_files.bucket_uris(ctx, STEP, run_folder.accuracy_bucket, buckets, "Predict")
+    return accuracy_files.read_scored(ctx, buckets).assign(execution_id=ctx.execution_id)
+
+
 def prepare(ctx: RunContext) -> list[Publication]:
-    """Read and validate both inputs; nothing is published unless both are good."""
+    """Read and validate every input; nothing is published unless all are good."""
     forecasts = validate_forecasts(read_forecasts(ctx), ctx.execution_id)
     metrics = validate_metrics(read_metrics(ctx), ctx.execution_id)
+    scored = read_accuracy(ctx)
     return [
         Publication(tables.FORECASTS, to_arrow(forecasts, tables.FORECASTS), ctx.execution_date),
         Publication(
@@ -145,7 +163,29 @@ def prepare(ctx: RunContext) -> list[Publication]:
             to_arrow(metrics, tables.FORECAST_METRICS),
             ctx.execution_date,
         ),
+        Publication(
+            tables.FORECAST_ACCURACY,
+            to_arrow(scored, tables.FORECAST_ACCURACY),
+            ctx.execution_date,
+        ),
     ]
+
+
+def check_promise(ctx: RunContext, args: argparse.Namespace) -> None:
+    """Warn (never fail) where realized accuracy breaks the backtest's promise."""
+    settings = accuracy.PromiseSettings(
+        window_days=args.accuracy_window,
+        max_mase_ratio=args.accuracy_max_ratio,
+        coverage_band=args.accuracy_coverage_band,
+    )
+    buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
+    try:
+        summary = accuracy_files.summarize(ctx, buckets, args.interval_level, settings)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"WARNING {STEP}: realized accuracy not checked: {one_line(err)}")
+        return
+    for line in [*summary["warnings"], *summary["skipped"]]:
+        print(f"WARNING {STEP}: {line}")
 
 
 def new_version(execution_id: str) -> str:
@@ -230,7 +270,7 @@ def _delete_superseded_versions(
 
 
 def run(ctx: RunContext, database: str) -> list[str]:
-    """Validate, then publish both tables as one; returns the published locations."""
+    """Validate, then publish the tables as one; returns the published locations."""
     publications = prepare(ctx)
     version = new_version(ctx.execution_id)
     if ctx.is_local:
@@ -249,6 +289,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Publish forecasts and metrics by date.")
     add_common_arguments(parser)
     parser.add_argument("--database", required=True, help="Glue database of the published tables")
+    parser.add_argument("--interval-level", type=float, default=0.8, help="nominal coverage")
+    parser.add_argument("--accuracy-window", type=int, default=28, help="scored days judged")
+    parser.add_argument(
+        "--accuracy-max-ratio", type=float, default=1.5, help="realized / backtest MASE allowed"
+    )
+    parser.add_argument(
+        "--accuracy-coverage-band", type=float, default=0.1, help="coverage off nominal allowed"
+    )
     return parser.parse_args(argv)
 
 
@@ -256,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     if shards.skip_unless_leader(STEP):
         return
     args = parse_args(argv)
-    run(context_from(args), args.database)
+    ctx = context_from(args)
+    check_promise(ctx, args)
+    run(ctx, args.database)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from pipeline_code import bucket_files, run_folder, shards, storage
+from pipeline_code import accuracy_files, bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting import (
     ForecastSettings,
@@ -175,9 +175,13 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
     if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
         raise StepError(STEP, "a forecast is not finite")
     write_forecasts(ctx, frame)
+    scoring = accuracy_files.score_share(
+        ctx, buckets, args.horizon, args.accuracy_window, trained.settings.mase_season_length
+    )
     print(
         f"{STEP}: {share.label}, {len(buckets)} buckets: {len(series)} series x {args.horizon} "
-        f"days -> {ctx.path(*run_folder.FORECASTS)}"
+        f"days -> {ctx.path(*run_folder.FORECASTS)}; scored {len(scoring.scored)} earlier"
+        f" publications on {len(scoring.days)} newly observed days"
     )
     return frame
 
@@ -187,6 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_common_arguments(parser)
     parser.add_argument("--horizon", type=int, default=28, help="days after the execution date")
     parser.add_argument("--interval-level", type=float, default=0.8, help="nominal coverage")
+    parser.add_argument(
+        "--accuracy-window", type=int, default=28, help="scored days the promise is checked over"
+    )
     parser.add_argument("--workers", type=int, default=0, help="processes; 0 = all cores")
     return parser.parse_args(argv)
 

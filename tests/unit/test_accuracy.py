@@ -84,7 +84,7 @@ def test_the_promise_check_warns_on_a_series_that_drifted_and_not_on_one_that_he
             scored("drifted", [3.0] * 20, [False] * 20, promised=0.8),
         ]
     )
-    check = accuracy.promise_check(rows, level=0.8)
+    check = accuracy.promise_check(accuracy.window_sums(rows), level=0.8)
     by_series = check.set_index("series_id", drop=False)
     assert by_series.loc["steady", "ratio"] == pytest.approx(1.0)
     assert by_series.loc["steady", "coverage"] == pytest.approx(0.8)
@@ -96,7 +96,7 @@ def test_the_promise_check_warns_on_a_series_that_drifted_and_not_on_one_that_he
     assert warnings[0].startswith("realized accuracy: series drifted: interval coverage 0% over")
     assert any(
         line.startswith("realized accuracy: series drifted: MASE 3.00 over the last 20 scored")
-        and "3.7x the backtest's 0.80" in line
+        and "3.8x the backtest's 0.80 (limit 1.5x)" in line
         for line in warnings
     )
     assert any("series drifted: interval coverage 0%" in line for line in warnings)
@@ -105,7 +105,7 @@ def test_the_promise_check_warns_on_a_series_that_drifted_and_not_on_one_that_he
 
 def test_too_few_points_say_too_little_to_warn() -> None:
     rows = scored("new", [5.0] * 5, [False] * 5, promised=0.5)
-    check = accuracy.promise_check(rows, level=0.8)
+    check = accuracy.promise_check(accuracy.window_sums(rows), level=0.8)
     assert accuracy.promise_warnings(check, accuracy.PromiseSettings(min_points=14)) == []
     assert accuracy.promise_warnings(check, accuracy.PromiseSettings(min_points=5))
 
@@ -115,3 +115,10 @@ def test_the_window_keeps_the_trailing_days_only() -> None:
     kept = accuracy.trailing(rows, D, window_days=28)
     assert len(kept) == 28
     assert min(kept["target_date"]) == day(-27)
+
+
+def test_no_scored_rows_give_an_empty_check_and_no_warning() -> None:
+    empty = pd.DataFrame(columns=["series_id", *accuracy.SUM_COLUMNS])
+    check = accuracy.promise_check(empty, level=0.8)
+    assert check["points"].tolist() == [0]
+    assert accuracy.promise_warnings(check, accuracy.PromiseSettings()) == []
