@@ -22,7 +22,7 @@ def run_dir(lake: Path, execution_id: str) -> Path:
 def published_partitions(lake: Path, execution_date: dt.date) -> list[Path]:
     """The output tables' partitions for the date that exist in the lake."""
     partitions = []
-    for table in (tables.FORECASTS, tables.FORECAST_METRICS):
+    for table in tables.PUBLISHED_TABLES:
         partition = lake / table.name / f"{table.partition_key}={execution_date.isoformat()}"
         if partition.exists():
             partitions.append(partition)
@@ -49,6 +49,15 @@ def data_quality_warnings(lake: Path, execution_id: str) -> list[str]:
     if not path.exists():
         return []
     return [str(line) for line in json.loads(path.read_text()).get("warnings", [])]
+
+
+def accuracy_warnings(lake: Path, execution_id: str) -> list[str]:
+    """Where realized accuracy broke the backtest's promise, and publications not scored."""
+    path = run_dir(lake, execution_id).joinpath(*run_folder.ACCURACY_SUMMARY)
+    if not path.exists():
+        return []
+    summary = json.loads(path.read_text())
+    return [str(line) for line in [*summary.get("warnings", []), *summary.get("skipped", [])]]
 
 
 def publication_state(lake: Path, execution_date: dt.date, execution_id: str) -> str:
@@ -126,6 +135,8 @@ def render(
         if largest:
             lines.append(f"                {largest}")
     for warning in data_quality_warnings(lake, outcome.execution_id):
+        lines.append(f"warning         {warning}")
+    for warning in accuracy_warnings(lake, outcome.execution_id):
         lines.append(f"warning         {warning}")
     if outcome.succeeded:
         for partition in published_partitions(lake, execution_date):

@@ -199,6 +199,7 @@ class PipelineConfig(_Section):
     accuracy_window_days: Annotated[int, IntegerIn(7, 60)] = 28
     accuracy_max_mase_ratio: Annotated[float, NumberIn(100.0)] = 1.5
     accuracy_coverage_band: Annotated[float, NumberIn(0.5)] = 0.1
+    accuracy_min_points: Annotated[int, IntegerIn(1, 10000)] = 14
 
 
 class CompanyDaysConfig(_Section):

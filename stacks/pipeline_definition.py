@@ -117,6 +117,8 @@ class DefinitionSettings:
     """Warn when realized MASE exceeds the backtest MASE by more than this factor."""
     accuracy_coverage_band: float = 0.1
     """Warn when realized interval coverage leaves the nominal level +- this."""
+    accuracy_min_points: int = 14
+    """A series is judged on at least this many scored points (fewer say too little)."""
 
     def __post_init__(self) -> None:
         problems = _setting_problems(self)
@@ -447,6 +449,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.accuracy_max_mase_ratio),
             "--accuracy-coverage-band",
             str(settings.accuracy_coverage_band),
+            "--accuracy-min-points",
+            str(settings.accuracy_min_points),
         ],
     }
 

@@ -177,6 +177,7 @@ def check_promise(ctx: RunContext, args: argparse.Namespace) -> None:
         window_days=args.accuracy_window,
         max_mase_ratio=args.accuracy_max_ratio,
         coverage_band=args.accuracy_coverage_band,
+        min_points=args.accuracy_min_points,
     )
     buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
     try:
@@ -296,6 +297,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--accuracy-coverage-band", type=float, default=0.1, help="coverage off nominal allowed"
+    )
+    parser.add_argument(
+        "--accuracy-min-points", type=int, default=14, help="scored points a series needs"
     )
     return parser.parse_args(argv)
 
