@@ -54,7 +54,7 @@ class ReportData:
 
     @property
     def horizon_days(self) -> list[pd.Timestamp]:
-        return sorted(pd.unique(self.forecasts["target_date"]))
+        return [pd.Timestamp(day) for day in sorted(pd.unique(self.forecasts["target_date"]))]
 
 
 def _read_folder(folder: Path) -> pd.DataFrame:
@@ -291,7 +291,8 @@ def changes(data: ReportData) -> tuple[pd.DataFrame, int] | None:
     if data.previous is None:
         return None
     _, before = data.previous
-    days = [d for d in data.horizon_days[:28] if d in set(before["target_date"])]
+    forecast_before = {pd.Timestamp(day) for day in before["target_date"]}
+    days = [day for day in data.horizon_days[:28] if day in forecast_before]
     if not days:
         return None
     now = data.forecasts[data.forecasts["target_date"].isin(days)]

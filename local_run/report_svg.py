@@ -17,6 +17,7 @@ FORECAST = "#1f63b4"
 BAND = "#1f63b4"
 EVENT = "#f2c46d"
 GRID = "#e4e4e4"
+LABEL_GAP = 11  # pixels between two event names (they are written vertically, 9 px high)
 
 
 @dataclass(frozen=True)
@@ -137,18 +138,26 @@ def _events(frame: Frame, events: list[EventSpan]) -> list[str]:
     parts = []
     epoch = dt.date(1970, 1, 1)
     bottom = frame.height - frame.bottom
+    last_label = -math.inf
     for span in events:
         first, last = (span.first - epoch).days, (span.last - epoch).days
         if last < frame.first_day or first > frame.last_day:
             continue
         x0 = float(frame.x(max(first, frame.first_day) - 0.5))
         x1 = float(frame.x(min(last, frame.last_day) + 0.5))
+        middle = (x0 + x1) / 2
+        # A name that would overprint the previous one is left to the tooltip.
+        label = ""
+        if middle - last_label >= LABEL_GAP:
+            last_label = middle
+            label = (
+                f'<text class="ev" transform="translate({middle + 3:.1f},{frame.top + 3}) '
+                f'rotate(90)">{html.escape(span.name)}</text>'
+            )
         parts.append(
             f"<g><title>{html.escape(span.label)}</title>"
             f'<rect x="{x0:.1f}" y="{frame.top}" width="{max(x1 - x0, 1.5):.1f}" '
-            f'height="{bottom - frame.top}" fill="{EVENT}" fill-opacity="0.35"/>'
-            f'<text class="ev" transform="translate({(x0 + x1) / 2 + 3:.1f},{frame.top + 3}) '
-            f'rotate(90)">{html.escape(span.name)}</text></g>'
+            f'height="{bottom - frame.top}" fill="{EVENT}" fill-opacity="0.35"/>{label}</g>'
         )
     return parts
 
