@@ -271,7 +271,8 @@ def flags(data: ReportData, series_ids: pd.Index) -> pd.Series:
             )
     modelled = data.history[data.history["series_id"] != TOTAL]
     starts = modelled.groupby("series_id")["ds"].min()
-    short = starts[starts > pd.Timestamp(data.execution_date) - pd.Timedelta(SHORT_HISTORY_DAYS)]
+    year_back = pd.Timestamp(data.execution_date) - pd.Timedelta(days=SHORT_HISTORY_DAYS)
+    short = starts[starts > year_back]
     for sid in short.index:
         found[sid].append("short history (under a year: no same-season backtest)")
     scored = set(data.metrics["series_id"])
