@@ -71,7 +71,7 @@ def percent(part: float, whole: float) -> str:
     return f"{part / whole:+.0%}"
 
 
-def _range(row: pd.Series, name: str) -> str:
+def _range(row: dict[str, Any], name: str) -> str:
     if not math.isfinite(row.get(name, math.nan)):
         return DASH
     bounds = f"{number(row[f'{name}_lower'])}{DASH}{number(row[f'{name}_upper'])}"
@@ -89,20 +89,30 @@ def title(data: ReportData) -> str:
     return f"{SUBJECT}: forecast for {first} .. {last}, from data up to {last_data}, made {made}"
 
 
-def _line(data: ReportData, series_id: str, first_day: pd.Timestamp) -> Line:
+def lines(data: ReportData, series_ids: list[str], first_day: pd.Timestamp) -> dict[str, Line]:
+    """The charts' data of `series_ids`: history from `first_day` and the forecast. The tables
+    are cut down to those series once, so drawing N charts does not scan them N times."""
     past = data.history[
-        (data.history["series_id"] == series_id) & (data.history["ds"] >= first_day)
-    ]
-    past = past.sort_values("ds")
-    future = data.forecasts[data.forecasts["series_id"] == series_id].sort_values("target_date")
-    return Line(
-        past["ds"].to_numpy(dtype="datetime64[D]"),
-        past["y"].to_numpy(dtype=float),
-        future["target_date"].to_numpy(dtype="datetime64[D]"),
-        future["yhat"].to_numpy(dtype=float),
-        future["yhat_lower"].to_numpy(dtype=float),
-        future["yhat_upper"].to_numpy(dtype=float),
+        data.history["series_id"].isin(series_ids) & (data.history["ds"] >= first_day)
+    ].sort_values(["series_id", "ds"], kind="stable")
+    future = data.forecasts[data.forecasts["series_id"].isin(series_ids)].sort_values(
+        ["series_id", "target_date"], kind="stable"
     )
+    pasts = dict(tuple(past.groupby("series_id", sort=False)))
+    futures = dict(tuple(future.groupby("series_id", sort=False)))
+    empty_past, empty_future = past.iloc[0:0], future.iloc[0:0]
+    found = {}
+    for sid in series_ids:
+        p, f = pasts.get(sid, empty_past), futures.get(sid, empty_future)
+        found[sid] = Line(
+            p["ds"].to_numpy(dtype="datetime64[D]"),
+            p["y"].to_numpy(dtype=float),
+            f["target_date"].to_numpy(dtype="datetime64[D]"),
+            f["yhat"].to_numpy(dtype=float),
+            f["yhat_lower"].to_numpy(dtype=float),
+            f["yhat_upper"].to_numpy(dtype=float),
+        )
+    return found
 
 
 def _headline(data: ReportData, table: pd.DataFrame) -> str:
@@ -266,7 +276,7 @@ def _cell(shown: str, value: Any, numeric: bool = True) -> str:
     return f"<td{cls} data-v='{html.escape(key, quote=True)}'>{shown}</td>"
 
 
-def _table_row(row: pd.Series) -> str:
+def _table_row(row: dict[str, Any]) -> str:
     return (
         "<tr>"
         + _cell(html.escape(_label(str(row["series_id"]))), str(row["series_id"]), False)
@@ -304,8 +314,8 @@ def _series_table(table: pd.DataFrame) -> str:
     series = table[table["series_id"] != TOTAL].sort_values(
         ["volume", "series_id"], ascending=[False, True], na_position="last"
     )
-    total_rows = "".join(_table_row(row) for _, row in total.iterrows())
-    rows = "".join(_table_row(row) for _, row in series.iterrows())
+    total_rows = "".join(_table_row(row) for row in total.to_dict("records"))
+    rows = "".join(_table_row(row) for row in series.to_dict("records"))
     return (
         f"<table class='sortable'><thead><tr>{head}</tr></thead>"
         f"<tbody class='total'>{total_rows}</tbody><tbody class='rows'>{rows}</tbody></table>"
@@ -314,22 +324,15 @@ def _series_table(table: pd.DataFrame) -> str:
 
 def _charts(data: ReportData, table: pd.DataFrame, spans: list[EventSpan]) -> tuple[str, str]:
     first_day = pd.Timestamp(data.execution_date) - pd.Timedelta(days=HISTORY_DAYS_SHOWN - 1)
-    total = chart(
-        _line(data, TOTAL, first_day), spans, f"{TOTAL_LABEL}, applications per day", 1180, 300
-    )
     forecast_ids = set(data.forecasts["series_id"])
     ranked = table[(table["series_id"] != TOTAL) & table["series_id"].isin(forecast_ids)]
     ranked = ranked.sort_values(["volume", "series_id"], ascending=[False, True])
     drawn = ranked.head(CHART_LIMIT)
+    found = lines(data, [TOTAL, *drawn["series_id"]], first_day)
+    total = chart(found[TOTAL], spans, f"{TOTAL_LABEL}, applications per day", 1180, 300)
     models = dict(zip(table["series_id"], table["model"], strict=True))
     small = "".join(
-        chart(
-            _line(data, sid, first_day),
-            spans,
-            f"{sid} ({models.get(sid, '')})",
-            580,
-            190,
-        )
+        chart(found[sid], spans, f"{sid} ({models.get(sid, '')})", 580, 190)
         for sid in drawn["series_id"]
     )
     note = (

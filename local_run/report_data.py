@@ -235,7 +235,8 @@ def series_table(data: ReportData) -> pd.DataFrame:
     days = data.horizon_days
     week, month = days[:7], days[:28]
     end = pd.Timestamp(data.execution_date)
-    history = pd.concat([data.history, data.set_aside_actuals], ignore_index=True)
+    parts = [data.history, data.set_aside_actuals]
+    history = pd.concat([part for part in parts if len(part)], ignore_index=True)
     recent = history[history["ds"] > end - pd.Timedelta(days=7)]
     last_month = history[history["ds"] > end - pd.Timedelta(days=28)]
     table = pd.DataFrame(index=pd.Index(sorted(pd.unique(history["series_id"])), name="series_id"))
@@ -292,7 +293,7 @@ def changes(data: ReportData) -> tuple[pd.DataFrame, int] | None:
     if data.previous is None:
         return None
     _, before = data.previous
-    forecast_before = {pd.Timestamp(day) for day in before["target_date"]}
+    forecast_before = {pd.Timestamp(day) for day in pd.unique(before["target_date"])}
     days = [day for day in data.horizon_days[:28] if day in forecast_before]
     if not days:
         return None

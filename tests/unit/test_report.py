@@ -197,7 +197,7 @@ def test_every_series_is_in_the_table_and_charts_stop_at_the_limit(n_series: int
 
 def test_the_total_chart_draws_its_own_interval() -> None:
     data = _data()
-    line = report._line(data, TOTAL, pd.Timestamp(DATE) - pd.Timedelta(days=30))
+    line = report.lines(data, [TOTAL], pd.Timestamp(DATE) - pd.Timedelta(days=30))[TOTAL]
     total = data.forecasts[data.forecasts["series_id"] == TOTAL]
     assert np.array_equal(line.upper, total["yhat_upper"].to_numpy())
     assert len(line.history) == 31
