@@ -30,7 +30,7 @@ def published_partitions(lake: Path, execution_date: dt.date) -> list[Path]:
 
 
 def write_run_report(lake: Path, execution_date: dt.date, execution_id: str) -> Path:
-    # Imported here: matplotlib is only needed once a run has succeeded.
+    # Imported here: the report's modules are only needed once a run has succeeded.
     from local_run.report import write_report
 
     return write_report(lake, run_dir(lake, execution_id), execution_date, execution_id)

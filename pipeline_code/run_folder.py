@@ -41,6 +41,12 @@ calibration: a folder of `backtest_scores_bucket` files (`forecasting.backtest_t
 CALIBRATION_POINTS = ("train", "calibration_points")
 """Per backtest point of the chosen models, what the interval calibration and the coverage
 need: a folder of `calibration_points_bucket` files."""
+TOTAL_BACKTEST = ("train", "total_backtest")
+"""Per fold cutoff and horizon step, the backtest's forecasts and actuals summed over a bucket's
+series (`forecasting.total.backtest_parts`): a folder of `total_backtest_bucket` files."""
+TOTAL_HISTORY = ("train", "total_history")
+"""Per day, a bucket's series summed (`forecasting.total.history_parts`): the total's MASE
+scale. A folder of `total_history_bucket` files."""
 
 EVALUATION = ("evaluation", "evaluation.json")
 """The overall scores and the gate's verdict: the pipeline's condition reads it by URI."""
@@ -48,10 +54,14 @@ METRICS = ("evaluation", "metrics.parquet")
 """Per-series and overall backtest scores: the rows of `forecast_metrics`."""
 CALIBRATION = ("evaluation", "calibration.json")
 """The interval calibration fitted on all series' backtests, which Predict applies."""
+TOTAL_CALIBRATION = ("evaluation", "total_calibration.json")
+"""The interval of the total across series, fitted on its own backtest, which PostProc applies
+to the summed forecasts (`forecasting.total.TotalInterval`)."""
 
 FORECASTS = ("predict", "forecasts")
-"""The forecasts over the horizon with intervals, the rows of `forecasts`: a folder of
-`forecasts_bucket` files."""
+"""The forecasts over the horizon with intervals, the rows of `forecasts` (plus `event_kind`, the
+target day's kind of calendar event, which PostProc uses for the total's interval and does not
+publish): a folder of `forecasts_bucket` files."""
 ACCURACY = ("predict", "accuracy")
 """Earlier publications scored on the days this run is the first to observe (the rows of
 `forecast_accuracy`): a folder of `accuracy_bucket` files."""
@@ -83,6 +93,14 @@ def backtest_scores_bucket(bucket: int) -> tuple[str, str, str]:
 
 def calibration_points_bucket(bucket: int) -> tuple[str, str, str]:
     return _bucket_file(CALIBRATION_POINTS, bucket, "parquet")
+
+
+def total_backtest_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(TOTAL_BACKTEST, bucket, "parquet")
+
+
+def total_history_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(TOTAL_HISTORY, bucket, "parquet")
 
 
 def forecasts_bucket(bucket: int) -> tuple[str, str, str]:

@@ -4,12 +4,17 @@ Types are Glue/Athena type names; `arrow_schema` gives the matching pyarrow sche
 steps write is read by Athena with the columns the Glue table declares.
 
 - `applications`: the source (demo schema), one row per application, partitioned by `dt`.
-- `forecasts`: what PostProc publishes from `predict/forecasts.parquet`, by `execution_date`.
+- `forecasts`: what PostProc publishes from `predict/forecasts/`, by `execution_date`: one row
+  per series and target day, plus the rows whose `series_id` is `TOTAL_SERIES_ID`, the total
+  across series (its yhat the sum of the series' yhat; its interval from its own backtest).
 - `forecast_accuracy`: earlier publications scored against the actuals each run is the first to
   observe (`pipeline_code/accuracy.py`), by the scoring run's `execution_date`.
 - `forecast_metrics`: the backtest scores TrainEvaluation writes to `evaluation/metrics.parquet`
   and PostProc publishes, by `execution_date`. One row per series (the chosen model's scores)
-  plus one row whose `series_id` is `OVERALL_SERIES_ID` with the scores over all series.
+  plus one row whose `series_id` is `OVERALL_SERIES_ID` with the scores over all series (their
+  mean) and one whose `series_id` is `TOTAL_SERIES_ID`, the total's own backtest scores.
+
+A sum or mean over series must leave out the reserved ids (`RESERVED_SERIES_IDS`).
 
 `execution_id` in the published tables is added by PostProc; the run-folder files lack it.
 
@@ -68,6 +73,10 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 OVERALL_SERIES_ID = "__overall__"
 """`series_id` of the forecast_metrics row that scores all series together."""
+TOTAL_SERIES_ID = "__total__"
+"""`series_id` of the total across series, in `forecasts` (its rows) and `forecast_metrics`."""
+RESERVED_SERIES_IDS = (OVERALL_SERIES_ID, TOTAL_SERIES_ID)
+"""Ids no source series may take: rows that are not one series."""
 
 APPLICATIONS = Table(
     name="applications",
@@ -86,7 +95,11 @@ APPLICATIONS = Table(
 FORECASTS = Table(
     name="forecasts",
     columns=(
-        Column("series_id", "string", "the series forecast (car model)"),
+        Column(
+            "series_id",
+            "string",
+            f"the series forecast (car model), or '{TOTAL_SERIES_ID}' for the sum of all series",
+        ),
         Column("target_date", "date", "the day forecast"),
         Column("yhat", "double", "point forecast of daily applications"),
         Column("yhat_lower", "double", "lower bound of the prediction interval"),
@@ -101,7 +114,12 @@ FORECASTS = Table(
 FORECAST_METRICS = Table(
     name="forecast_metrics",
     columns=(
-        Column("series_id", "string", f"the series scored, or '{OVERALL_SERIES_ID}' for all"),
+        Column(
+            "series_id",
+            "string",
+            f"the series scored, '{OVERALL_SERIES_ID}' for their mean, '{TOTAL_SERIES_ID}' for "
+            "the total",
+        ),
         Column("model", "string", "the model chosen for the series (or 'all' for the overall row)"),
         Column("mase", "double", "mean absolute scaled error of the backtest"),
         Column("smape", "double", "symmetric mean absolute percentage error, 0..200"),

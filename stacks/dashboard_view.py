@@ -37,6 +37,13 @@ COLUMNS: tuple[ViewColumn, ...] = (
         "STRING",
         "execution date (YYYY-MM-DD) of the forecasts shown",
     ),
+    ViewColumn(
+        "series_kind",
+        "varchar",
+        "string",
+        "STRING",
+        "'series' for one car model, 'total' for the sum of all (leave it out when summing)",
+    ),
 )
 
 

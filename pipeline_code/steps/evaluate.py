@@ -9,10 +9,15 @@ so memory holds one bucket and a row per series, never every series' backtest:
    same factors for any number of Train instances);
 2. score each bucket's series with it: coverage of the calibrated intervals per series.
 
-Writes `evaluation/calibration.json` (which Predict applies), `evaluation.json` to the run
+Then the total across series: every bucket's partial sums of the backtest and the history added
+up (`forecasting.total`), its interval fitted on its own backtest errors and its scores.
+
+Writes `evaluation/calibration.json` (which Predict applies), `evaluation/total_calibration.json`
+(the total's interval, which PostProc applies), `evaluation.json` to the run
 folder's `evaluation/`, where the gate's JsonGet reads it by S3 URI, and
-`evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series and an
-`__overall__` row).
+`evaluation/metrics.parquet` (the `forecast_metrics` table's columns, one row per series, an
+`__overall__` row and a `__total__` row). The total is reported, not gated: the gate judges the
+series, whose errors the total sums.
 
 evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.mase` and
 `overall.relative_mase`):
@@ -22,6 +27,8 @@ evaluation.json (keys are stable: the pipeline's ConditionStep reads `overall.ma
      "backtest": {"folds": {"recent": {"folds", "mase"}, "seasonal": {"folds", "mase"}},
                   "coverage_event_days", "coverage_other_days", "event_points"},
      "gate": {"passed", "max_mase", "max_relative_mase", "min_coverage", "reasons", "message"},
+     "total": {"mase", "snaive_mase", "relative_mase", "smape", "mae", "coverage", "n_folds",
+               "n_points", "interval"},
      "execution_date", "execution_id"}
 
 The gate's message ends with the folds its figures come from ("3 recent folds + 1 at the same
@@ -62,8 +69,20 @@ from pipeline_code.forecasting.backtest_table import (
     covered,
 )
 from pipeline_code.forecasting.metrics import CalibrationCounts, IntervalCalibration
+from pipeline_code.forecasting.total import (
+    BACKTEST_KEYS,
+    MODEL_NAME,
+    TotalFit,
+    add_parts,
+    fit_total,
+)
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
-from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
+from pipeline_code.tables import (
+    FORECAST_METRICS,
+    OVERALL_SERIES_ID,
+    RESERVED_SERIES_IDS,
+    TOTAL_SERIES_ID,
+)
 
 STEP = "TrainEvaluation"
 METRIC_COLUMNS = [c for c in FORECAST_METRICS.column_names if c != "execution_id"]
@@ -319,12 +338,68 @@ def evaluate(
     return report, metrics
 
 
+def read_total_parts(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The total's backtest and history: every bucket's partial sums added up in bucket order."""
+    buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
+    backtest = [
+        storage.read_table(uri)
+        for uri in bucket_files.bucket_uris(
+            ctx, STEP, run_folder.total_backtest_bucket, buckets, "Train"
+        )
+    ]
+    history = [
+        storage.read_table(uri)
+        for uri in bucket_files.bucket_uris(
+            ctx, STEP, run_folder.total_history_bucket, buckets, "Train"
+        )
+    ]
+    return add_parts(backtest, list(BACKTEST_KEYS)), add_parts(history, ["ds"])
+
+
+def evaluate_total(ctx: RunContext, level: float) -> TotalFit:
+    backtest, history = read_total_parts(ctx)
+    total = fit_total(backtest, history, level)
+    if total is None:
+        raise StepError(
+            STEP, f"{ctx.path(*run_folder.TOTAL_BACKTEST)} holds no backtest point of the total"
+        )
+    return total
+
+
+def total_metrics_row(total: TotalFit) -> pd.DataFrame:
+    """The total's `forecast_metrics` row."""
+    row = {"series_id": TOTAL_SERIES_ID, "model": MODEL_NAME, **total.scores}
+    return pd.DataFrame([row])[METRIC_COLUMNS]
+
+
+def total_summary(total: TotalFit) -> dict[str, Any]:
+    """evaluation.json's `total`: its scores beside seasonal naive's and its interval."""
+    scores = total.scores
+    relative = scores["mase"] / scores["snaive_mase"] if scores["snaive_mase"] > 0 else None
+    return {**scores, "relative_mase": relative, "interval": total.interval.to_json()}
+
+
+def check_reserved_ids(per_series: pd.DataFrame) -> None:
+    taken = sorted(set(per_series["series_id"]) & set(RESERVED_SERIES_IDS))
+    if taken:
+        raise StepError(
+            STEP,
+            f"series {taken} take an id reserved for rows that are not one series; rename them "
+            "in the source",
+        )
+
+
 def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
     files = backtest_files(ctx)
     calibration = count_calibration(files).calibration()
     storage.write_json(calibration.to_json(), ctx.path(*run_folder.CALIBRATION))
     per_series, coverage = score_all(files, calibration)
+    check_reserved_ids(per_series)
     report, metrics = evaluate(per_series, coverage, args)
+    total = evaluate_total(ctx, float(per_series["interval_level"].iloc[0]))
+    storage.write_json(total.interval.to_json(), ctx.path(*run_folder.TOTAL_CALIBRATION))
+    metrics = pd.concat([metrics, total_metrics_row(total)], ignore_index=True)
+    report["total"] = total_summary(total)
     report["execution_date"] = ctx.execution_date.isoformat()
     report["execution_id"] = ctx.execution_id
     storage.write_json(report, ctx.path(*run_folder.EVALUATION))

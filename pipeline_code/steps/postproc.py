@@ -18,6 +18,10 @@ Only the leader instance runs this step (others exit at once). The forecasts are
 file of every bucket in the run's series index (`predict/forecasts/bucket=NNN.parquet`), and every
 series of the index must have forecasts: a missing file (a lost Predict instance) or a missing
 series fails the step before anything is published, never a partial forecast.
+
+`forecasts` also gets the total across series (`series_id` `__total__`): per target day the sum
+of every series' yhat, with the interval TrainEvaluation fitted on the total's own backtest
+(`evaluation/total_calibration.json`, `forecasting.total`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pipeline_code import (
     tables,
 )
 from pipeline_code.errors import StepError, one_line, run_entry_point
+from pipeline_code.forecasting.total import TotalInterval, total_forecast
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
 STEP = "PostProc"
@@ -151,9 +156,41 @@ def read_accuracy(ctx: RunContext) -> pd.DataFrame:
     return accuracy_files.read_scored(ctx, buckets).assign(execution_id=ctx.execution_id)
 
 
+def load_total_interval(ctx: RunContext) -> TotalInterval:
+    uri = ctx.path(*run_folder.TOTAL_CALIBRATION)
+    if not storage.exists(uri):
+        raise StepError(STEP, f"input {uri} does not exist (did TrainEvaluation run?)")
+    try:
+        return TotalInterval.from_json(storage.read_json(uri))
+    except (ValueError, KeyError, TypeError) as err:
+        raise StepError(STEP, f"{uri} is not the total's interval: {err}") from err
+
+
+def with_total(forecasts: pd.DataFrame, interval: TotalInterval) -> pd.DataFrame:
+    """The series' validated forecasts followed by the total's rows (`tables.TOTAL_SERIES_ID`):
+    per target day the sum of every series' yhat, with the interval fitted on the total's
+    backtest. Each day's `event_kind` (Predict's) says which of its offsets apply."""
+    what = run_folder.relative(run_folder.FORECASTS)
+    _require_columns(forecasts, ["event_kind"], what)
+    reserved = forecasts["series_id"].isin(tables.RESERVED_SERIES_IDS)
+    if reserved.any():
+        raise StepError(
+            STEP,
+            f"{what} has rows of series {sorted(set(forecasts.loc[reserved, 'series_id']))}, "
+            "an id reserved for rows that are not one series",
+        )
+    total = total_forecast(forecasts, interval)
+    total = total.assign(
+        series_id=tables.TOTAL_SERIES_ID, execution_id=forecasts["execution_id"].iloc[0]
+    )
+    both = pd.concat([forecasts, total[forecasts.columns]], ignore_index=True)
+    return both.sort_values(["series_id", "target_date"], kind="stable", ignore_index=True)
+
+
 def prepare(ctx: RunContext) -> list[Publication]:
     """Read and validate every input; nothing is published unless all are good."""
     forecasts = validate_forecasts(read_forecasts(ctx), ctx.execution_id)
+    forecasts = with_total(forecasts, load_total_interval(ctx))
     metrics = validate_metrics(read_metrics(ctx), ctx.execution_id)
     scored = read_accuracy(ctx)
     return [

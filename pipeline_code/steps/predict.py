@@ -6,7 +6,9 @@ series files (`preproc/series/bucket=NNN.parquet`) and the models files of the s
 series (`evaluation/calibration.json`); writes one `predict/forecasts/bucket=NNN.parquet` per
 bucket:
 
-    series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model
+    series_id, target_date (execution date + 1 .. + horizon), yhat, yhat_lower, yhat_upper, model,
+    event_kind (the target day's kind of calendar event, 0: an ordinary day; not published:
+    PostProc widens the total's interval on event days with it)
 
 Models are stored per bucket, not per Train instance, so an instance reads exactly the models of
 its own series whatever the instance count of Train was (a retry, a changed count) and holds no
@@ -45,6 +47,7 @@ from pipeline_code.forecasting import (
 )
 from pipeline_code.forecasting.artifacts import TrainedModels, load_models
 from pipeline_code.forecasting.metrics import IntervalCalibration
+from pipeline_code.forecasting.selection import event_kinds
 from pipeline_code.forecasting.series_table import last_day
 from pipeline_code.progress import Progress
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
@@ -53,6 +56,8 @@ from pipeline_code.steps.train import load_series
 
 STEP = "Predict"
 COLUMNS = ("series_id", "target_date", "yhat", "yhat_lower", "yhat_upper", "model")
+FILE_COLUMNS = (*COLUMNS, "event_kind")
+"""A forecasts bucket file's columns: the published ones and the target day's event kind."""
 
 
 def load_trained(ctx: RunContext, buckets: list[int]) -> TrainedModels:
@@ -144,6 +149,18 @@ def forecast_frame(
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
 
 
+def target_day_kinds(
+    settings: ForecastSettings, execution_date: dt.date, horizon: int
+) -> dict[dt.date, int]:
+    """Each target day's kind of calendar event (0: ordinary), from the calendar Train used."""
+    days = [execution_date + dt.timedelta(days=k) for k in range(1, horizon + 1)]
+    calendar = settings.calendar
+    if calendar is None or calendar.empty or settings.frequency != "D":
+        return dict.fromkeys(days, 0)
+    kinds = event_kinds(calendar.codes(days[0], horizon), settings)
+    return {day: int(kind) for day, kind in zip(days, kinds, strict=True)}
+
+
 def write_forecasts(ctx: RunContext, frame: pd.DataFrame) -> None:
     bucket_files.write_buckets(
         ctx, bucket_files.split_by_bucket(frame), run_folder.forecasts_bucket
@@ -157,7 +174,7 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
     series, _, buckets = load_series(ctx, STEP, share)
     if not series:
         print(f"{STEP}: {share.label}: no series in its share of buckets, nothing to forecast")
-        return pd.DataFrame(columns=list(COLUMNS))
+        return pd.DataFrame(columns=list(FILE_COLUMNS))
     trained = load_trained(ctx, buckets)
     models = _pair_models(series, trained)
     steps = args.horizon + max((ctx.execution_date - last_day(s)).days for s in series)
@@ -172,6 +189,8 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
     pairs = list(zip(series, models, strict=True))
     forecasts = map_series(forecast, pairs, args.workers, progress.advance)
     frame = forecast_frame(series, forecasts, ctx.execution_date, args.horizon)
+    kinds = target_day_kinds(trained.settings, ctx.execution_date, args.horizon)
+    frame["event_kind"] = frame["target_date"].map(kinds).astype("int64")
     if not np.isfinite(frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
         raise StepError(STEP, "a forecast is not finite")
     write_forecasts(ctx, frame)

@@ -8,7 +8,10 @@ PreProc pooled over all series (`preproc/event_pool.pkl`). Writes, per bucket of
 window and its backtest errors, see `forecasting.artifacts`) and the summary of its backtest
 (`forecasting.backtest_table`): `train/backtest_scores/bucket=NNN.parquet`, the per-series
 scores, and `train/calibration_points/bucket=NNN.parquet`, what the interval calibration needs
-of each point (TrainEvaluation calibrates over every series). The benchmark is seasonal naive
+of each point (TrainEvaluation calibrates over every series); and the bucket's partial sums for
+the total across series (`forecasting.total`): `train/total_backtest/bucket=NNN.parquet`, the
+backtest summed per fold and step, and `train/total_history/bucket=NNN.parquet`, the series
+summed per day. The benchmark is seasonal naive
 on the same folds, without calendar effects, for the gate's relative MASE.
 
 Series are processed in parallel worker processes (`--workers 0`: every core). Season lengths
@@ -34,6 +37,7 @@ from pipeline_code.forecasting.artifacts import EventPool, TrainedModels, dump_m
 from pipeline_code.forecasting.backtest_table import backtest_frame, summarize
 from pipeline_code.forecasting.batch import train_share
 from pipeline_code.forecasting.candidates import known_candidates
+from pipeline_code.forecasting.total import backtest_parts, history_parts
 from pipeline_code.progress import Progress
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 from pipeline_code.shards import Share, bucket_of
@@ -131,6 +135,25 @@ def write_share(
             [trainings[i] for i in positions], [series[i] for i in positions], settings
         )
         write_backtest_summary(ctx, bucket, rows)
+        write_total_parts(
+            ctx, bucket, rows, [series[i] for i in positions], settings.mase_season_length
+        )
+
+
+def write_total_parts(
+    ctx: RunContext,
+    bucket: int,
+    rows: pd.DataFrame,
+    series: list[SeriesData],
+    season_length: int,
+) -> None:
+    """The bucket's share of the total across series: sums that TrainEvaluation adds up.
+    `season_length`: the MASE denominator's, as the series are scored."""
+    storage.write_table(backtest_parts(rows), ctx.path(*run_folder.total_backtest_bucket(bucket)))
+    storage.write_table(
+        history_parts(series, season_length),
+        ctx.path(*run_folder.total_history_bucket(bucket)),
+    )
 
 
 def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -> None:

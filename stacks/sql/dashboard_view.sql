@@ -1,5 +1,8 @@
 -- Each series' latest published forecasts next to its daily actuals (Athena engine v3 / Trino).
 -- Table names are unqualified: the view lives in the same Glue database as the tables.
+-- The total across series is a row set of its own, series_id '__total__' with series_kind
+-- 'total' (its forecast the sum of the series', its actuals every car model's count): a sum
+-- over series filters on series_kind = 'series', or it counts every day twice.
 WITH ranked_forecasts AS (
     SELECT
         series_id,
@@ -29,6 +32,11 @@ actuals AS (
     -- partitions so the daily refresh does not scan the whole source.
     WHERE dt >= CAST(current_date - INTERVAL '400' DAY AS varchar)
     GROUP BY car_model, CAST(applied_at AS date)
+),
+actuals_and_total AS (
+    SELECT series_id, ds, y FROM actuals
+    UNION ALL
+    SELECT '__total__' AS series_id, ds, sum(y) AS y FROM actuals GROUP BY ds
 )
 SELECT
     coalesce(f.series_id, a.series_id) AS series_id,
@@ -38,7 +46,11 @@ SELECT
     f.yhat_lower AS yhat_lower,
     f.yhat_upper AS yhat_upper,
     f.model AS model,
-    f.execution_date AS forecast_execution_date
+    f.execution_date AS forecast_execution_date,
+    CASE
+        WHEN coalesce(f.series_id, a.series_id) = '__total__' THEN 'total'
+        ELSE 'series'
+    END AS series_kind
 FROM latest_forecasts AS f
-FULL OUTER JOIN actuals AS a
+FULL OUTER JOIN actuals_and_total AS a
     ON f.series_id = a.series_id AND f.target_date = a.ds

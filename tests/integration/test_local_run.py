@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pipeline_code.tables import TOTAL_SERIES_ID
 from stacks.pipeline_definition import DefinitionSettings, build_definition, substitute_placeholders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,14 +68,65 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_run_publishes_the_dates_forecasts_and_writes_the_report(lake: Path) -> None:
     forecasts = read_partition(lake, "forecasts", LATER_DATE)
     per_series = forecasts.groupby("series_id")["target_date"].agg(["min", "max", "count"])
-    assert len(per_series) >= 3
+    assert len(per_series) >= 3 + 1  # the series and their total
     assert (per_series["count"] == HORIZON_DAYS).all()
     assert (pd.to_datetime(per_series["min"]).dt.date == LATER_DATE + dt.timedelta(days=1)).all()
     assert (forecasts["yhat_lower"] <= forecasts["yhat"]).all()
     assert (forecasts["yhat"] <= forecasts["yhat_upper"]).all()
     assert not read_partition(lake, "forecast_metrics", LATER_DATE).empty
     report = lake / "reports" / f"{LATER_DATE.isoformat()}.html"
-    assert "data:image/png;base64," in report.read_text()
+    assert "<svg" in report.read_text()
+
+
+class _ReportParser(HTMLParser):
+    """The report's title and the first cell of every row of its series table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = ""
+        self.table_rows: list[str] = []
+        self._in: list[str] = []
+        self._sortable = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in.append(tag)
+        if tag == "table" and ("class", "sortable") in attrs:
+            self._sortable = True
+        if self._sortable and tag == "tr":
+            self._cell = None
+        if self._sortable and tag == "td" and self._cell is None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in:
+            self._in.pop()
+        if tag == "table":
+            self._sortable = False
+        if self._sortable and tag == "td" and self._cell is not None and self._cell != [None]:
+            self.table_rows.append("".join(self._cell).strip())
+            self._cell = [None]  # only the first cell of the row
+
+    def handle_data(self, data: str) -> None:
+        if self._in and self._in[-1] == "h1":
+            self.title += data
+        elif self._cell is not None and self._cell != [None]:
+            self._cell.append(data)
+
+
+def test_the_report_lists_every_series_and_the_total_under_a_title_with_the_dates(
+    lake: Path,
+) -> None:
+    forecasts = read_partition(lake, "forecasts", LATER_DATE)
+    assert TOTAL_SERIES_ID in set(forecasts["series_id"])
+    parser = _ReportParser()
+    parser.feed((lake / "reports" / f"{LATER_DATE.isoformat()}.html").read_text())
+    series = set(forecasts["series_id"]) - {TOTAL_SERIES_ID}
+    assert series <= set(parser.table_rows)
+    assert "Total (all series)" in parser.table_rows
+    first = LATER_DATE + dt.timedelta(days=1)
+    last = LATER_DATE + dt.timedelta(days=HORIZON_DAYS)
+    assert f"forecast for {first} .. {last}, from data up to {LATER_DATE}" in parser.title
 
 
 def test_the_same_date_twice_gives_the_same_partition(lake: Path) -> None:

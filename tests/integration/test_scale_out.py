@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline_code.tables import TOTAL_SERIES_ID
 from tests.integration.source_faults import FAULT_ID, assert_refused, run_again, snapshot
 from tests.integration.test_local_run import LATER_DATE, REPO_ROOT, read_partition, run_local
 
@@ -49,6 +50,9 @@ def test_three_instances_publish_what_one_instance_publishes(
     ]
     assert sum("series in" in log for log in trained) >= 2  # the work was split
     single, triple = _published(one_instance), _published(lake)
+    # The total is fitted on per-bucket partial sums: its rows must not depend on the split.
+    for frame in (triple["forecasts"], triple["forecast_metrics"]):
+        assert TOTAL_SERIES_ID in set(frame["series_id"])
     for table in TABLES:
         pd.testing.assert_frame_equal(triple[table], single[table], check_exact=True)
 

@@ -117,7 +117,7 @@ def rows() -> dict[tuple[str, date], tuple]:
             # An older run for both series, then a newer one for `aqua` only: `aqua` shows the
             # newer forecasts, `yaris` keeps its only ones.
             _forecasts(older, {"aqua": 10.0, "yaris": 5.0}),
-            _forecasts(latest, {"aqua": 20.0}),
+            _forecasts(latest, {"aqua": 20.0, tables.TOTAL_SERIES_ID: 25.0}),
         ]
     )
     applications = _applications(
@@ -157,4 +157,22 @@ def test_actuals_are_daily_counts_joined_by_series_and_day(rows: dict) -> None:
 
 def test_history_beyond_the_window_is_left_out(rows: dict) -> None:
     assert ("yaris", TODAY - timedelta(days=500)) not in rows
-    assert len(rows) == 3 + 3 + 1  # aqua forecasts, yaris forecasts, aqua's actual of yesterday
+    series = [key for key, row in rows.items() if row["series_kind"] == "series"]
+    assert len(series) == 3 + 3 + 1  # aqua forecasts, yaris forecasts, aqua's actual of yesterday
+
+
+def test_the_total_is_its_own_row_set_with_every_models_actuals(rows: dict) -> None:
+    total = {ds: row for (sid, ds), row in rows.items() if sid == tables.TOTAL_SERIES_ID}
+    assert {row["series_kind"] for row in total.values()} == {"total"}
+    assert {key[0] for key, row in rows.items() if row["series_kind"] == "total"} == {
+        tables.TOTAL_SERIES_ID
+    }
+    older = TODAY - timedelta(days=2)
+    assert total[TODAY]["y"] == 2 and total[TODAY]["yhat"] == 25.0
+    assert total[TODAY - timedelta(days=1)]["y"] == 3 and total[older]["y"] == 4
+    # summing the series' rows of a day never includes the total
+    series = [
+        row for (_, ds), row in rows.items() if ds == TODAY and row["series_kind"] == "series"
+    ]
+    assert sum(row["y"] or 0 for row in series) == 2
+    assert sum(row["yhat"] or 0 for row in series) == 20.0 + 5.0

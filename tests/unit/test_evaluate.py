@@ -16,7 +16,7 @@ from pipeline_code.forecasting.event_calendar import HOLIDAY
 from pipeline_code.forecasting.metrics import NO_CALIBRATION
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import evaluate, train
-from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID
+from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID, TOTAL_SERIES_ID
 
 
 def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.0):
@@ -85,6 +85,7 @@ def _setup(lake: Path, frame: pd.DataFrame) -> None:
     rows = bucket_files.split_by_bucket(frame)
     for bucket in bucket_files.index_buckets(index):
         train.write_backtest_summary(ctx, bucket, rows[bucket])
+        train.write_total_parts(ctx, bucket, rows[bucket], [], 7)
 
 
 def _summary_files(lake: Path, folder: tuple[str, str]) -> list[Path]:
@@ -342,4 +343,34 @@ def test_an_index_without_series_is_a_step_error_naming_it(tmp_path: Path) -> No
     empty = bucket_files.series_index(pd.DataFrame({"series_id": pd.Series([], dtype=object)}))
     storage.write_table(empty, ctx.path(*run_folder.SERIES_INDEX))
     with pytest.raises(StepError, match=r"series_index\.parquet lists no series"):
+        evaluate.main(_args(tmp_path))
+
+
+def test_the_total_is_scored_on_its_own_backtest_and_its_interval_written(tmp_path: Path) -> None:
+    _setup(tmp_path, _backtest())
+    report = evaluate.run(
+        RunContext(dt.date(2025, 1, 10), "ex-1", str(tmp_path)),
+        evaluate.parse_args(_args(tmp_path)),
+    )
+    published = pd.read_parquet(tmp_path / "runs" / "ex-1" / "evaluation" / "metrics.parquet")
+    row = published[published["series_id"] == TOTAL_SERIES_ID].iloc[0]
+    # totals per day: actual 20; forecasts 21, 19, 21, 19 (A's errors; B's are 0): MAE 1
+    assert (row["model"], row["mae"], row["n_points"]) == ("sum_of_series", 1.0, 4)
+    # seasonal naive sums: 26, 22, 26, 22 -> MAE 4; no history given: scale 1
+    assert (row["mase"], row["snaive_mase"]) == (1.0, 4.0)
+    assert report["total"]["relative_mase"] == 0.25
+    written = json.loads(
+        (tmp_path / "runs" / "ex-1" / "evaluation" / "total_calibration.json").read_text()
+    )
+    relative = (20.0 - np.array([21.0, 19.0, 21.0, 19.0])) / np.array([21.0, 19.0, 21.0, 19.0])
+    assert written["ordinary"] == pytest.approx(list(metrics.interval_offsets(relative, 0.8)))
+    overall = published[published["series_id"] == OVERALL_SERIES_ID].iloc[0]
+    assert overall["mase"] == pytest.approx(0.25)  # the mean of the series, the total left out
+
+
+def test_a_series_with_a_reserved_id_is_refused(tmp_path: Path) -> None:
+    frame = _backtest()
+    frame.loc[frame["series_id"] == "B", "series_id"] = TOTAL_SERIES_ID
+    _setup(tmp_path, frame)
+    with pytest.raises(StepError, match=r"series \['__total__'\] take an id reserved"):
         evaluate.main(_args(tmp_path))

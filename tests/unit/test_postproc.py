@@ -12,6 +12,7 @@ import pytest
 
 from pipeline_code import bucket_files, publication, run_folder, shards, storage, tables
 from pipeline_code.errors import StepError
+from pipeline_code.forecasting.total import TotalInterval
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import postproc
 from tests.unit import moto_server
@@ -36,8 +37,12 @@ def _forecasts(level: float = 5.0) -> pd.DataFrame:
             "yhat_lower": [level - 2] * 6,
             "yhat_upper": [level + 2] * 6,
             "model": ["ets"] * 3 + ["snaive"] * 3,
+            "event_kind": [0, 1, 0] * 2,  # the second target day is a break day
         }
     )
+
+
+TOTAL_INTERVAL = TotalInterval(level=0.8, ordinary=(-0.1, 0.2), event=(-0.5, 0.5), points=84)
 
 
 def _metrics() -> pd.DataFrame:
@@ -66,6 +71,7 @@ def _stage(
     parts = bucket_files.split_by_bucket(forecasts)
     bucket_files.write_buckets(ctx, parts, run_folder.forecasts_bucket)
     storage.write_table(metrics, ctx.path(*run_folder.METRICS))
+    storage.write_json(TOTAL_INTERVAL.to_json(), ctx.path(*run_folder.TOTAL_CALIBRATION))
     return ctx
 
 
@@ -101,7 +107,7 @@ def test_local_publish_is_readable_by_partition_glob(tmp_path: Path) -> None:
     _publish(str(tmp_path), DAY, "exec-1")
     forecasts = _read_local(tmp_path, "forecasts")
     metrics = _read_local(tmp_path, "forecast_metrics")
-    assert len(forecasts) == 6
+    assert len(forecasts) == 6 + 3  # two series and their total, three days each
     assert set(forecasts["execution_id"]) == {"exec-1"}
     assert forecasts["execution_date"].astype(str).unique().tolist() == [DAY.isoformat()]
     assert list(metrics.columns[:-1]) == tables.FORECAST_METRICS.column_names
@@ -115,7 +121,7 @@ def test_rerun_replaces_only_that_dates_partition(tmp_path: Path) -> None:
     _publish(str(tmp_path), DAY, "exec-2", forecasts=_forecasts(level=7.0))
     forecasts = _read_local(tmp_path, "forecasts")
     today = forecasts[forecasts["execution_date"].astype(str) == DAY.isoformat()]
-    assert today["yhat"].tolist() == [7.0] * 6
+    assert today["yhat"].tolist() == [7.0] * 6 + [14.0] * 3  # A, B, then their total
     assert set(today["execution_id"]) == {"exec-2"}
     assert {k: v for k, v in _snapshot(tmp_path).items() if str(OTHER_DAY) in k} == other
     store = tmp_path / ".publications" / f"execution_date={DAY}"
@@ -135,7 +141,7 @@ def test_real_partition_folder_is_replaced_by_the_switch(tmp_path: Path) -> None
     storage.write_table(_forecasts(level=1.0), str(legacy / "old.parquet"))
     _publish(str(tmp_path), DAY, "exec-1")
     assert legacy.is_symlink()
-    assert _read_local(tmp_path, "forecasts")["yhat"].tolist() == [5.0] * 6
+    assert _read_local(tmp_path, "forecasts")["yhat"].tolist() == [5.0] * 6 + [10.0] * 3
 
 
 def _nan_yhat() -> pd.DataFrame:
@@ -194,6 +200,33 @@ def test_forecasts_are_published_by_series_and_date_whatever_the_bucket_order(
     published = _read_local(tmp_path, "forecasts")
     keys = list(zip(published["series_id"], published["target_date"], strict=True))
     assert keys == sorted(keys)
+
+
+def test_the_total_is_the_sum_of_the_series_with_its_own_interval(tmp_path: Path) -> None:
+    forecasts = _forecasts()
+    b = forecasts["series_id"] == "B"
+    forecasts.loc[b, "yhat"] = [1.5, 2.25, 3.0]
+    forecasts.loc[b, "yhat_lower"], forecasts.loc[b, "yhat_upper"] = 0.0, 9.0
+    _publish(str(tmp_path), DAY, "exec-1", forecasts=forecasts)
+    published = _read_local(tmp_path, "forecasts")
+    total = published[published["series_id"] == tables.TOTAL_SERIES_ID]
+    series = published[published["series_id"] != tables.TOTAL_SERIES_ID]
+    sums = series.groupby("target_date")["yhat"].sum()
+    assert total.set_index("target_date")["yhat"].tolist() == sums.tolist() == [6.5, 7.25, 8.0]
+    assert set(total["model"]) == {"sum_of_series"}
+    # ordinary days: -10% / +20% of the total; the break day (the second): -50% / +50%
+    assert total["yhat_lower"].tolist() == pytest.approx([6.5 * 0.9, 7.25 * 0.5, 8.0 * 0.9])
+    assert total["yhat_upper"].tolist() == pytest.approx([6.5 * 1.2, 7.25 * 1.5, 8.0 * 1.2])
+
+
+def test_a_series_named_as_the_total_is_refused(tmp_path: Path) -> None:
+    forecasts = _forecasts()
+    forecasts.loc[forecasts["series_id"] == "B", "series_id"] = tables.TOTAL_SERIES_ID
+    ctx = _stage(str(tmp_path), DAY, "exec-1", forecasts, _metrics())
+    storage.write_table(bucket_files.series_index(forecasts), ctx.path(*run_folder.SERIES_INDEX))
+    with pytest.raises(StepError, match="reserved for rows that are not one series"):
+        postproc.run(ctx, DATABASE)
+    assert not (tmp_path / "forecasts").exists()
 
 
 def test_missing_metric_columns_are_published_as_null(tmp_path: Path) -> None:
@@ -271,7 +304,7 @@ def test_aws_publish_writes_a_version_and_points_the_date_at_it(aws: str) -> Non
         "execution_date",
         "version",
     ]
-    assert len(published) == 6
+    assert len(published) == 6 + 3  # two series and their total
     assert _aws_view("forecast_metrics", DAY)["n_folds"].tolist() == [3] * 3
     glue = boto3.client("glue")
     registered = glue.get_partition(
@@ -289,7 +322,7 @@ def test_aws_rerun_switches_the_date_and_keeps_only_the_replaced_version(aws: st
     _publish("s3://data", DAY, "exec-1")
     _publish("s3://data", DAY, "exec-2", forecasts=_forecasts(level=7.0))
     assert _aws_live() == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
-    assert _aws_view("forecasts", DAY)["yhat"].tolist() == [7.0] * 6
+    assert _aws_view("forecasts", DAY)["yhat"].tolist() == [7.0] * 6 + [14.0] * 3
     # The replaced version stays, so that queries already reading it finish.
     assert len(_versions("forecasts", DAY)) == 2
     _publish("s3://data", DAY, "exec-3")

@@ -66,7 +66,7 @@ def test_forecasts_cover_the_horizon_after_the_execution_date(tmp_path: Path) ->
     _train(tmp_path, series_frame(3, 100, END))
     predict.main([*_common(tmp_path), "--horizon", "21", "--interval-level", "0.9"])
     out = _forecasts(tmp_path)
-    assert list(out.columns) == list(predict.COLUMNS)
+    assert list(out.columns) == list(predict.FILE_COLUMNS)
     assert len(out) == 3 * 21
     for _, group in out.groupby("series_id"):
         assert group["target_date"].tolist() == [END + dt.timedelta(days=k) for k in range(1, 22)]

@@ -25,6 +25,8 @@ def test_a_bucket_file_is_named_by_its_bucket_inside_its_folder() -> None:
     assert run_folder.backtest_scores_bucket(0)[:-1] == run_folder.BACKTEST_SCORES
     assert run_folder.calibration_points_bucket(0)[:-1] == run_folder.CALIBRATION_POINTS
     assert run_folder.forecasts_bucket(0)[:-1] == run_folder.FORECASTS
+    assert run_folder.total_backtest_bucket(0)[:-1] == run_folder.TOTAL_BACKTEST
+    assert run_folder.total_history_bucket(0)[:-1] == run_folder.TOTAL_HISTORY
 
 
 def test_every_step_file_has_its_own_path() -> None:
@@ -33,7 +35,7 @@ def test_every_step_file_has_its_own_path() -> None:
         for name, value in vars(run_folder).items()
         if name.isupper() and isinstance(value, tuple)
     ]
-    assert len(paths) == len(set(paths)) == 13
+    assert len(paths) == len(set(paths)) == 16
 
 
 def test_the_slack_notifier_reads_the_data_quality_summary_where_preproc_writes_it() -> None:
