@@ -103,7 +103,7 @@ def score_bucket(
         if forecasts is not None:
             rows.append(accuracy.score_publication(past.date, forecasts, actuals, scales, promised))
     scored = pd.concat([r for r in rows if len(r)], ignore_index=True) if rows else None
-    scored = scored if scored is not None else pd.DataFrame(columns=list(accuracy.ROW_COLUMNS))
+    scored = scored if scored is not None else no_rows()
     storage.write_table(_typed(scored), ctx.path(*run_folder.accuracy_bucket(bucket)))
     window = _window_rows(ctx, bucket, scoring, scored, notes)
     sums_uri = ctx.path(*run_folder.accuracy_window_bucket(bucket))
@@ -163,6 +163,11 @@ def _window_rows(
     return accuracy.trailing(rows, ctx.execution_date, scoring.window_days)
 
 
+def no_rows() -> pd.DataFrame:
+    """A bucket's scored rows when there is nothing to score, with the columns' types."""
+    return _typed(pd.DataFrame(columns=list(accuracy.ROW_COLUMNS)))
+
+
 def _typed(rows: pd.DataFrame) -> pd.DataFrame:
     """Stable column types, also for no rows (an empty frame has no dtypes of its own)."""
     types = {
@@ -202,7 +207,7 @@ def read_scored(ctx: RunContext, buckets: list[int]) -> pd.DataFrame:
     frames = [storage.read_table(ctx.path(*run_folder.accuracy_bucket(b))) for b in buckets]
     frames = [frame for frame in frames if len(frame)]
     if not frames:
-        return _typed(pd.DataFrame(columns=list(accuracy.ROW_COLUMNS)))
+        return no_rows()
     rows = pd.concat(frames, ignore_index=True)
     return rows.sort_values(["forecast_date", "series_id", "target_date"], kind="stable")
 

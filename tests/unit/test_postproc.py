@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import bucket_files, publication, run_folder, shards, storage, tables
+from pipeline_code import (
+    accuracy_files,
+    bucket_files,
+    publication,
+    run_folder,
+    shards,
+    storage,
+    tables,
+)
 from pipeline_code.errors import StepError
 from pipeline_code.forecasting.total import TotalInterval
 from pipeline_code.run_context import RunContext
@@ -72,6 +80,8 @@ def _stage(
     bucket_files.write_buckets(ctx, parts, run_folder.forecasts_bucket)
     storage.write_table(metrics, ctx.path(*run_folder.METRICS))
     storage.write_json(TOTAL_INTERVAL.to_json(), ctx.path(*run_folder.TOTAL_CALIBRATION))
+    for bucket in bucket_files.index_buckets(index):  # nothing earlier to score
+        storage.write_table(accuracy_files.no_rows(), ctx.path(*run_folder.accuracy_bucket(bucket)))
     return ctx
 
 
@@ -289,7 +299,7 @@ def _versions(table: str, day: dt.date) -> set[str]:
 
 def test_aws_publish_writes_a_version_and_points_the_date_at_it(aws: str) -> None:
     _aws_tables()
-    [forecasts_at, metrics_at] = _publish("s3://data", DAY, "exec-1")
+    [forecasts_at, metrics_at, accuracy_at] = _publish("s3://data", DAY, "exec-1")
     assert forecasts_at.startswith(f"s3://data/forecasts_versions/execution_date={DAY}/version=")
     pointer = publication.read_pointer(
         boto3.client("s3"), publication.pointer_uri("s3://data", DAY)
@@ -297,6 +307,7 @@ def test_aws_publish_writes_a_version_and_points_the_date_at_it(aws: str) -> Non
     assert pointer is not None and pointer["execution_id"] == "exec-1"
     assert forecasts_at.endswith(f"version={pointer['version']}/")
     assert metrics_at == _version_location("forecast_metrics", DAY, pointer["version"])
+    assert accuracy_at == _version_location("forecast_accuracy", DAY, pointer["version"])
     published = _aws_view("forecasts", DAY)
     # pyarrow adds the partition columns it reads from the hive-style path.
     assert published.columns.tolist() == [
