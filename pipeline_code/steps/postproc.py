@@ -168,7 +168,6 @@ def publish_aws(
     """Under the date's lock: write both tables as a new version, then point the date's
     `publications` row at it (the one switch), then delete versions older than the replaced
     one. Returns the new locations."""
-    import awswrangler as wr
     import boto3
 
     glue = glue_client or boto3.client("glue")
@@ -183,12 +182,7 @@ def publish_aws(
         locations = []
         for item in publications:
             location = publication.version_location(data_root, item.table, execution_date, version)
-            wr.s3.to_parquet(
-                item.rows.to_pandas(date_as_object=True),
-                path=location + PART_FILE,
-                dataset=False,
-                index=False,
-            )
+            storage.write_arrow(item.rows, location + PART_FILE)
             catalog.add_partition(
                 tables.versions_of(item.table), [execution_date.isoformat(), version], location
             )
