@@ -56,6 +56,12 @@ def write_arrow(table: pa.Table, uri: str) -> None:
     pq.write_table(table, path, filesystem=fs)
 
 
+def read_arrow(uri: str) -> pa.Table:
+    """One file's columns as written (no columns guessed from a `key=value` folder name)."""
+    fs, path = _filesystem(uri)
+    return pq.read_table(path, filesystem=fs, partitioning=None)
+
+
 def read_table(uri: str) -> pd.DataFrame:
     fs, path = _filesystem(uri)
     return pq.read_table(path, filesystem=fs).to_pandas()

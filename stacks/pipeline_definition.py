@@ -70,6 +70,14 @@ STEP_MODULES: Mapping[str, str] = {
 }
 """Step name -> module under `pipeline_code.steps`."""
 
+
+def metrics_namespace(pipeline_name: str) -> str:
+    """The CloudWatch namespace of the pipeline's own metrics (TrainEvaluation's gate figures):
+    one per environment, so the role's `cloudwatch:namespace` condition confines each
+    environment's jobs to their own."""
+    return f"Forecast/{pipeline_name}"
+
+
 # Any region works: nothing is looked up, and the image URI (the only regional value) is either
 # given or a placeholder the stack fills per region.
 _BUILD_REGION = "us-east-1"
@@ -391,6 +399,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.gate_largest_series),
             "--max-series-relative-mase",
             parameters.max_series_relative_mase.to_string(),
+            "--metrics-namespace",
+            metrics_namespace(settings.pipeline_name),
         ],
         "Predict": [
             "--horizon",
