@@ -27,13 +27,17 @@ def dev(dev_stacks: dict[str, cdk.Stack]) -> Template:
 
 @pytest.fixture(scope="module")
 def prod() -> Template:
-    return Template.from_stack(synth_stacks(environment("prod"))["monitoring"])
+    """Prod in steady state: its schedule switched on after the first successful run."""
+    config = environment("prod", schedule={"enabled": True})
+    return Template.from_stack(synth_stacks(config)["monitoring"])
 
 
 @pytest.fixture(scope="module")
 def prod_with_email() -> Template:
     config = environment(
-        "prod", monitoring={"alarm_email": PROD_EMAIL, "success_deadline_hours": 3}
+        "prod",
+        monitoring={"alarm_email": PROD_EMAIL, "success_deadline_hours": 3},
+        schedule={"enabled": True},
     )
     return Template.from_stack(synth_stacks(config)["monitoring"])
 
@@ -422,6 +426,13 @@ def test_dead_mans_switch_window_follows_the_configured_deadline(
     switch = _alarms(prod_with_email)["forecast-prod-no-successful-execution"]
     assert switch["EvaluationPeriods"] == 27 == switch["DatapointsToAlarm"]
     assert dead_man_window_hours(environment("prod")) == 30
+
+
+def test_the_first_prod_deploy_has_no_dead_mans_switch_to_go_off_before_any_run() -> None:
+    """cdk.json's prod ships with the schedule off: no run could have succeeded yet, and an
+    alarm on silence would fire the moment it is created."""
+    first_deploy = Template.from_stack(synth_stacks(environment("prod"))["monitoring"])
+    assert "forecast-prod-no-successful-execution" not in _alarms(first_deploy)
 
 
 def test_no_dead_mans_switch_where_the_schedule_is_off(dev: Template) -> None:

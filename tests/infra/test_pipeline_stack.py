@@ -54,7 +54,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     assert set(statements) >= {
         "ReadSource",
         "ReadWriteRunsResultsAndStoredVersions",
-        "ReadAndReplacePublications",
+        "ReadAndReplacePublicationsAndRunHistory",
         "UseDataKey",
         "QueryInOwnWorkgroup",
         "ReadSourceAndRegisterPublishedPartitions",
@@ -62,7 +62,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "WriteJobLogs",
         "PullJobImage",
         "RunStepJobs",
-        "PublishJobMetrics",
+        "PublishJobAndGateMetrics",
         "PassOwnRoleToJobs",
     }
     source = resolve(statements["ReadSource"]["Resource"], {})
@@ -75,9 +75,10 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "forecasts_versions",
         "runs",
     ]
-    pointer = statements["ReadAndReplacePublications"]
+    pointer = statements["ReadAndReplacePublicationsAndRunHistory"]
     assert sorted(pointer["Action"]) == ["s3:GetObject", "s3:PutObject"]
-    assert resolve(pointer["Resource"], {}).endswith("/publications/*")
+    replaced = [arn.rsplit("/", 2)[-2] for arn in resolve(pointer["Resource"], {})]
+    assert replaced == ["publications", "run_history"]
     glue = resolve(statements["ReadSourceAndRegisterPublishedPartitions"]["Resource"], {})
     assert all("forecast_dev" in arn or arn.endswith(":catalog") for arn in glue)
     registered = statements["ReadSourceAndRegisterPublishedPartitions"]["Action"]
@@ -144,7 +145,7 @@ def test_deployed_definition_validates_against_the_public_schema(
 
 
 def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
-    prod = _template(synth_stacks(environment("prod")))
+    prod = _template(synth_stacks(environment("prod", schedule={"enabled": True})))
     prod.has_resource_properties(
         "AWS::Scheduler::Schedule",
         {
