@@ -469,7 +469,7 @@ def _estimator(
         instance_type=settings.instance_type,
         volume_size=settings.volume_size_gb,
         max_run=settings.max_runtime_seconds,
-        keep_alive_period_in_seconds=_keep_alive(settings, step_name),
+        keep_alive_period_in_seconds=_keep_alive(settings),
         output_path=f"{_data_root()}/{JOB_OUTPUT_PREFIX}",
         base_job_name=f"{settings.pipeline_name}-{step_name}".lower()[:32],
         environment=job_environment(),
@@ -480,13 +480,24 @@ def _estimator(
     )
 
 
-def _keep_alive(settings: DefinitionSettings, step_name: str) -> int | None:
-    """The last step keeps no instance: no job follows it (KeepAlivePeriodInSeconds is not among
-    the fields a warm pool matches on, so this does not change the earlier matches)."""
-    last = list(STEP_MODULES)[-1]
-    if settings.keep_alive_seconds == 0 or step_name == last:
-        return None
-    return settings.keep_alive_seconds
+def _keep_alive(settings: DefinitionSettings) -> int | None:
+    """Every job keeps its instance the same time, PostProc too. The warm-pools page has each
+    subsequent job specify a keep-alive to match a pool, and PostProc's own pool is what the
+    next date of a backfill (and a re-run right after a run) starts on: one cold start a
+    backfill, not one a date. The cost is PostProc's idle instance for at most the keep-alive
+    after the last run (`bench/cost.py` counts it), and the training-job quota must hold it
+    (`quota_needed`)."""
+    return settings.keep_alive_seconds or None
+
+
+def quota_needed(settings: DefinitionSettings, concurrency: int) -> int:
+    """Instances of the type the training-job (and warm-pool) quota must allow: each of
+    `concurrency` executions holds its `instance_count` instances, running or pooled, and one
+    more set is an execution's last pool waiting out its keep-alive while another starts (or a
+    scheduled run overlapping a backfill). Warm-pool instances count toward the training-job
+    quota
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-resource-limits.html)."""
+    return settings.instance_count * (concurrency + 1)
 
 
 def _job_step(
