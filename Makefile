@@ -49,22 +49,31 @@ format: setup
 synth: setup
 	$(CDK) synth -c env=$(ENV)
 
+# `cdk diff` compares every stack of the app by default; it has no --all option.
 diff: setup
-	$(CDK) diff --all -c env=$(ENV)
+	$(CDK) diff -c env=$(ENV)
 
 deploy: setup
 	$(CDK) deploy --all -c env=$(ENV)
 
 ## re-run one data day (WAIT=1 follows it to the end), or backfill a range and wait for it:
 ## make rerun ENV=prod DATE=2026-11-20 WAIT=1; make backfill ENV=prod FROM=2026-11-01 TO=2026-11-20
+## DRY_RUN=1 shows the dates, pipeline, account and region and starts nothing; a backfill skips
+## days whose latest execution succeeded unless FORCE=1, and asks before more than 5 unless YES=1.
 CONCURRENCY ?= 2
 WAIT ?=
+DRY_RUN ?=
+FORCE ?=
+YES ?=
+RERUN_FLAGS = $(if $(DRY_RUN),--dry-run) $(if $(FORCE),--force) $(if $(YES),--yes)
 rerun: setup
-	$(PY) -m rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait)
+	$(if $(filter command line environment,$(origin DATE)),,$(error DATE is required: make rerun ENV=$(ENV) DATE=YYYY-MM-DD (the data day to re-run)))
+	$(PY) -m rerun --env $(ENV) --date $(DATE) $(if $(WAIT),--wait) $(RERUN_FLAGS)
 
 backfill: setup
+	$(if $(and $(FROM),$(TO)),,$(error FROM and TO are required: make backfill ENV=$(ENV) FROM=YYYY-MM-DD TO=YYYY-MM-DD))
 	$(PY) -m rerun --env $(ENV) --from $(FROM) --to $(TO) \
-	  --concurrency $(CONCURRENCY) --wait
+	  --concurrency $(CONCURRENCY) --wait $(RERUN_FLAGS)
 
 ## the pins in pipeline_code/requirements.txt must resolve as wheels for the job image's Python
 check-job-requirements: setup

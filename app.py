@@ -14,7 +14,12 @@ logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
 import aws_cdk as cdk  # noqa: E402
 
 from stacks.app_builder import build_app  # noqa: E402
-from stacks.config import ConfigError, load_environment  # noqa: E402
+from stacks.config import (  # noqa: E402
+    ConfigError,
+    check_deployable,
+    load_environment,
+    with_account,
+)
 
 
 def main() -> None:
@@ -23,6 +28,8 @@ def main() -> None:
         config = load_environment(
             app.node.try_get_context("environments"), app.node.try_get_context("env")
         )
+        config = with_account(config, app.node.try_get_context("account"))
+        check_deployable(config)
     except ConfigError as err:
         sys.exit(f"Configuration error: {err}")
     build_app(app, config)

@@ -38,8 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from local_run.demo import ensure_demo_data  # noqa: E402
 from local_run.runner import RunRequest, execute, load_definition, new_execution_id  # noqa: E402
+from rerun.cli import DEFAULT_CONCURRENCY  # noqa: E402
 from stacks.config import load_environment  # noqa: E402
-from stacks.pipeline_definition import build_definition, warm_pool_key  # noqa: E402
+from stacks.pipeline_definition import build_definition, quota_needed, warm_pool_key  # noqa: E402
 
 COLD_START_MINUTES = 7.5
 COLD_START_RANGE = (5.0, 10.0)
@@ -149,6 +150,16 @@ def main() -> None:
         f"\noriginal system: ~{ORIGINAL_MINUTES} min (six cold-starting jobs, pip install in each)"
     )
     print(f"modeled: {pooled:.1f} min with warm pools, {cold:.1f} min without")
+    quota = quota_needed(settings, DEFAULT_CONCURRENCY)
+    print(
+        f"after the run PostProc's instance waits up to {settings.keep_alive_seconds} s in its"
+        " warm pool (billed; a backfill's next date starts on it)"
+    )
+    print(
+        f"quotas: '{settings.instance_type} for training job usage' and '... for training warm"
+        f" pool usage' at least {quota} ({settings.instance_count} instance(s) x (backfill"
+        f" concurrency {DEFAULT_CONCURRENCY} + 1)); docs/first-deploy.md step 1.5"
+    )
 
 
 if __name__ == "__main__":

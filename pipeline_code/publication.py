@@ -143,7 +143,7 @@ def publish_local(
         for publication in publications:
             folder = target / publication.table.name
             folder.mkdir(parents=True, exist_ok=False)
-            pq.write_table(publication.rows, folder / PART_FILE)
+            storage.write_arrow(publication.rows, str(folder / PART_FILE))
         (target / "publication.json").write_text(json.dumps({"execution_id": execution_id}))
         _adopt_partitions(lake, execution_date)
         switch(store, version)

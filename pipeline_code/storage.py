@@ -45,6 +45,23 @@ def write_table(frame: pd.DataFrame, uri: str) -> None:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, filesystem=fs)
 
 
+def write_arrow(table: pa.Table, uri: str) -> None:
+    """Write an Arrow table as it is: its schema (a table layout's, from `tables.arrow_schema`)
+    is what the file declares, on S3 and locally alike. Going through pandas instead would turn
+    a bigint column with a null into double, which Athena cannot read against the Glue type.
+    On S3 no folder objects are made: a published table's prefix holds its data files only."""
+    fs, path = _filesystem(uri)
+    if not is_s3(uri):
+        _ensure_parent(fs, path)
+    pq.write_table(table, path, filesystem=fs)
+
+
+def read_arrow(uri: str) -> pa.Table:
+    """One file's columns as written (no columns guessed from a `key=value` folder name)."""
+    fs, path = _filesystem(uri)
+    return pq.read_table(path, filesystem=fs, partitioning=None)
+
+
 def read_table(uri: str) -> pd.DataFrame:
     fs, path = _filesystem(uri)
     return pq.read_table(path, filesystem=fs).to_pandas()

@@ -18,6 +18,10 @@ A sum or mean over series must leave out the reserved ids (`RESERVED_SERIES_IDS`
 
 `execution_id` in the published tables is added by PostProc; the run-folder files lack it.
 
+- `run_history`: one row per execution that reached the quality gate, passed or not: the gate's
+  figures and thresholds, and whether the run was published (`pipeline_code/run_history.py`).
+  Partitioned by `execution_date`; a day re-run three times has three rows.
+
 On AWS the two published tables are Athena views, so that both switch in one write: each stored
 version of a date lives in `<table>_versions` (partitioned by `execution_date` and `version`),
 `publications` holds one row per date naming the version readers see, and each view joins the
@@ -188,6 +192,35 @@ PUBLICATIONS = Table(
     ),
     partition_keys=("execution_date",),
     comment="one row per execution date: which version of the published tables readers see",
+)
+
+RUN_HISTORY = Table(
+    name="run_history",
+    columns=(
+        Column("execution_id", "string", "the pipeline execution"),
+        Column("outcome", "string", "gate_failed, gate_passed (not yet published) or published"),
+        Column("gate_passed", "boolean", "whether the backtest met every gate threshold"),
+        Column("gate_message", "string", "the gate's verdict in words: each broken threshold"),
+        Column("mase", "double", "overall MASE of the backtest"),
+        Column("relative_mase", "double", "overall MASE / seasonal-naive MASE"),
+        Column(
+            "largest_series_relative_mase",
+            "double",
+            "the worst relative MASE among the largest series",
+        ),
+        Column("coverage", "double", "share of actuals inside the calibrated intervals"),
+        Column("smape", "double", "overall sMAPE, 0..200"),
+        Column("n_series", "bigint", "number of series forecast"),
+        Column("max_mase", "double", "the gate's MASE threshold for this run"),
+        Column("max_relative_mase", "double", "the gate's relative MASE threshold"),
+        Column(
+            "max_series_relative_mase", "double", "the gate's threshold for each largest series"
+        ),
+        Column("evaluated_at", "timestamp", "when TrainEvaluation decided the gate (UTC)"),
+        Column("published_at", "timestamp", "when PostProc published the run (UTC); null if not"),
+    ),
+    partition_keys=("execution_date",),
+    comment="one row per pipeline execution that reached the quality gate, passed or failed",
 )
 
 STORED_TABLES: tuple[Table, ...] = (

@@ -1,8 +1,9 @@
-"""Re-run one data day, or backfill a range of them, on the deployed pipeline.
+"""Re-run one data day, or backfill a range of them, on the deployed pipeline; or list its history.
 
-    python -m rerun --env prod --date 2026-11-20 [--wait]
+    python -m rerun --env prod --date 2026-11-20 [--wait] [--dry-run]
     python -m rerun --env prod --from 2026-11-01 --to 2026-11-20 \\
-        [--concurrency 2] [--wait] [--poll-seconds 30]
+        [--concurrency 2] [--wait] [--poll-seconds 30] [--dry-run] [--force] [--yes]
+    python -m rerun history --env prod [--from DAY --to DAY | --date DAY]   (rerun/history.py)
 
 (`make rerun ENV=prod DATE=2026-11-20`, `make backfill ENV=prod FROM=... TO=... [CONCURRENCY=2]`.)
 
@@ -14,6 +15,13 @@ timestamp, and the pipeline takes the data day to be the day before that timesta
 the schedule's time zone (see run_context.resolve_execution_date). This command passes a plain
 date, which the pipeline takes as the data day exactly as given. To redo the run scheduled for the
 morning of 2026-11-21 in Tokyo, re-run `--date 2026-11-20`.
+
+Before anything starts, the command says what it would start: the dates, the pipeline, the
+account (from STS, when the credentials allow) and the region. `--dry-run` stops there. A range
+(`--from/--to`) leaves out every date whose latest execution succeeded or is still running,
+unless `--force`; a single `--date` always runs (that is what a re-run after a data fix is for).
+More than `CONFIRM_ABOVE` dates to start asks for confirmation, unless `--yes`; without a
+terminal to ask on, it refuses.
 
 What a re-run changes: the execution writes to a fresh run folder (keyed by its own execution id)
 and PostProc publishes by switching only that date's partition of the `forecasts` and
@@ -28,7 +36,11 @@ started. With `--wait` it returns when every date has finished. Ctrl-C stops sta
 executions already started keep running on SageMaker and are listed with their ARNs.
 
 Exit status: 0 when every date Succeeded (with --wait) or every date was started and none was
-seen to fail (without --wait); 1 otherwise; 2 for bad arguments or configuration; 130 after Ctrl-C.
+seen to fail (without --wait), and after a dry run; 1 otherwise; 2 bad arguments or
+configuration; 3 no, wrong or expired credentials (or credentials of another account than the
+environment's); 4 unknown AWS profile; 5 AWS cannot be reached; 6 access denied; 7 throttled
+after retries; 8 confirmation refused or impossible; 9 another AWS error; 130 after Ctrl-C. Every
+failure is one line on stderr, never a traceback.
 
 This module runs on an operator's machine, not in a job: it is not part of the job asset, and it
 imports `stacks.config` only inside main() so that the rest of pipeline_code never depends on it.
@@ -38,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 import uuid
@@ -47,7 +58,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-DEFAULT_CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+from rerun.session import (
+    DEFAULT_CDK_JSON,
+    EXIT_USAGE,
+    AwsClients,
+    CommandFailed,
+    RerunError,
+    as_command_failure,
+    aws_clients,
+    caller_account,
+    check_account,
+    read_environments,
+)
+
 MAX_RANGE_DAYS = 366
 DEFAULT_CONCURRENCY = 2
 DEFAULT_POLL_SECONDS = 30.0
@@ -62,12 +85,10 @@ START_FAILED = "StartFailed"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_NOT_CONFIRMED = 8
 EXIT_INTERRUPTED = 130
-
-
-class RerunError(ValueError):
-    """Bad arguments or a pipeline that cannot be used; the message says what to fix."""
+CONFIRM_ABOVE = 5
+"""A run of more dates than this asks before it starts (a handful is what a re-run needs)."""
 
 
 class Clock(Protocol):
@@ -283,13 +304,85 @@ def format_table(outcomes: Sequence[DateOutcome]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# What would start
+
+
+@dataclass
+class Plan:
+    """What the command is about to start, as the operator is shown it before anything starts."""
+
+    pipeline_name: str
+    region: str
+    account: str  # the account, or "unknown (why)"
+    dates: list[dt.date]
+    skipped: dict[dt.date, Any]  # date -> the execution that covers it (executions.Execution)
+    notes: list[str]
+
+
+def _compact_dates(days: Sequence[dt.date]) -> list[str]:
+    """Runs of consecutive days as `first..last`, single days alone."""
+    parts: list[str] = []
+    start = previous = None
+    for day in days:
+        if previous is not None and day == previous + dt.timedelta(days=1):
+            previous = day
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}..{previous}")
+        start = previous = day
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}..{previous}")
+    return parts
+
+
+def describe_plan(plan: Plan, dry_run: bool) -> str:
+    verb = "would start" if dry_run else "starting"
+    lines = [f"pipeline {plan.pipeline_name}  account {plan.account}  region {plan.region}"]
+    lines.append(f"{verb} {len(plan.dates)} execution(s), one per data day:")
+    lines += [f"  {part}" for part in _compact_dates(plan.dates)] or ["  (none)"]
+    if plan.skipped:
+        lines.append(
+            f"skipped {len(plan.skipped)} day(s) whose latest execution succeeded or is running"
+            " (--force runs them too):"
+        )
+        lines += [
+            f"  {day}  {execution.status:<10}  {execution.execution_id}"
+            for day, execution in sorted(plan.skipped.items())
+        ]
+    lines += [f"note: {note}" for note in plan.notes]
+    return "\n".join(lines)
+
+
+def confirm(count: int, plan: Plan, assume_yes: bool, stdin: Any) -> None:
+    """More than CONFIRM_ABOVE executions need a yes: --yes, or an answer on the terminal."""
+    if count <= CONFIRM_ABOVE or assume_yes:
+        return
+    if not stdin.isatty():
+        raise CommandFailed(
+            EXIT_NOT_CONFIRMED,
+            f"{count} executions need confirmation and there is no terminal to ask on:"
+            " check them with --dry-run, then pass --yes (make: YES=1)",
+        )
+    print(
+        f"Start {count} executions of {plan.pipeline_name} in account {plan.account},"
+        f" {plan.region}? [y/N] ",
+        end="",
+        flush=True,
+    )
+    answer = stdin.readline().strip().lower()
+    if answer not in {"y", "yes"}:
+        raise CommandFailed(EXIT_NOT_CONFIRMED, "not confirmed: nothing was started")
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rerun",
-        description="Re-run one data day, or backfill a range, on the deployed pipeline.",
+        description="Re-run one data day, or backfill a range, on the deployed pipeline."
+        " (`python -m rerun history --help`: the executions so far.)",
     )
     parser.add_argument("--env", required=True, help="environment in cdk.json, e.g. prod")
     day = {"type": parse_date, "metavar": "YYYY-MM-DD"}
@@ -303,6 +396,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"executions in flight at once (default {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument("--wait", action="store_true", help="wait until every date finishes")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the dates, pipeline, account and region, and start nothing",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="in a range, also run dates whose latest execution succeeded or is running",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start more than {CONFIRM_ABOVE} dates without asking",
+    )
     parser.add_argument(
         "--poll-seconds",
         type=float,
@@ -335,29 +443,87 @@ def check_tuning(args: argparse.Namespace) -> None:
         raise RerunError(f"--poll-seconds must be positive, got {args.poll_seconds}")
 
 
-def read_environments(cdk_json: Path) -> Any:
-    try:
-        return json.loads(cdk_json.read_text())["context"]["environments"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RerunError(f"{cdk_json}: cannot read context.environments ({err})") from err
-
-
 def sagemaker_client(region: str) -> Any:
-    import boto3
-    from botocore.config import Config
+    """The SageMaker client the command uses (see session.aws_clients)."""
+    return aws_clients(region).sagemaker
 
-    # Adaptive retries also slow the client down when SageMaker throttles, which a long
-    # backfill's polling would otherwise keep provoking.
-    config = Config(retries={"mode": "adaptive", "max_attempts": 10})
-    return boto3.client("sagemaker", region_name=region, config=config)
+
+def _soft(step: Callable[[], Any], region: str, notes: list[str], what: str) -> Any:
+    """In a dry run an AWS failure is a note, not the end: the plan is still worth showing."""
+    try:
+        return step()
+    except RerunError as err:
+        notes.append(f"{what}: {err}")
+        return None
+    except Exception as err:
+        failure = as_command_failure(err, region)
+        if failure is None:
+            raise
+        notes.append(f"{what}: {failure.message}")
+        return None
+
+
+def make_plan(
+    args: argparse.Namespace,
+    env: Any,
+    dates: list[dt.date],
+    client_factory: Callable[[str], AwsClients],
+) -> tuple[Plan, AwsClients | None]:
+    """Who and where, and which dates need a run. In a dry run AWS failures become notes; in a
+    real run they raise CommandFailed."""
+    from rerun.executions import covered_days, list_executions
+
+    notes: list[str] = []
+    region = env.region
+
+    def attempt(step: Callable[[], Any], what: str) -> Any:
+        if args.dry_run:
+            return _soft(step, region, notes, what)
+        try:
+            return step()
+        except Exception as err:
+            failure = as_command_failure(err, region)
+            if failure is None:
+                raise
+            raise failure from None
+
+    clients = attempt(lambda: client_factory(region), "AWS session")
+    account = attempt(lambda: caller_account(clients), "account") if clients else None
+    if account:
+        check_account(env.account, account, env.name)
+    shown_account = account or (f"{env.account} (from cdk.json)" if env.account else "unknown")
+    plan = Plan(env.pipeline_name, region, shown_account, list(dates), {}, notes)
+    if not account:
+        return plan, clients
+    attempt(lambda: check_pipeline_exists(clients.sagemaker, env.pipeline_name, region), "pipeline")
+    if len(dates) > 1 and not args.force and not notes:
+        executions = attempt(
+            lambda: list_executions(
+                clients.sagemaker,
+                env.pipeline_name,
+                env.schedule.timezone,
+                created_after=dates[0] - dt.timedelta(days=1),
+            ),
+            "earlier executions",
+        )
+        covered = covered_days(executions or [])
+        plan.skipped = {day: covered[day] for day in dates if day in covered}
+        plan.dates = [day for day in dates if day not in covered]
+    return plan, clients
 
 
 def main(
     argv: Sequence[str] | None = None,
     *,
-    client_factory: Callable[[str], Any] = sagemaker_client,
+    client_factory: Callable[[str], AwsClients] = aws_clients,
     clock: Clock | None = None,
+    stdin: Any = None,
 ) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["history"]:
+        from rerun import history
+
+        return history.main(argv[1:], client_factory=client_factory, clock=clock)
     from stacks.config import ConfigError, load_environment
 
     args = build_parser().parse_args(argv)
@@ -367,21 +533,34 @@ def main(
         check_tuning(args)
         dates = dates_to_run(first, last, clock.today())
         env = load_environment(read_environments(args.cdk_json), args.env)
-        client = client_factory(env.region)
-        check_pipeline_exists(client, env.pipeline_name, env.region)
     except (RerunError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        plan, clients = make_plan(args, env, dates, client_factory)
+        print(describe_plan(plan, args.dry_run), flush=True)
+        if args.dry_run or not plan.dates:
+            return EXIT_OK
+        confirm(len(plan.dates), plan, args.yes, stdin or sys.stdin)
+    except CommandFailed as failure:
+        print(f"error: {failure.message}", file=sys.stderr)
+        return failure.exit_code
+    except RerunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was started", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    assert clients is not None  # a real run has failed above without them
 
     print(
-        f"{env.pipeline_name} ({env.region}): {len(dates)} date(s) {first}..{last},"
-        f" at most {args.concurrency} at once{', waiting for results' if args.wait else ''}",
+        f"at most {args.concurrency} at once{', waiting for results' if args.wait else ''}",
         flush=True,
     )
     outcomes, interrupted = run_dates(
-        client,
+        clients.sagemaker,
         env.pipeline_name,
-        dates,
+        plan.dates,
         concurrency=args.concurrency,
         wait=args.wait,
         poll_seconds=args.poll_seconds,

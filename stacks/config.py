@@ -366,6 +366,26 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         raise ConfigError(_message(root, err.errors()[0])) from None
 
 
+def with_account(config: EnvironmentConfig, account: Any) -> EnvironmentConfig:
+    """The environment with `account` from the command line (`-c account=...`), when given."""
+    if account is None:
+        return config
+    if not isinstance(account, str) or not re.fullmatch(_ACCOUNT, account):
+        raise ConfigError(f"account: expected 12 digits (-c account=...), got {account!r}")
+    return config.model_copy(update={"account": account})
+
+
+def check_deployable(config: EnvironmentConfig) -> None:
+    """An environment that keeps its data names its account: deployed with `account: null` it
+    would land in whichever account the CLI's credentials hold (dev may: it is disposable)."""
+    if config.retain_data and config.account is None:
+        raise ConfigError(
+            f"environments.{config.name}.account: required where retain_data is true, so that"
+            " a kept environment is never deployed into whichever account the CLI holds; set it"
+            " in cdk.json or pass -c account=123456789012"
+        )
+
+
 def load_environment(environments: Any, name: str | None) -> EnvironmentConfig:
     """Pick and parse the environment named by `-c env=NAME`."""
     if not isinstance(environments, dict) or not environments:

@@ -1,6 +1,6 @@
 """Data stack: the KMS key, the data and access-log buckets, the Athena workgroup and the Glue
 database: the source table, the two published views and the tables behind them (stored versions
-and `publications`, see `stacks.glue_views`)."""
+and `publications`, see `stacks.glue_views`), and `run_history` (pipeline_code/run_history.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from stacks.nag import acknowledge
 
 ATHENA_RESULTS_PREFIX = "athena-results/"
 RUNS_PREFIX = f"{run_folder.RUNS}/"
+PROJECTED_TABLES = (tables.APPLICATIONS, tables.RUN_HISTORY)
+"""Tables whose daily partitions Athena projects: nothing registers them one by one."""
 
 
 class DataStack(cdk.Stack):
@@ -53,7 +55,10 @@ class DataStack(cdk.Stack):
                 description=f"Forecast pipeline ({config.name}): source and published tables",
             ),
         )
-        self.tables = {table.name: self._glue_table(table) for table in tables.STORED_TABLES}
+        self.tables = {
+            table.name: self._glue_table(table)
+            for table in (*tables.STORED_TABLES, tables.RUN_HISTORY)
+        }
         self.views = {table.name: self._published_view(table) for table in tables.PUBLISHED_TABLES}
 
     def _log_bucket(self, removal: cdk.RemovalPolicy) -> s3.Bucket:
@@ -141,9 +146,7 @@ class DataStack(cdk.Stack):
 
     def _glue_table(self, table: tables.Table) -> cdk.CfnResource:
         projection = (
-            _daily_partition_projection(table.partition_key)
-            if table is tables.APPLICATIONS
-            else None
+            _daily_partition_projection(table.partition_key) if table in PROJECTED_TABLES else None
         )
         table_input = tables.glue_table_input(
             table, self.bucket.s3_url_for_object(f"{table.name}/"), projection
@@ -171,8 +174,9 @@ def _pascal(name: str) -> str:
 
 
 def _daily_partition_projection(key: str) -> dict[str, str]:
-    """New source partitions appear every day; projection makes them queryable without
-    registering each one (the stored versions and `publications` are registered by PostProc)."""
+    """New source and run-history partitions appear every day; projection makes them queryable
+    without registering each one (the stored versions and `publications` are registered by
+    PostProc)."""
     return {
         "projection.enabled": "true",
         f"projection.{key}.type": "date",

@@ -32,6 +32,7 @@ TRINO_TYPES = {
     "string": "varchar",
     "double": "double",
     "bigint": "bigint",
+    "boolean": "boolean",
     "date": "date",
     "timestamp": "timestamp(3)",
 }

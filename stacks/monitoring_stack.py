@@ -6,6 +6,9 @@ Slack notifier (and, when configured, an e-mail address).
 
 Every hop that can drop a message has a dead-letter queue, and every dead-letter queue has an
 alarm on the same topic. Alarm windows are explained in docs/monitoring.md.
+
+The stack also draws the operators' CloudWatch dashboard (`forecast-<env>-operations`,
+`stacks/operations_dashboard.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.dead_letter_queue import dead_letter_queue
 from stacks.nag import acknowledge_wildcard_resources
+from stacks.operations_dashboard import PIPELINE_METRICS_NAMESPACE, operations_dashboard
 from stacks.pipeline_events import (
     execution_status_pattern,
     pipeline_arn,
@@ -45,8 +49,6 @@ NOTIFIER_EXCLUDES = ["render_example.py"]
 # Slack retries (slack_webhook.RetryPolicy) take at most about 45 s, SageMaker reads a few more.
 NOTIFIER_TIMEOUT = cdk.Duration.seconds(90)
 NOTIFIER_RETRY_ATTEMPTS = 2
-
-PIPELINE_METRICS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 
 # How long EventBridge keeps retrying delivery to the topic before the dead-letter queue.
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(6)
@@ -141,6 +143,20 @@ class MonitoringStack(cdk.Stack):
                 subscriptions.EmailSubscription(config.monitoring.alarm_email)
             )
         self.alarms = self._alarms(pipeline)
+        self.dashboard = operations_dashboard(
+            self,
+            config=config,
+            notifier=self.notifier,
+            queues=[
+                _queue_name(queue)
+                for queue in (
+                    pipeline.schedule.dead_letter_queue,
+                    self.target_dead_letter_queue,
+                    self.subscription_dead_letter_queue,
+                    self.notifier_dead_letter_queue,
+                )
+            ],
+        )
         cdk.CfnOutput(self, "AlertsTopicArn", value=self.alerts_topic.topic_arn)
 
     # -- topic and its key ---------------------------------------------------------------------

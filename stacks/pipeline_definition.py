@@ -73,6 +73,14 @@ STEP_MODULES: Mapping[str, str] = {
 }
 """Step name -> module under `pipeline_code.steps`."""
 
+
+def metrics_namespace(pipeline_name: str) -> str:
+    """The CloudWatch namespace of the pipeline's own metrics (TrainEvaluation's gate figures):
+    one per environment, so the role's `cloudwatch:namespace` condition confines each
+    environment's jobs to their own."""
+    return f"Forecast/{pipeline_name}"
+
+
 # Any region works: nothing is looked up, and the image URI (the only regional value) is either
 # given or a placeholder the stack fills per region.
 _BUILD_REGION = "us-east-1"
@@ -429,6 +437,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.gate_largest_series),
             "--max-series-relative-mase",
             parameters.max_series_relative_mase.to_string(),
+            "--metrics-namespace",
+            metrics_namespace(settings.pipeline_name),
         ],
         "Predict": [
             "--horizon",
@@ -512,7 +522,7 @@ def _estimator(
         instance_type=settings.instance_type,
         volume_size=settings.volume_size_gb,
         max_run=settings.max_runtime_seconds,
-        keep_alive_period_in_seconds=_keep_alive(settings, step_name),
+        keep_alive_period_in_seconds=_keep_alive(settings),
         output_path=f"{_data_root()}/{JOB_OUTPUT_PREFIX}",
         base_job_name=f"{settings.pipeline_name}-{step_name}".lower()[:32],
         environment=job_environment(),
@@ -523,13 +533,24 @@ def _estimator(
     )
 
 
-def _keep_alive(settings: DefinitionSettings, step_name: str) -> int | None:
-    """The last step keeps no instance: no job follows it (KeepAlivePeriodInSeconds is not among
-    the fields a warm pool matches on, so this does not change the earlier matches)."""
-    last = list(STEP_MODULES)[-1]
-    if settings.keep_alive_seconds == 0 or step_name == last:
-        return None
-    return settings.keep_alive_seconds
+def _keep_alive(settings: DefinitionSettings) -> int | None:
+    """Every job keeps its instance the same time, PostProc too. The warm-pools page has each
+    subsequent job specify a keep-alive to match a pool, and PostProc's own pool is what the
+    next date of a backfill (and a re-run right after a run) starts on: one cold start a
+    backfill, not one a date. The cost is PostProc's idle instance for at most the keep-alive
+    after the last run (`bench/cost.py` counts it), and the training-job quota must hold it
+    (`quota_needed`)."""
+    return settings.keep_alive_seconds or None
+
+
+def quota_needed(settings: DefinitionSettings, concurrency: int) -> int:
+    """Instances of the type the training-job (and warm-pool) quota must allow: each of
+    `concurrency` executions holds its `instance_count` instances, running or pooled, and one
+    more set is an execution's last pool waiting out its keep-alive while another starts (or a
+    scheduled run overlapping a backfill). Warm-pool instances count toward the training-job
+    quota
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-resource-limits.html)."""
+    return settings.instance_count * (concurrency + 1)
 
 
 def _job_step(

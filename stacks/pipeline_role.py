@@ -15,6 +15,10 @@ from pipeline_code import tables
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import ATHENA_RESULTS_PREFIX, RUNS_PREFIX, DataStack
 from stacks.nag import acknowledge_wildcard_resources
+from stacks.pipeline_definition import metrics_namespace
+
+JOB_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+"""Where SageMaker training jobs put their instance metrics, with the job's role."""
 
 
 class PipelineRole(iam.Role):
@@ -39,6 +43,10 @@ class PipelineRole(iam.Role):
         self._data = data
         self._bucket_name = bucket_name
         self._image_repository_arn = image_repository_arn
+        self._metric_namespaces = [
+            JOB_METRICS_NAMESPACE,
+            metrics_namespace(config.pipeline_name),
+        ]
         statements = self._statements()
         for statement in statements:
             self.add_to_policy(statement)
@@ -97,10 +105,15 @@ class PipelineRole(iam.Role):
                 resources=[self._bucket_objects(prefix) for prefix in read_write],
             ),
             iam.PolicyStatement(
-                # Replaced, never deleted: the row readers of both published views go by.
-                sid="ReadAndReplacePublications",
+                # Replaced, never deleted: the row readers of both published views go by, and
+                # each execution's run_history row (TrainEvaluation writes it, PostProc
+                # replaces it).
+                sid="ReadAndReplacePublicationsAndRunHistory",
                 actions=["s3:GetObject", "s3:PutObject"],
-                resources=[self._bucket_objects(f"{tables.PUBLICATIONS.name}/")],
+                resources=[
+                    self._bucket_objects(f"{tables.PUBLICATIONS.name}/"),
+                    self._bucket_objects(f"{tables.RUN_HISTORY.name}/"),
+                ],
             ),
         ]
 
@@ -226,14 +239,13 @@ class PipelineRole(iam.Role):
                 resources=[self.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             ),
-            # Training jobs publish their instance metrics; the action has no resource-level
+            # Training jobs publish their instance metrics, and TrainEvaluation the gate's
+            # figures to the environment's own namespace; the action has no resource-level
             # permission, so the namespace condition is what scopes it.
             iam.PolicyStatement(
-                sid="PublishJobMetrics",
+                sid="PublishJobAndGateMetrics",
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
-                conditions={
-                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
-                },
+                conditions={"StringEquals": {"cloudwatch:namespace": self._metric_namespaces}},
             ),
         ]

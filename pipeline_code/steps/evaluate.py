@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline_code import bucket_files, run_folder, shards, storage
+from pipeline_code import bucket_files, run_folder, run_history, run_metrics, shards, storage
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.forecasting.backtest_table import (
     POINT_COLUMNS,
@@ -438,14 +438,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=math.inf,
         help="highest MASE / seasonal-naive MASE of each of the largest series",
     )
+    parser.add_argument(
+        "--metrics-namespace",
+        default="",
+        help="CloudWatch namespace of the gate's metrics on AWS ('' = none)",
+    )
     return parser.parse_args(argv)
+
+
+def record_outcome(ctx: RunContext, report: dict[str, Any], metrics_namespace: str) -> None:
+    """The gate's figures where operators look, before the ConditionStep may end the run: the
+    execution's `run_history` row, and on AWS the dashboard's custom metrics."""
+    run_history.record_gate(ctx, report)
+    if metrics_namespace and not ctx.is_local:
+        run_metrics.publish_gate_metrics(report, metrics_namespace)
 
 
 def main(argv: list[str] | None = None) -> None:
     if shards.skip_unless_leader(STEP):
         return
     args = parse_args(argv)
-    run(context_from(args), args)
+    ctx = context_from(args)
+    record_outcome(ctx, run(ctx, args), args.metrics_namespace)
 
 
 if __name__ == "__main__":

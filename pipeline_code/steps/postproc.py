@@ -41,6 +41,7 @@ from pipeline_code import (
     bucket_files,
     publication,
     run_folder,
+    run_history,
     shards,
     storage,
     tables,
@@ -246,7 +247,6 @@ def publish_aws(
     """Under the date's lock: write both tables as a new version, then point the date's
     `publications` row at it (the one switch), then delete versions older than the replaced
     one. Returns the new locations."""
-    import awswrangler as wr
     import boto3
 
     glue = glue_client or boto3.client("glue")
@@ -261,12 +261,7 @@ def publish_aws(
         locations = []
         for item in publications:
             location = publication.version_location(data_root, item.table, execution_date, version)
-            wr.s3.to_parquet(
-                item.rows.to_pandas(date_as_object=True),
-                path=location + PART_FILE,
-                dataset=False,
-                index=False,
-            )
+            storage.write_arrow(item.rows, location + PART_FILE)
             catalog.add_partition(
                 tables.versions_of(item.table), [execution_date.isoformat(), version], location
             )
@@ -341,6 +336,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def record_publication(ctx: RunContext) -> None:
+    """Mark the execution's `run_history` row published. Best effort: the forecasts are
+    published already, and failing the step now would report a published run as failed."""
+    try:
+        report = storage.read_json(ctx.path(*run_folder.EVALUATION))
+        run_history.record_published(ctx, report)
+    except Exception as err:
+        print(f"WARNING {STEP}: run_history not marked published: {one_line(err)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     if shards.skip_unless_leader(STEP):
         return
@@ -348,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = context_from(args)
     check_promise(ctx, args)
     run(ctx, args.database)
+    record_publication(ctx)
 
 
 if __name__ == "__main__":

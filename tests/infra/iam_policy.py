@@ -56,6 +56,9 @@ class Names:
 
 
 def required_permissions(call: AwsCall, names: Names) -> list[Permission]:
+    cloudwatch = cloudwatch_operation(call)
+    if cloudwatch:
+        return [(f"cloudwatch:{cloudwatch}", "*")]
     if call.target:
         return _json_protocol(call, names)
     if "Action=GetCallerIdentity" in call.body.decode(errors="ignore"):
@@ -117,6 +120,25 @@ def _sse_kms(s3_permissions: Iterable[Permission], names: Names) -> list[Permiss
     for a data key, reading one makes it ask KMS to decrypt, both as the caller."""
     kms = {"s3:PutObject": "kms:GenerateDataKey", "s3:GetObject": "kms:Decrypt"}
     return [(kms[action], names.data_key_arn) for action, _ in s3_permissions if action in kms]
+
+
+# -- CloudWatch ------------------------------------------------------------------------------------
+
+_CLOUDWATCH_SERVICE_ID = "GraniteServiceVersion20100801"
+
+
+def cloudwatch_operation(call: AwsCall) -> str:
+    """The CloudWatch operation of a call, whichever protocol botocore chose (JSON names it in
+    X-Amz-Target, Smithy RPC v2 CBOR in the path), or "".
+
+    PutMetricData has no resource-level permission: it is granted on `*` and scoped by the
+    `cloudwatch:namespace` condition (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html),
+    which test_iam_coverage checks apart."""
+    prefix = f"/service/{_CLOUDWATCH_SERVICE_ID}/operation/"
+    if call.path.startswith(prefix):
+        return call.path.removeprefix(prefix)
+    service, _, operation = call.target.partition(".")
+    return operation if service == _CLOUDWATCH_SERVICE_ID else ""
 
 
 # -- Glue and Athena (JSON protocol: the operation is in X-Amz-Target) -----------------------------

@@ -45,6 +45,8 @@ def synthesized(
             "-q",
             "-c",
             f"env={request.param}",
+            # Prod keeps its data, so it must name its account (stacks.config.check_deployable).
+            *(["-c", "account=123456789012"] if request.param == "prod" else []),
             "-o",
             str(out),
             "--app",
@@ -92,3 +94,62 @@ def test_cdk_nag_reports_no_unacknowledged_finding(synthesized: tuple[str, Path]
         for violation in plugin.get("violations", [])
     ]
     assert violations == []
+
+
+def _cdk(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CDK), *args],
+        cwd=REPO,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_prod_without_an_account_is_refused_in_one_line() -> None:
+    result = _cdk("synth", "-q", "-c", "env=prod", "--app", f"{sys.executable} app.py")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Configuration")]
+    assert errors == [
+        "Configuration error: environments.prod.account: required where retain_data is true,"
+        " so that a kept environment is never deployed into whichever account the CLI holds;"
+        " set it in cdk.json or pass -c account=123456789012"
+    ]
+
+
+def _documented_bootstrap() -> list[str]:
+    """docs/first-deploy.md's bootstrap command, placeholders filled in."""
+    text = (REPO / "docs" / "first-deploy.md").read_text()
+    (line,) = [line.strip() for line in text.splitlines() if " bootstrap aws://" in line]
+    filled = line.replace("<account>", "123456789012").replace("<region>", "ap-northeast-1")
+    command = filled.replace("<env>", "dev").split()
+    assert command[0] == "node_modules/.bin/cdk", line
+    return command[1:]
+
+
+def test_the_documented_bootstrap_runs_until_it_needs_credentials() -> None:
+    """The app synthesizes (bootstrap runs it) and the CLI gets as far as asking AWS."""
+    result = _cdk(*_documented_bootstrap(), "--app", f"{sys.executable} app.py")
+    output = result.stdout + result.stderr
+    assert "Configuration error" not in output
+    assert "no credentials have been configured" in output, output[-2000:]
+
+
+def test_make_diff_arguments_are_accepted_by_cdk_diff(synthesized: tuple[str, Path]) -> None:
+    """`make diff`'s own command line against the synthesized app: the CLI accepts every
+    argument and gets as far as needing credentials to read the deployed stacks."""
+    env, out = synthesized
+    make = subprocess.run(
+        ["make", "--no-print-directory", "-n", "diff", f"ENV={env}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (line,) = [line for line in make.stdout.splitlines() if " diff " in line]
+    arguments = line.split()[1:]
+    result = _cdk(*arguments, "--app", str(out), timeout=300)
+    output = result.stdout + result.stderr
+    assert "Unknown option" not in output and "Unknown argument" not in output, output[-2000:]
+    assert "Stack Forecast-" in output or "credentials" in output, output[-2000:]

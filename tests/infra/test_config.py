@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, load_environment, parse_environment
+from stacks.config import (
+    ConfigError,
+    check_deployable,
+    load_environment,
+    parse_environment,
+    with_account,
+)
 from tests.infra.conftest import cdk_environments
 
 
@@ -25,10 +31,31 @@ def test_repo_environments_parse(name: str) -> None:
     assert config.schedule.timezone == "Asia/Tokyo"
 
 
-def test_prod_keeps_data_and_runs_on_schedule() -> None:
+def test_prod_keeps_data_and_its_schedule_waits_for_the_first_successful_run() -> None:
+    """The schedule (and with it the no-success alarm) is switched on by the operator after the
+    first run succeeded (docs/first-deploy.md): on the first deploy there is no data yet."""
     prod = load_environment(cdk_environments(), "prod")
     assert prod.retain_data is True
-    assert prod.schedule.enabled is True
+    assert prod.schedule.enabled is False
+
+
+def test_an_environment_that_keeps_data_must_name_its_account() -> None:
+    prod = load_environment(cdk_environments(), "prod")
+    assert prod.account is None
+    with pytest.raises(ConfigError) as refused:
+        check_deployable(prod)
+    message = str(refused.value)
+    assert message.startswith("environments.prod.account: required where retain_data is true")
+    assert "-c account=123456789012" in message and "\n" not in message
+    check_deployable(with_account(prod, "123456789012"))
+    check_deployable(load_environment(cdk_environments(), "dev"))  # disposable: may float
+
+
+@pytest.mark.parametrize("bad", ["12345", "abcdefghijkl", 123456789012])
+def test_a_malformed_account_on_the_command_line_is_refused(bad: object) -> None:
+    prod = load_environment(cdk_environments(), "prod")
+    with pytest.raises(ConfigError, match=r"account: expected 12 digits"):
+        with_account(prod, bad)
 
 
 def test_unknown_environment_lists_known_ones() -> None:

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
 
 from pipeline_code import tables
+from tests.infra.cfn import resolve
 
 
 def _template(stacks: dict[str, cdk.Stack]) -> Template:
@@ -105,8 +106,8 @@ def test_glue_tables_match_the_data_contracts(dev_stacks: dict[str, cdk.Stack]) 
     assert stored == {"applications", "forecasts_versions", "forecast_metrics_versions"} | {
         "publications"
     }
-    assert set(found) == stored | published
-    for table in tables.STORED_TABLES:
+    assert set(found) == stored | published | {"run_history"}
+    for table in (*tables.STORED_TABLES, tables.RUN_HISTORY):
         table_input = found[table.name]
         assert table_input["TableType"] == "EXTERNAL_TABLE"
         columns = [(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]]
@@ -119,6 +120,12 @@ def test_glue_tables_match_the_data_contracts(dev_stacks: dict[str, cdk.Stack]) 
     ]
     assert found["applications"]["Parameters"]["projection.dt.type"] == "date"
     assert "projection.enabled" not in found["publications"]["Parameters"]
+    # Every execution's row lands without a Glue call: its daily partitions are projected.
+    history = found["run_history"]["Parameters"]
+    assert history["projection.enabled"] == "true"
+    assert history["projection.execution_date.type"] == "date"
+    location = resolve(found["run_history"]["StorageDescriptor"]["Location"], {})
+    assert location.endswith("/run_history/"), location
     for table in tables.PUBLISHED_TABLES:
         view = found[table.name]
         assert view["TableType"] == "VIRTUAL_VIEW"

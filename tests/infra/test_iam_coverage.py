@@ -38,7 +38,14 @@ from tests.infra.cfn import (
     resource_types,
 )
 from tests.infra.conftest import environment, synth_stacks
-from tests.infra.iam_policy import Names, Permission, allows, denied, required_permissions
+from tests.infra.iam_policy import (
+    Names,
+    Permission,
+    allows,
+    cloudwatch_operation,
+    denied,
+    required_permissions,
+)
 from tests.unit import moto_server
 from tests.unit.moto_server import AwsCall, MotoServer, set_athena_results, use_fresh_account
 
@@ -216,6 +223,24 @@ def test_the_role_allows_every_call_the_steps_make(
     step_calls: list[AwsCall], names: Names, role_statements: list[dict[str, Any]]
 ) -> None:
     assert denied(role_statements, step_calls, names) == []
+
+
+def test_the_steps_put_metrics_only_in_the_namespaces_the_role_allows(
+    step_calls: list[AwsCall], role_statements: list[dict[str, Any]]
+) -> None:
+    """PutMetricData is granted on `*`; its `cloudwatch:namespace` condition is the scope."""
+    (statement,) = [s for s in role_statements if "cloudwatch:PutMetricData" in _actions(s)]
+    allowed = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+    assert allowed == ["/aws/sagemaker/TrainingJobs", "Forecast/forecast-prod-daily"]
+    assert any(cloudwatch_operation(call) == "PutMetricData" for call in step_calls)
+    found = {m["Namespace"] for m in boto3.client("cloudwatch").list_metrics()["Metrics"]}
+    # moto reports its own AWS/S3 bucket metrics too; the steps' are the others.
+    assert {n for n in found if not n.startswith("AWS/")} == {"Forecast/forecast-prod-daily"}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
 
 
 def _without(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:

@@ -27,13 +27,17 @@ def dev(dev_stacks: dict[str, cdk.Stack]) -> Template:
 
 @pytest.fixture(scope="module")
 def prod() -> Template:
-    return Template.from_stack(synth_stacks(environment("prod"))["monitoring"])
+    """Prod in steady state: its schedule switched on after the first successful run."""
+    config = environment("prod", schedule={"enabled": True})
+    return Template.from_stack(synth_stacks(config)["monitoring"])
 
 
 @pytest.fixture(scope="module")
 def prod_with_email() -> Template:
     config = environment(
-        "prod", monitoring={"alarm_email": PROD_EMAIL, "success_deadline_hours": 3}
+        "prod",
+        monitoring={"alarm_email": PROD_EMAIL, "success_deadline_hours": 3},
+        schedule={"enabled": True},
     )
     return Template.from_stack(synth_stacks(config)["monitoring"])
 
@@ -424,6 +428,13 @@ def test_dead_mans_switch_window_follows_the_configured_deadline(
     assert dead_man_window_hours(environment("prod")) == 30
 
 
+def test_the_first_prod_deploy_has_no_dead_mans_switch_to_go_off_before_any_run() -> None:
+    """cdk.json's prod ships with the schedule off: no run could have succeeded yet, and an
+    alarm on silence would fire the moment it is created."""
+    first_deploy = Template.from_stack(synth_stacks(environment("prod"))["monitoring"])
+    assert "forecast-prod-no-successful-execution" not in _alarms(first_deploy)
+
+
 def test_no_dead_mans_switch_where_the_schedule_is_off(dev: Template) -> None:
     assert environment("dev").schedule.enabled is False
     assert "forecast-dev-no-successful-execution" not in _alarms(dev)
@@ -444,3 +455,88 @@ def test_email_subscription_only_when_configured(
         "AWS::SNS::Subscription",
         {"Protocol": "email", "Endpoint": PROD_EMAIL, "TopicArn": {"Ref": topic_id}},
     )
+
+
+# -- the operations dashboard -----------------------------------------------------------------
+
+
+def _dashboard(template: Template) -> dict[str, Any]:
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "forecast-prod-operations"
+    return json.loads(resolve(dashboard["Properties"]["DashboardBody"], {}))
+
+
+def _widget(body: dict[str, Any], title: str) -> dict[str, Any]:
+    (widget,) = [w for w in body["widgets"] if w["properties"].get("title") == title]
+    return widget["properties"]
+
+
+def _series(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str], dict[str, Any]]]:
+    """(namespace, metric, dimensions, options) of each line, CloudWatch's array form read."""
+    found = []
+    for line in widget["metrics"]:
+        *names, options = line if isinstance(line[-1], dict) else (*line, {})
+        namespace, metric, *pairs = names
+        found.append((namespace, metric, dict(zip(pairs[::2], pairs[1::2], strict=True)), options))
+    return found
+
+
+def test_the_dashboard_shows_executions_per_day_and_their_duration(prod: Template) -> None:
+    body = _dashboard(prod)
+    pipeline = {"PipelineName": "forecast-prod-daily"}
+    executions = _series(_widget(body, "Executions per day"))
+    assert [(m, o["stat"], o["period"]) for _, m, _, o in executions] == [
+        ("ExecutionSucceeded", "Sum", 86400),
+        ("ExecutionFailed", "Sum", 86400),
+        ("ExecutionStopped", "Sum", 86400),
+    ]
+    assert {(n, tuple(d.items())) for n, _, d, _ in executions} == {
+        ("AWS/Sagemaker/ModelBuildingPipeline", tuple(pipeline.items()))
+    }
+    durations = _series(_widget(body, "Execution duration per day (ms)"))
+    assert {m for _, m, _, _ in durations} == {"ExecutionDuration"}
+
+
+def test_the_dashboard_shows_each_steps_duration(prod: Template) -> None:
+    steps = _series(_widget(_dashboard(prod), "Step duration per day (ms, longest)"))
+    assert [d for _, m, d, _ in steps if m == "StepDuration"] == [
+        {"PipelineName": "forecast-prod-daily", "StepName": step}
+        for step in ("Extract", "PreProc", "Train", "TrainEvaluation", "Predict", "PostProc")
+    ]
+
+
+def test_the_dashboard_shows_the_gates_figures_from_the_roles_namespace(
+    prod: Template,
+) -> None:
+    body = _dashboard(prod)
+    gate = _widget(body, "Quality gate: backtest figures")
+    assert [(n, m) for n, m, _, _ in _series(gate)] == [
+        ("Forecast/forecast-prod-daily", "GateMASE"),
+        ("Forecast/forecast-prod-daily", "GateRelativeMASE"),
+        ("Forecast/forecast-prod-daily", "GateLargestSeriesRelativeMASE"),
+    ]
+    config = environment("prod").pipeline
+    assert [a["value"] for a in gate["annotations"]["horizontal"]] == [
+        config.max_mase,
+        config.max_relative_mase,
+        config.max_series_relative_mase,
+    ]
+    size = _series(_widget(body, "Series and gate outcome"))
+    assert [m for _, m, _, _ in size] == ["SeriesCount", "GatePassed"]
+    coverage = _series(_widget(body, "Interval coverage"))
+    assert [m for _, m, _, _ in coverage] == ["GateCoverage"]
+
+
+def test_the_dashboard_shows_notifier_errors_and_every_dead_letter_queue(prod: Template) -> None:
+    body = _dashboard(prod)
+    (errors,) = _series(_widget(body, "Slack notifier errors per hour"))
+    assert errors[:2] == ("AWS/Lambda", "Errors") and errors[3]["stat"] == "Sum"
+    depth = _series(_widget(body, "Dead-letter queues: messages waiting"))
+    assert {
+        d["QueueName"] for _, m, d, _ in depth if m == "ApproximateNumberOfMessagesVisible"
+    } == {
+        "forecast-prod-schedule-dlq",
+        "forecast-prod-alerts-rules-dlq",
+        "forecast-prod-slack-notifier-dlq",
+        "forecast-prod-alerts-subscription-dlq",
+    }

@@ -54,7 +54,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     assert set(statements) >= {
         "ReadSource",
         "ReadWriteRunsResultsAndStoredVersions",
-        "ReadAndReplacePublications",
+        "ReadAndReplacePublicationsAndRunHistory",
         "UseDataKey",
         "QueryInOwnWorkgroup",
         "ReadSourceAndRegisterPublishedPartitions",
@@ -62,7 +62,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "WriteJobLogs",
         "PullJobImage",
         "RunStepJobs",
-        "PublishJobMetrics",
+        "PublishJobAndGateMetrics",
         "PassOwnRoleToJobs",
     }
     source = resolve(statements["ReadSource"]["Resource"], {})
@@ -75,9 +75,10 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
         "forecasts_versions",
         "runs",
     ]
-    pointer = statements["ReadAndReplacePublications"]
+    pointer = statements["ReadAndReplacePublicationsAndRunHistory"]
     assert sorted(pointer["Action"]) == ["s3:GetObject", "s3:PutObject"]
-    assert resolve(pointer["Resource"], {}).endswith("/publications/*")
+    replaced = [arn.rsplit("/", 2)[-2] for arn in resolve(pointer["Resource"], {})]
+    assert replaced == ["publications", "run_history"]
     glue = resolve(statements["ReadSourceAndRegisterPublishedPartitions"]["Resource"], {})
     assert all("forecast_dev" in arn or arn.endswith(":catalog") for arn in glue)
     registered = statements["ReadSourceAndRegisterPublishedPartitions"]["Action"]
@@ -144,7 +145,7 @@ def test_deployed_definition_validates_against_the_public_schema(
 
 
 def test_schedule_passes_its_scheduled_time_as_execution_date() -> None:
-    prod = _template(synth_stacks(environment("prod")))
+    prod = _template(synth_stacks(environment("prod", schedule={"enabled": True})))
     prod.has_resource_properties(
         "AWS::Scheduler::Schedule",
         {
@@ -205,7 +206,7 @@ def test_the_job_image_is_built_from_the_job_package(dev_stacks: dict[str, cdk.S
 
 def test_prod_runs_six_warm_pooled_jobs_on_one_configuration() -> None:
     """One cold start a run: every job matches the previous one's warm pool (same role, image,
-    instance, volume and network settings) and every job but the last keeps its instance."""
+    instance, volume and network settings) and every job keeps its instance."""
     prod = _deployed_definition(_template(synth_stacks(environment("prod"))))
     steps = [s for s in prod["Steps"] if s["Type"] == "Training"]
     (gate,) = [s for s in prod["Steps"] if s["Type"] == "Condition"]
@@ -230,5 +231,19 @@ def test_prod_runs_six_warm_pooled_jobs_on_one_configuration() -> None:
     assert len({json.dumps(shared(s["Arguments"]), sort_keys=True) for s in steps}) == 1
     assert shared(steps[0]["Arguments"])[0]["InstanceType"] == "ml.m5.xlarge"
     keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
-    assert all(seconds and seconds > 0 for seconds in keep_alive[:-1])
+    assert len(set(keep_alive)) == 1 and keep_alive[0] > 0
     assert "pip install" not in json.dumps(prod)
+
+
+def test_first_deploy_asks_for_the_quota_the_definition_needs() -> None:
+    """docs/first-deploy.md's quota figure is `quota_needed` for prod with the backfill's default
+    concurrency (bench/wall_time.py prints the same)."""
+    from rerun.cli import DEFAULT_CONCURRENCY
+    from stacks.pipeline_definition import quota_needed
+    from stacks.pipeline_stack import definition_settings
+
+    needed = quota_needed(definition_settings(environment("prod")), DEFAULT_CONCURRENCY)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "first-deploy.md").read_text()
+    rows = [line for line in doc.splitlines() if "for training job usage` (e.g." in line]
+    assert len(rows) == 1 and f"**{needed}** with one instance and `CONCURRENCY=2`" in rows[0]
+    assert f"--desired-value {needed}" in doc

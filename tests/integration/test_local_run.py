@@ -161,6 +161,24 @@ def test_a_failing_gate_fails_the_run_and_publishes_nothing(lake: Path) -> None:
     assert report.stat().st_mtime_ns == report_written
 
 
+def test_run_history_has_every_gated_run_of_the_date_passed_or_stopped(lake: Path) -> None:
+    """The runs above: two published runs of the later date and one the gate stopped."""
+    import duckdb
+
+    files = str(lake / "run_history" / "execution_date=*" / "*.parquet")
+    rows = duckdb.sql(
+        f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)"
+        f" WHERE execution_date = '{LATER_DATE.isoformat()}' ORDER BY evaluated_at"
+    ).df()
+    assert rows["outcome"].tolist() == ["published", "published", "gate_failed"]
+    assert rows["gate_passed"].tolist() == [True, True, False]
+    stopped = rows.iloc[-1]
+    assert stopped["max_mase"] == 0.0001 and stopped["mase"] > 0.0001
+    assert "MASE" in stopped["gate_message"] and pd.isna(stopped["published_at"])
+    assert rows["published_at"].iloc[:2].notna().all()
+    assert (rows["n_series"] >= 3).all() and str(rows["n_series"].dtype) == "int64"
+
+
 def test_a_synthesized_definition_with_real_names_runs_the_same(lake: Path, tmp_path: Path) -> None:
     """A definition whose placeholders were replaced (as the stack does) maps its bucket too."""
     text = substitute_placeholders(

@@ -26,6 +26,7 @@ from stacks.pipeline_definition import (
     STEP_MODULES,
     DefinitionSettings,
     build_definition,
+    quota_needed,
     substitute_placeholders,
     warm_pool_key,
 )
@@ -254,8 +255,15 @@ def test_every_job_matches_the_previous_ones_warm_pool(definition: dict[str, Any
     images = {s["Arguments"]["AlgorithmSpecification"]["TrainingImage"] for s in steps}
     assert images == {PLACEHOLDERS["image_uri"]}
     keep_alive = [s["Arguments"]["ResourceConfig"].get("KeepAlivePeriodInSeconds") for s in steps]
-    # Every job but the last leaves its instance for the next; the last has no successor.
-    assert keep_alive == [300] * 5 + [None]
+    # Every job keeps its instance: the next step's job, or the next date's Extract in a
+    # backfill, starts on it.
+    assert keep_alive == [300] * 6
+
+
+def test_the_quota_holds_every_execution_in_flight_and_one_lingering_pool() -> None:
+    settings = DefinitionSettings(pipeline_name="p", instance_count=4)
+    assert quota_needed(settings, concurrency=2) == 12
+    assert quota_needed(DefinitionSettings(pipeline_name="p"), concurrency=1) == 2
 
 
 def test_warm_pools_can_be_switched_off() -> None:

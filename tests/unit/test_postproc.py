@@ -8,6 +8,7 @@ import boto3
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline_code import (
@@ -362,3 +363,34 @@ def test_aws_missing_glue_table_fails(aws: str) -> None:
     boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
     with pytest.raises(StepError, match=f"Glue table {DATABASE}.forecasts_versions does not exist"):
         _publish("s3://data", DAY, "exec-1")
+
+
+def _metrics_with_a_null_count() -> pd.DataFrame:
+    """A bigint column with a null: pandas holds it as float64 with NaN."""
+    metrics = _metrics()
+    metrics["n_folds"] = pd.Series([3, None, 3], dtype="float64")
+    return metrics
+
+
+@pytest.mark.parametrize("where", ["aws", "local"])
+def test_published_files_carry_the_tables_arrow_schema_on_both_paths(
+    where: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if where == "aws":
+        request.getfixturevalue("aws")
+        _aws_tables()
+        root = "s3://data"
+    else:
+        root = str(tmp_path)
+    [forecasts_at, metrics_at] = _publish(root, DAY, "exec-1", metrics=_metrics_with_a_null_count())
+    for table, location in (
+        (tables.FORECASTS, forecasts_at),
+        (tables.FORECAST_METRICS, metrics_at),
+    ):
+        fs, path = storage._filesystem(location.rstrip("/") + "/" + postproc.PART_FILE)
+        schema = pq.read_schema(path, filesystem=fs)
+        assert schema.names == tables.arrow_schema(table).names
+        assert [f.type for f in schema] == [f.type for f in tables.arrow_schema(table)], location
+    fs, path = storage._filesystem(metrics_at.rstrip("/") + "/" + postproc.PART_FILE)
+    n_folds = pq.read_table(path, filesystem=fs).column("n_folds")
+    assert str(n_folds.type) == "int64" and n_folds.to_pylist() == [3, None, 3]

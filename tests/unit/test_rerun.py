@@ -21,6 +21,7 @@ from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker.exceptions import ValidationError as ValidationException
 
 from rerun import cli as rerun
+from rerun.session import AwsClients
 
 REGION = "ap-northeast-1"  # prod's region in cdk.json
 PIPELINE = "forecast-prod-daily"
@@ -39,6 +40,14 @@ def _environment(region: str) -> dict[str, Any]:
 # The tests' own cdk.json keeps them independent of the repository's settings; one test checks
 # the command finds the repository's cdk.json by default.
 ENVIRONMENTS = {"dev": _environment(REGION), "prod": _environment(REGION)}
+
+
+def moto_clients(region: str) -> AwsClients:
+    return AwsClients(
+        sagemaker=boto3.client("sagemaker", region_name=region),
+        sts=boto3.client("sts", region_name=region),
+        s3=boto3.client("s3", region_name=region),
+    )
 
 
 def _backend() -> Any:
@@ -141,16 +150,19 @@ def run(
     sagemaker: SimulatedSageMaker,
     clock: FakeClock | None = None,
     repository_cdk_json: bool = False,
+    stdin: Any = None,
 ) -> int:
     regions: list[str] = []
     if not repository_cdk_json:
         args = [*args, "--cdk-json", str(sagemaker.cdk_json)]
 
-    def client_factory(region: str) -> Any:
+    def client_factory(region: str) -> AwsClients:
         regions.append(region)
-        return boto3.client("sagemaker", region_name=region)
+        return moto_clients(region)
 
-    code = rerun.main(args, client_factory=client_factory, clock=clock or FakeClock(sagemaker))
+    code = rerun.main(
+        args, client_factory=client_factory, clock=clock or FakeClock(sagemaker), stdin=stdin
+    )
     assert regions in ([], [REGION])
     return code
 
@@ -196,6 +208,7 @@ def test_a_backfill_starts_each_date_once_and_never_exceeds_the_concurrency(
     sagemaker: SimulatedSageMaker,
 ) -> None:
     args = ["--env", "prod", "--from", "2026-11-01", "--to", "2026-11-07", "--concurrency", "3"]
+    args.append("--yes")
     assert run([*args, "--wait"], sagemaker) == 0
 
     executions = recorded_executions()

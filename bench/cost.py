@@ -1,0 +1,297 @@
+"""Dollars per daily run on AWS, priced from the deployed definition at list prices.
+
+For an environment of cdk.json (instance type, count, keep-alive, look-back) and its region, a run
+costs:
+
+- **instance time**: every job's instances from start-up to end, at the training price of the
+  instance type (all instances of a multi-instance job are billed while the job runs, also those
+  that exit at once), plus PostProc's warm pool waiting out its keep-alive after the run (the
+  warm pools between jobs are handed on, so the start-up minutes already hold them). Start-up
+  minutes come from bench/wall_time.py's model of the definition (cold 7.5, warm 0.5) and are all
+  counted as billed: an upper bound (provisioning before a job's download is not billed);
+- the jobs' ML storage volume (`volume_size_gb`) for the same instance time;
+- **Athena**: the bytes of the source's Parquet files in the look-back window (an upper bound:
+  Athena reads only the columns the query names), with the 10 MB minimum;
+- **S3 requests**: one PUT per file a run writes and, as an assumption, three GET-class requests
+  (HEAD, GET, LIST) per file read back;
+- **KMS**: one request per S3 request on the data bucket, the upper bound without the bucket's
+  S3 Bucket Key (which is on, and cuts this to a few requests per run);
+- CloudWatch's PutMetricData of the gate's figures.
+
+Fixed monthly costs (keys, dashboard, alarms, custom metrics, the Slack secret) are printed apart,
+with their share per daily run.
+
+Sizes: the demo (measured: a local run of the same definition on the demo data, its step times,
+source bytes and run-folder files), and 10k / 100k / 1M series with the instance types and counts
+of the README's "Many series, many instances" projection. Their compute follows the README's
+measured rates: Train + Predict 238.8 ms per series per vCPU (98.6% of it Train), the event pool
+0.16 ms and TrainEvaluation 5.4 s + 0.046 ms per series on the leader, PreProc 11 us per source
+row (one row per series and day of the look-back) on the leader; Extract and PostProc keep their
+demo times (their growth is not modelled). Bytes scanned and files grow with the series (files
+up to the 256 buckets).
+
+    .venv/bin/python bench/cost.py [--env prod] [--date 2026-11-26]
+
+Prices: bench/prices.json, with their source pages and the date they were entered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import pyarrow.parquet as pq  # noqa: E402
+from wall_time import COLD_START_MINUTES, WARM_START_MINUTES, starts  # noqa: E402
+
+from local_run.demo import ensure_demo_data  # noqa: E402
+from local_run.runner import RunRequest, execute, load_definition, new_execution_id  # noqa: E402
+from pipeline_code import run_folder, shards, tables  # noqa: E402
+from stacks.config import load_environment  # noqa: E402
+from stacks.pipeline_definition import build_definition  # noqa: E402
+
+PRICES = Path(__file__).resolve().parent / "prices.json"
+DEMO_MODELS = 30
+TRAIN_PREDICT_MS_PER_SERIES_VCPU = 238.8
+TRAIN_SHARE = 0.986
+EVENT_POOL_MS_PER_SERIES = 0.16
+EVALUATION_SECONDS = 5.4
+EVALUATION_MS_PER_SERIES = 0.046
+PREPROC_US_PER_ROW = 11.0
+GET_CLASS_PER_FILE = 3
+DAYS_PER_MONTH = 30
+SCALES = (
+    # (series, instance type, instances): the README's projection ("Many series, many instances")
+    (10_000, "ml.m5.xlarge", 1),
+    (100_000, "ml.m5.4xlarge", 4),
+    (1_000_000, "ml.c5.9xlarge", 16),
+)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    series: int
+    step_seconds: dict[str, float]
+    source_bytes: int  # the applications files of the look-back window
+    files: int  # files the run wrote (run folder and published tables)
+    bucket_files: int  # of which per bucket of series
+    buckets: int  # buckets the demo's series occupy
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    series: int
+    instance_type: str
+    instances: int
+    step_seconds: dict[str, float]
+    source_bytes: float
+    files: float
+
+
+def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> DemoRun:
+    """A local run of the definition on the demo data: step times, source bytes, files."""
+    with tempfile.TemporaryDirectory(prefix="cost-") as folder:
+        lake = Path(folder)
+        ensure_demo_data(lake, date, years=3, models=DEMO_MODELS)
+        outcome = execute(
+            RunRequest(
+                definition=load_definition(definition_text, "built"),
+                lake=lake,
+                execution_id=new_execution_id(),
+                start_time=f"{date + dt.timedelta(days=1)}T00:00:00.000Z",
+                parameter_values={"ExecutionDate": date.isoformat()},
+            )
+        )
+        if not outcome.succeeded:
+            sys.exit(f"the demo run failed at {outcome.failed_step}: {outcome.failure}")
+        first = date - dt.timedelta(days=lookback_days - 1)
+        source = [
+            path
+            for path in (lake / tables.APPLICATIONS.name).glob("dt=*/*.parquet")
+            if first.isoformat() <= path.parent.name.removeprefix("dt=") <= date.isoformat()
+        ]
+        written = [
+            path
+            for folder_name in (run_folder.RUNS, "run_history", ".publications")
+            for path in (lake / folder_name).rglob("*")
+            if path.is_file() and "logs" not in path.parts
+        ]
+        per_bucket = [path for path in written if path.name.startswith("bucket=")]
+        buckets = {path.name for path in per_bucket}
+        (index,) = (lake / run_folder.RUNS).glob(
+            "*/" + run_folder.relative(run_folder.SERIES_INDEX)
+        )
+        series = pq.read_metadata(index).num_rows
+        return DemoRun(
+            series=series,
+            step_seconds={record.name: record.seconds for record in outcome.steps},
+            source_bytes=sum(path.stat().st_size for path in source),
+            files=len(written),
+            bucket_files=len(per_bucket),
+            buckets=len(buckets),
+        )
+
+
+def scaled_steps(demo: DemoRun, series: int, vcpus: int, instances: int, lookback: int) -> dict:
+    """Each job's compute seconds at `series`, by the README's measured rates."""
+    per_instance = series * TRAIN_PREDICT_MS_PER_SERIES_VCPU / 1000 / (vcpus * instances)
+    return {
+        "Extract": demo.step_seconds.get("Extract", 0.0),
+        "PreProc": series * lookback * PREPROC_US_PER_ROW / 1e6
+        + series * EVENT_POOL_MS_PER_SERIES / 1000,
+        "Train": per_instance * TRAIN_SHARE,
+        "TrainEvaluation": EVALUATION_SECONDS + series * EVALUATION_MS_PER_SERIES / 1000,
+        "Predict": per_instance * (1 - TRAIN_SHARE),
+        "PostProc": demo.step_seconds.get("PostProc", 0.0),
+    }
+
+
+def scaled_files(demo: DemoRun, series: int) -> float:
+    kinds = demo.bucket_files / max(demo.buckets, 1)
+    return demo.files - demo.bucket_files + kinds * min(series, shards.BUCKETS)
+
+
+def run_cost(
+    scenario: Scenario, definition: dict[str, Any], settings: Any, prices: dict[str, Any]
+) -> dict[str, float]:
+    """Dollars of one run, by part."""
+    startup = {
+        name: (WARM_START_MINUTES if warm else COLD_START_MINUTES) * 60
+        for name, warm, _ in starts(definition)
+    }
+    job_seconds = sum(
+        seconds + scenario.step_seconds.get(name, 0.0) for name, seconds in startup.items()
+    )
+    idle_seconds = settings.keep_alive_seconds  # PostProc's pool after the run
+    instance_hours = scenario.instances * (job_seconds + idle_seconds) / 3600
+    hourly = prices["sagemaker_training_per_hour"][scenario.instance_type]
+    storage = (
+        instance_hours
+        * settings.volume_size_gb
+        * prices["sagemaker_training_storage_gb_month"]
+        / (DAYS_PER_MONTH * 24)
+    )
+    scanned = max(scenario.source_bytes, prices["athena_min_bytes_per_query"])
+    puts = scenario.files
+    gets = scenario.files * GET_CLASS_PER_FILE
+    return {
+        "wall_minutes": job_seconds / 60,
+        "instance_hours": instance_hours,
+        "instances": instance_hours * hourly,
+        "ml_storage": storage,
+        "athena": scanned / 1e12 * prices["athena_per_tb_scanned"],
+        "s3_requests": puts / 1000 * prices["s3_put_per_1000"]
+        + gets / 1000 * prices["s3_get_per_1000"],
+        "kms_requests": (puts + gets) / 10_000 * prices["kms_per_10000_requests"],
+        "cloudwatch": 1 / 1000 * prices["cloudwatch_put_metric_data_per_1000"],
+    }
+
+
+def fixed_monthly(prices: dict[str, Any]) -> dict[str, float]:
+    """What the deployed environment costs per month whether it runs or not."""
+    return {
+        "KMS keys (data, alerts)": 2 * prices["kms_key_per_month"],
+        "CloudWatch dashboard": prices["cloudwatch_dashboard_per_month"],
+        "CloudWatch alarms (8)": 8 * prices["cloudwatch_alarm_per_month"],
+        "custom metrics (6)": 6 * prices["cloudwatch_custom_metric_per_month"],
+        "Slack webhook secret": prices["secrets_manager_secret_per_month"],
+    }
+
+
+def print_table(rows: list[tuple[Scenario, dict[str, float]]]) -> None:
+    print(
+        "| series | instances | wall min | instance-h | instances $ | storage $ | Athena $"
+        " | S3 $ | KMS $ | **total $** |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for scenario, cost in rows:
+        total = sum(v for k, v in cost.items() if k not in ("wall_minutes", "instance_hours"))
+        print(
+            f"| {scenario.label} | {scenario.instance_type} x{scenario.instances}"
+            f" | {cost['wall_minutes']:.1f} | {cost['instance_hours']:.2f}"
+            f" | {cost['instances']:.3f} | {cost['ml_storage']:.4f} | {cost['athena']:.5f}"
+            f" | {cost['s3_requests']:.5f} | {cost['kms_requests']:.5f} | **{total:.2f}** |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="prod", help="environment in cdk.json")
+    parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 26))
+    args = parser.parse_args()
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from stacks.pipeline_stack import definition_settings
+
+    catalogue = json.loads(PRICES.read_text())
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    config = load_environment(context["environments"], args.env)
+    prices = catalogue["regions"][config.region]
+    settings = definition_settings(config)
+    text = build_definition(settings)
+    definition = json.loads(text)
+    demo = measure_demo(text, args.date, settings.lookback_days)
+
+    scenarios = [
+        Scenario(
+            f"demo ({demo.series})",
+            demo.series,
+            settings.instance_type,
+            settings.instance_count,
+            demo.step_seconds,
+            demo.source_bytes,
+            demo.files,
+        )
+    ]
+    for series, instance_type, instances in SCALES:
+        ratio = series / demo.series
+        scenarios.append(
+            Scenario(
+                f"{series:,}",
+                series,
+                instance_type,
+                instances,
+                scaled_steps(
+                    demo,
+                    series,
+                    catalogue["vcpus"][instance_type],
+                    instances,
+                    settings.lookback_days,
+                ),
+                demo.source_bytes * ratio,
+                scaled_files(demo, series),
+            )
+        )
+    print(f"{args.env} in {config.region}: keep-alive {settings.keep_alive_seconds} s,")
+    print(f"volume {settings.volume_size_gb} GB, look-back {settings.lookback_days} days")
+    print(
+        f"demo measured: {demo.series} series, source {demo.source_bytes / 1e6:.1f} MB in the"
+        f" window, {demo.files} files written ({demo.bucket_files} per bucket over"
+        f" {demo.buckets} buckets); steps {', '.join(f'{k} {v:.0f} s' for k, v in demo.step_seconds.items())}"  # noqa: E501
+    )
+    print()
+    print_table([(s, run_cost(s, definition, settings, prices)) for s in scenarios])
+    print()
+    monthly = fixed_monthly(prices)
+    print(
+        "fixed per month: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in monthly.items())
+        + f"; total {sum(monthly.values()):.2f} $ ({sum(monthly.values()) / DAYS_PER_MONTH:.2f}"
+        " $ per daily run)"
+    )
+    print(f"prices: bench/prices.json, entered {catalogue['entered']}: {catalogue['status']}")
+
+
+if __name__ == "__main__":
+    main()
