@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.forecasting.metrics import mase_scale
+from pipeline_code.tables import TOTAL_SERIES_ID
 
 ROW_COLUMNS = (
     "forecast_date",
@@ -184,7 +185,13 @@ def promise_warnings(check: pd.DataFrame, settings: PromiseSettings) -> list[str
     judged = check[check["points"] >= settings.min_points]
     lines: list[tuple[float, str]] = []
     for row in judged.itertuples(index=False):
-        who = "all series" if row.series_id is None else f"series {row.series_id}"
+        who = (
+            "all series"
+            if row.series_id is None
+            else "the total across series"
+            if row.series_id == TOTAL_SERIES_ID
+            else f"series {row.series_id}"
+        )
         if np.isfinite(row.ratio) and row.ratio > settings.max_mase_ratio:
             lines.append(
                 (

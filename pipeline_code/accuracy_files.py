@@ -16,13 +16,14 @@ window's sums (`summarize`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from pipeline_code import accuracy, publication, run_folder, storage
+from pipeline_code import accuracy, publication, run_folder, storage, tables
 from pipeline_code.errors import one_line
 from pipeline_code.run_context import RunContext
 
@@ -194,7 +195,18 @@ def score_share(
         series = storage.read_table(ctx.path(*run_folder.series_bucket(bucket)))
         actuals = observed_actuals(series, scoring.days, unknown, raw)
         score_bucket(ctx, bucket, series, scoring, actuals, season_length)
+        storage.write_table(
+            daily_totals(series, actuals), ctx.path(*run_folder.daily_totals_bucket(bucket))
+        )
     return scoring
+
+
+def daily_totals(series: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """The bucket's series summed per day: `y` over the history, `actual` on the days scored."""
+    history = series.assign(ds=pd.to_datetime(series["ds"]).dt.date).groupby("ds")["y"].sum()
+    observed = actuals.groupby("ds")["y"].sum() if len(actuals) else pd.Series(dtype=float)
+    frame = history.rename("y").to_frame().join(observed.rename("actual"), how="left")
+    return frame.reset_index().astype({"y": float, "actual": float})
 
 
 def _data_quality(ctx: RunContext) -> dict:
@@ -212,11 +224,79 @@ def read_scored(ctx: RunContext, buckets: list[int]) -> pd.DataFrame:
     return rows.sort_values(["forecast_date", "series_id", "target_date"], kind="stable")
 
 
+def score_total(
+    ctx: RunContext, buckets: list[int], horizon: int, window_days: int, season_length: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The total across series scored like one series: its published forecasts (each earlier
+    publication's `__total__` rows) against the sum of every bucket's actuals, scaled by the
+    summed history's MASE scale at the publication. Returns this run's rows and the window's."""
+    scoring = plan(ctx, horizon, window_days)
+    parts = [storage.read_table(ctx.path(*run_folder.daily_totals_bucket(b))) for b in buckets]
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return no_rows(), no_rows()
+    summed = pd.concat(parts).groupby("ds").agg(y=("y", "sum"), actual=("actual", "sum"))
+    summed["actual"] = summed["actual"].where(pd.concat(parts).groupby("ds")["actual"].count() > 0)
+    history = summed.reset_index().assign(series_id=tables.TOTAL_SERIES_ID)
+    actuals = history.dropna(subset=["actual"])[["series_id", "ds", "actual"]]
+    actuals = actuals.rename(columns={"actual": "y"})
+    scales = accuracy.scales_at(history, [p.date for p in scoring.scored], season_length)
+    rows, notes = [], []
+    for past in scoring.scored:
+        forecasts, promised = _published_total(ctx, past, notes)
+        if forecasts is not None:
+            rows.append(accuracy.score_publication(past.date, forecasts, actuals, scales, promised))
+    rows = [r for r in rows if len(r)]
+    scored = _typed(pd.concat(rows, ignore_index=True)) if rows else no_rows()
+    storage.write_table(scored, ctx.path(*run_folder.TOTAL_ACCURACY))
+    earlier = []
+    for past in scoring.window:
+        uri = past.run_path(ctx.data_root, *run_folder.TOTAL_ACCURACY)
+        with contextlib.suppress(OSError, ValueError):
+            if storage.exists(uri):
+                earlier.append(storage.read_table(uri).assign(_scored_on=past.date))
+    window = pd.concat([*earlier, scored.assign(_scored_on=ctx.execution_date)], ignore_index=True)
+    window = window.sort_values("_scored_on").drop_duplicates(
+        ["forecast_date", "series_id", "target_date"], keep="last"
+    )
+    return scored, accuracy.trailing(window, ctx.execution_date, window_days)
+
+
+def _published_total(
+    ctx: RunContext, past: Publication, notes: list[str]
+) -> tuple[pd.DataFrame | None, pd.Series]:
+    """The total's rows of a publication and the backtest MASE it was published with."""
+    forecasts_at = publication.published_location(ctx.data_root, tables.FORECASTS, past.date)
+    metrics_at = publication.published_location(ctx.data_root, tables.FORECAST_METRICS, past.date)
+    if forecasts_at is None:
+        return None, pd.Series(dtype=float)
+    try:
+        forecasts = storage.read_folder(forecasts_at)
+        metrics = storage.read_folder(metrics_at) if metrics_at else pd.DataFrame()
+    except (OSError, ValueError) as err:
+        notes.append(f"{forecasts_at}: unreadable, the total of {past.date} not scored"
+                     f" ({one_line(err)})")  # fmt: skip
+        return None, pd.Series(dtype=float)
+    total = forecasts[forecasts["series_id"] == tables.TOTAL_SERIES_ID]
+    if total.empty:
+        return None, pd.Series(dtype=float)
+    promised = (
+        metrics.loc[metrics["series_id"] == tables.TOTAL_SERIES_ID].set_index("series_id")["mase"]
+        if {"series_id", "mase"} <= set(metrics.columns)
+        else pd.Series(dtype=float)
+    )
+    return total, promised.astype(float)
+
+
 def summarize(
-    ctx: RunContext, buckets: list[int], level: float, settings: accuracy.PromiseSettings
+    ctx: RunContext,
+    buckets: list[int],
+    level: float,
+    settings: accuracy.PromiseSettings,
+    total_window: pd.DataFrame | None = None,
 ) -> dict:
-    """The promise over the window, overall and per series, with its warnings; written to the
-    run folder for the summary, the report and Slack."""
+    """The promise over the window, overall (all series' points pooled), per series and for the
+    total, with its warnings; written to the run folder for the summary, the report and Slack."""
     sums = [storage.read_table(ctx.path(*run_folder.accuracy_window_bucket(b))) for b in buckets]
     sums = [s for s in sums if len(s)]
     check = accuracy.promise_check(
@@ -224,6 +304,11 @@ def summarize(
         if sums
         else pd.DataFrame(columns=["series_id", *accuracy.SUM_COLUMNS]),
         level,
+    )
+    total = (
+        accuracy.promise_check(accuracy.window_sums(total_window), level)
+        if total_window is not None and len(total_window)
+        else None
     )
     notes: set[str] = set()
     for bucket in buckets:
@@ -241,7 +326,11 @@ def summarize(
             .sort_values("ratio", ascending=False, na_position="last")
             .iterrows()
         ],
-        "warnings": accuracy.promise_warnings(check, settings),
+        "total": _record(total.iloc[0]) if total is not None else None,
+        "warnings": accuracy.promise_warnings(
+            check if total is None else pd.concat([check, total.iloc[:1]], ignore_index=True),
+            settings,
+        ),
         "skipped": sorted(notes),
     }
     storage.write_json(summary, ctx.path(*run_folder.ACCURACY_SUMMARY))

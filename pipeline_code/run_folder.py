@@ -70,6 +70,12 @@ ACCURACY_WINDOW = ("predict", "accuracy_window")
 folder of `accuracy_window_bucket` files."""
 ACCURACY_NOTES = ("predict", "accuracy_notes")
 """Per bucket, the earlier publications that could not be scored and why (JSON lists)."""
+DAILY_TOTALS = ("predict", "daily_totals")
+"""Per day, the bucket's series summed: `y` (the clean history, for the total's MASE scale) and
+`actual` (observed values on the days scored): a folder of `daily_totals_bucket` files, which add
+up to the total across series."""
+TOTAL_ACCURACY = ("postproc", "total_accuracy.parquet")
+"""The total across series scored like a series (rows of `forecast_accuracy`)."""
 ACCURACY_SUMMARY = ("postproc", "accuracy.json")
 """The backtest's promise checked over the window: overall and worst series' figures and the
 warnings (read by the local summary, the report and the Slack notifier)."""
@@ -117,6 +123,10 @@ def accuracy_window_bucket(bucket: int) -> tuple[str, str, str]:
 
 def accuracy_notes_bucket(bucket: int) -> tuple[str, str, str]:
     return _bucket_file(ACCURACY_NOTES, bucket, "json")
+
+
+def daily_totals_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(DAILY_TOTALS, bucket, "parquet")
 
 
 def relative(parts: tuple[str, ...]) -> str:

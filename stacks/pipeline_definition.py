@@ -453,6 +453,8 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             database,
             "--interval-level",
             str(settings.interval_level),
+            "--horizon",
+            parameters.horizon.to_string(),
             "--accuracy-window",
             str(settings.accuracy_window_days),
             "--accuracy-max-ratio",

@@ -47,6 +47,7 @@ from pipeline_code import (
     tables,
 )
 from pipeline_code.errors import StepError, one_line, run_entry_point
+from pipeline_code.forecasting.artifacts import load_models
 from pipeline_code.forecasting.total import TotalInterval, total_forecast
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
 
@@ -193,7 +194,8 @@ def prepare(ctx: RunContext) -> list[Publication]:
     forecasts = validate_forecasts(read_forecasts(ctx), ctx.execution_id)
     forecasts = with_total(forecasts, load_total_interval(ctx))
     metrics = validate_metrics(read_metrics(ctx), ctx.execution_id)
-    scored = read_accuracy(ctx)
+    scored = pd.concat([read_accuracy(ctx), read_total_accuracy(ctx)], ignore_index=True)
+    scored["execution_id"] = ctx.execution_id
     return [
         Publication(tables.FORECASTS, to_arrow(forecasts, tables.FORECASTS), ctx.execution_date),
         Publication(
@@ -209,6 +211,17 @@ def prepare(ctx: RunContext) -> list[Publication]:
     ]
 
 
+def _season_length(ctx: RunContext, buckets: list[int]) -> int:
+    """The season MASE scales by, as Train chose it for the run's series."""
+    uri = ctx.path(*run_folder.models_bucket(buckets[0]))
+    return load_models(storage.read_bytes(uri)).settings.mase_season_length
+
+
+def read_total_accuracy(ctx: RunContext) -> pd.DataFrame:
+    uri = ctx.path(*run_folder.TOTAL_ACCURACY)
+    return storage.read_table(uri) if storage.exists(uri) else accuracy_files.no_rows()
+
+
 def check_promise(ctx: RunContext, args: argparse.Namespace) -> None:
     """Warn (never fail) where realized accuracy breaks the backtest's promise."""
     settings = accuracy.PromiseSettings(
@@ -219,8 +232,14 @@ def check_promise(ctx: RunContext, args: argparse.Namespace) -> None:
     )
     buckets = bucket_files.index_buckets(bucket_files.read_index(ctx, STEP))
     try:
-        summary = accuracy_files.summarize(ctx, buckets, args.interval_level, settings)
-    except (OSError, ValueError, KeyError) as err:
+        season = _season_length(ctx, buckets)
+        total_window = accuracy_files.score_total(
+            ctx, buckets, args.horizon, args.accuracy_window, season
+        )[1]
+        summary = accuracy_files.summarize(
+            ctx, buckets, args.interval_level, settings, total_window
+        )
+    except (OSError, ValueError, KeyError, StepError) as err:
         print(f"WARNING {STEP}: realized accuracy not checked: {one_line(err)}")
         return
     for line in [*summary["warnings"], *summary["skipped"]]:
@@ -323,6 +342,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_common_arguments(parser)
     parser.add_argument("--database", required=True, help="Glue database of the published tables")
     parser.add_argument("--interval-level", type=float, default=0.8, help="nominal coverage")
+    parser.add_argument("--horizon", type=int, default=28, help="days each run forecasts")
     parser.add_argument("--accuracy-window", type=int, default=28, help="scored days judged")
     parser.add_argument(
         "--accuracy-max-ratio", type=float, default=1.5, help="realized / backtest MASE allowed"
