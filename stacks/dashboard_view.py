@@ -44,6 +44,17 @@ COLUMNS: tuple[ViewColumn, ...] = (
         "STRING",
         "'series' for one car model, 'total' for the sum of all (leave it out when summing)",
     ),
+    *(
+        ViewColumn(
+            f"yhat_{days}d_ahead",
+            "double",
+            "double",
+            "DECIMAL",
+            f"what the publication of {days} day{'s' if days > 1 else ''} before the day forecast"
+            " for it",
+        )
+        for days in (1, 7, 28)
+    ),
 )
 
 

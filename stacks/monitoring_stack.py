@@ -29,6 +29,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from pipeline_code import run_folder
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.dead_letter_queue import dead_letter_queue
@@ -305,7 +306,8 @@ class MonitoringStack(cdk.Stack):
             [r for statement in statements for r in statement.resources if "*" in r],
             "Execution ARNs end in an id SageMaker assigns per run; the wildcard covers the"
             " executions of this one pipeline, which the notifier reads to describe a failure."
-            " The run-folder wildcard matches only each run's data_quality.json; the key wildcard"
+            " The run-folder wildcard matches only each run's data_quality.json and"
+            " accuracy.json; the key wildcard"
             " is narrowed by condition to the data key's alias, used through S3.",
         )
         function.depend_only_on_policies()
@@ -354,14 +356,17 @@ class MonitoringStack(cdk.Stack):
         ]
 
     def _data_quality_statements(self) -> list[iam.PolicyStatement]:
-        """Read a run's data-quality summary, and nothing else of the data bucket. The data key
-        is named by its alias (a name crosses stacks, not a token) and used only through S3."""
+        """Read a run's data-quality and accuracy summaries, and nothing else of the data bucket.
+        The data key is named by its alias (a name crosses stacks, not a token) and used only
+        through S3."""
+        runs = f"arn:{self.partition}:s3:::{self.data_bucket}/{run_folder.RUNS}/*"
         return [
             iam.PolicyStatement(
                 sid="ReadRunDataQuality",
                 actions=["s3:GetObject"],
                 resources=[
-                    f"arn:{self.partition}:s3:::{self.data_bucket}/runs/*/preproc/data_quality.json"
+                    f"{runs}/{run_folder.relative(run_folder.DATA_QUALITY)}",
+                    f"{runs}/{run_folder.relative(run_folder.ACCURACY_SUMMARY)}",
                 ],
             ),
             iam.PolicyStatement(

@@ -3,6 +3,9 @@
 -- The total across series is a row set of its own, series_id '__total__' with series_kind
 -- 'total' (its forecast the sum of the series', its actuals every car model's count): a sum
 -- over series filters on series_kind = 'series', or it counts every day twice.
+-- yhat_1d_ahead, yhat_7d_ahead and yhat_28d_ahead put beside each day what the publications of
+-- 1, 7 and 28 days before it forecast for it, so forecast against actual can be charted over
+-- time (null where that publication did not reach the day or was never made).
 WITH ranked_forecasts AS (
     SELECT
         series_id,
@@ -21,6 +24,21 @@ latest_forecasts AS (
     SELECT series_id, target_date, yhat, yhat_lower, yhat_upper, model, execution_date
     FROM ranked_forecasts
     WHERE recency = 1
+),
+ahead AS (
+    SELECT
+        series_id,
+        target_date,
+        max(CASE WHEN date_diff('day', CAST(execution_date AS date), target_date) = 1
+            THEN yhat END) AS yhat_1d_ahead,
+        max(CASE WHEN date_diff('day', CAST(execution_date AS date), target_date) = 7
+            THEN yhat END) AS yhat_7d_ahead,
+        max(CASE WHEN date_diff('day', CAST(execution_date AS date), target_date) = 28
+            THEN yhat END) AS yhat_28d_ahead
+    FROM forecasts
+    -- The same history window as the actuals; the bound prunes the publications' dates.
+    WHERE execution_date >= CAST(current_date - INTERVAL '430' DAY AS varchar)
+    GROUP BY series_id, target_date
 ),
 actuals AS (
     SELECT
@@ -50,7 +68,13 @@ SELECT
     CASE
         WHEN coalesce(f.series_id, a.series_id) = '__total__' THEN 'total'
         ELSE 'series'
-    END AS series_kind
+    END AS series_kind,
+    h.yhat_1d_ahead AS yhat_1d_ahead,
+    h.yhat_7d_ahead AS yhat_7d_ahead,
+    h.yhat_28d_ahead AS yhat_28d_ahead
 FROM latest_forecasts AS f
 FULL OUTER JOIN actuals_and_total AS a
     ON f.series_id = a.series_id AND f.target_date = a.ds
+LEFT JOIN ahead AS h
+    ON h.series_id = coalesce(f.series_id, a.series_id)
+    AND h.target_date = coalesce(f.target_date, a.ds)

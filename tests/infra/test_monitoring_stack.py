@@ -308,9 +308,11 @@ def test_notifier_role_is_least_privilege(dev: Template) -> None:
     assert statements["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
     dlq_id, _ = _one(dev, "AWS::SQS::Queue", "NotifierDeadLetters")
     assert statements["SendFailedInvocations"]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
-    assert resolve(statements["ReadRunDataQuality"]["Resource"], {}) == (
-        "arn:aws:s3:::forecast-dev-data-123456789012-ap-northeast-1/runs/*/preproc/data_quality.json"
-    )
+    runs = "arn:aws:s3:::forecast-dev-data-123456789012-ap-northeast-1/runs/*"
+    assert [resolve(r, {}) for r in statements["ReadRunDataQuality"]["Resource"]] == [
+        f"{runs}/preproc/data_quality.json",
+        f"{runs}/postproc/accuracy.json",
+    ]
     assert statements["ReadRunDataQuality"]["Action"] == "s3:GetObject"
     decrypt = statements["DecryptRunDataQuality"]
     assert decrypt["Action"] == "kms:Decrypt"

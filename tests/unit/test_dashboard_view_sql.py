@@ -176,3 +176,32 @@ def test_the_total_is_its_own_row_set_with_every_models_actuals(rows: dict) -> N
     ]
     assert sum(row["y"] or 0 for row in series) == 2
     assert sum(row["yhat"] or 0 for row in series) == 20.0 + 5.0
+
+
+def test_each_day_shows_what_was_forecast_for_it_1_7_and_28_days_ahead() -> None:
+    day = TODAY - timedelta(days=1)
+    forecasts = pa.concat_tables(
+        [
+            _forecasts(day - timedelta(days=28), {"aqua": 28.0}, days=29),
+            _forecasts(day - timedelta(days=7), {"aqua": 7.0}, days=8),
+            _forecasts(day - timedelta(days=1), {"aqua": 1.0}, days=2),
+            _forecasts(day - timedelta(days=3), {"aqua": 3.0}, days=4),  # 3 days ahead: not shown
+        ]
+    )
+    applications = _applications({("aqua", day): 5})
+    sql = sqlglot.transpile(dashboard_view.view_sql(), read="trino", write="duckdb")[0]
+    connection = duckdb.connect()
+    connection.register("forecasts", forecasts)
+    connection.register("applications", applications)
+    result = connection.execute(sql)
+    names = [d[0] for d in result.description]
+    found = {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in result.fetchall()}
+    row = found[("aqua", day)]
+    assert row["y"] == 5
+    assert (row["yhat_1d_ahead"], row["yhat_7d_ahead"], row["yhat_28d_ahead"]) == (1.0, 7.0, 28.0)
+    before = found[("aqua", day - timedelta(days=1))]  # 27, 6, 0 and 2 days after them
+    assert (before["yhat_1d_ahead"], before["yhat_7d_ahead"], before["yhat_28d_ahead"]) == (
+        None,
+        None,
+        None,
+    )

@@ -382,10 +382,12 @@ def test_published_files_carry_the_tables_arrow_schema_on_both_paths(
         root = "s3://data"
     else:
         root = str(tmp_path)
-    [forecasts_at, metrics_at] = _publish(root, DAY, "exec-1", metrics=_metrics_with_a_null_count())
+    published = _publish(root, DAY, "exec-1", metrics=_metrics_with_a_null_count())
+    [forecasts_at, metrics_at, accuracy_at] = published
     for table, location in (
         (tables.FORECASTS, forecasts_at),
         (tables.FORECAST_METRICS, metrics_at),
+        (tables.FORECAST_ACCURACY, accuracy_at),
     ):
         fs, path = storage._filesystem(location.rstrip("/") + "/" + postproc.PART_FILE)
         schema = pq.read_schema(path, filesystem=fs)

@@ -807,6 +807,21 @@ def test_a_success_with_warnings_is_posted_with_them_though_successes_are_not(
     assert warning in text and "Nova EV: 2000 on 2024-05-01" in text
 
 
+def test_realized_accuracy_warnings_are_posted_beside_the_data_quality_ones(
+    harness: Harness,
+) -> None:
+    s3 = _summary(harness, ["3 rows repeat an application_id"])
+    drift = "realized accuracy: series Nova EV: MASE 2.40 over the last 28 scored points is 3.0x"
+    s3.put_object(
+        Bucket=DATA_BUCKET,
+        Key="runs/abc123def456/postproc/accuracy.json",
+        Body=json.dumps({"warnings": [drift], "skipped": []}),
+    )
+    assert _run_with_s3(harness, s3, sns_envelope(execution_event("Succeeded")))["posted"] == 1
+    text = harness.posted_text()
+    assert "3 rows repeat an application_id" in text and drift in text
+
+
 def test_a_success_without_warnings_stays_quiet(harness: Harness) -> None:
     s3 = _summary(harness, [])
     result = _run_with_s3(harness, s3, sns_envelope(execution_event("Succeeded")))
