@@ -29,6 +29,7 @@ from local_run.report_data import (
     changes,
     event_spans,
     read_report_data,
+    realized_by_week,
     series_table,
 )
 from local_run.report_svg import EventSpan, Line, chart
@@ -160,6 +161,75 @@ def _gate(data: ReportData) -> str:
             f"naive's error (the limit is {ratio(gate.get('max_series_relative_mase'))})."
         )
     return "".join(f"<p>{item}</p>" for item in items)
+
+
+def _realized(data: ReportData) -> str:
+    """Earlier forecasts scored against what happened: the window's figures, its warnings, and
+    each series' realized MASE by week beside the MASE its backtest promised."""
+    summary = data.accuracy
+    history = realized_by_week(data)
+    if not summary or history.empty:
+        return (
+            "<p>No earlier forecast has been scored yet: each run scores the publications before "
+            "it on the days it is the first to observe.</p>"
+        )
+    items = []
+    for key, who in (("total", "The total across series"), ("overall", "All series pooled")):
+        figures = summary.get(key)
+        if figures and figures.get("points"):
+            items.append(
+                f"{who}: realized MASE <b>{ratio(figures.get('realized_mase'))}</b> over the last "
+                f"{figures['points']} scored points, against the backtest's "
+                f"{ratio(figures.get('promised_mase'))}; {_share(figures.get('coverage'))} of "
+                f"actuals inside the {_share(figures.get('nominal'))} intervals; bias "
+                f"{_share(figures.get('bias'), signed=True)}."
+            )
+    warnings = summary.get("warnings", [])
+    notes = "".join(f"<li>{html.escape(line)}</li>" for line in warnings) or (
+        "<li>Every series held the backtest's promise over the window.</li>"
+    )
+    weeks = sorted((c for c in history.columns if c.startswith("week_")), key=_week_number)
+    head = "".join(
+        f"<th title='click to sort'>{name}</th>"
+        for name in ("series", *(_week_label(w) for w in reversed(weeks)), "backtest MASE")
+    )
+    body = []
+    order = [TOTAL, *sorted(s for s in history.index if s != TOTAL)]
+    for series_id in [s for s in order if s in history.index]:
+        row = history.loc[series_id]
+        cells = "".join(_cell(ratio(row[w]), row[w]) for w in reversed(weeks))
+        body.append(
+            "<tr>"
+            + _cell(html.escape(_label(series_id)), series_id, False)
+            + cells
+            + _cell(ratio(row["promised"]), row["promised"])
+            + "</tr>"
+        )
+    return (
+        "".join(f"<p>{item}</p>" for item in items)
+        + f"<ul>{notes}</ul>"
+        + "<p><small>Realized MASE per target week (the mean absolute error of every earlier "
+        "forecast of the week's days, scaled as the backtest scales it), newest week last, beside "
+        "the backtest MASE those forecasts were published with.</small></p>"
+        + f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody class='rows'>"
+        + "".join(body)
+        + "</tbody></table>"
+    )
+
+
+def _share(value: Any, signed: bool = False) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return DASH
+    return f"{float(value):+.0%}" if signed else f"{float(value):.0%}"
+
+
+def _week_number(column: str) -> int:
+    return int(column.split("_", 1)[1])
+
+
+def _week_label(column: str) -> str:
+    weeks = _week_number(column)
+    return "last 7 days" if weeks == 0 else f"{weeks} week{'s' if weeks > 1 else ''} before"
 
 
 def _folds(data: ReportData) -> str:
@@ -390,6 +460,8 @@ def render(data: ReportData) -> str:
 {_events_list(spans, (pd.Timestamp(data.execution_date) + pd.Timedelta(days=1)).date())}
 <h2>Forecast quality</h2>
 {_gate(data)}
+<h2>Earlier forecasts against what happened</h2>
+{_realized(data)}
 <h2>Data quality</h2>
 {_quality(data)}
 <h2>What changed since the previous run</h2>

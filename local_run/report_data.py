@@ -51,6 +51,8 @@ class ReportData:
     set_aside_actuals: pd.DataFrame  # series_id, ds, y of the series set aside
     previous: tuple[dt.date, pd.DataFrame] | None = None
     notes: list[str] = field(default_factory=list)
+    accuracy: dict[str, Any] = field(default_factory=dict)  # the run's promise check
+    scored: pd.DataFrame | None = None  # forecast_accuracy rows of the recent weeks
 
     @property
     def horizon_days(self) -> list[pd.Timestamp]:
@@ -157,7 +159,45 @@ def read_report_data(
         calendar=forecast_calendar(run_dir),
         set_aside_actuals=_set_aside_actuals(run_dir, quality),
         previous=previous_publication(lake, execution_date),
+        accuracy=_json(run_dir.joinpath(*run_folder.ACCURACY_SUMMARY)),
+        scored=scored_history(lake, execution_date, REALIZED_WEEKS * 7),
     )
+
+
+REALIZED_WEEKS = 8
+
+
+def scored_history(lake: Path, date: dt.date, days: int) -> pd.DataFrame:
+    """The published `forecast_accuracy` rows of the scoring runs in the `days` up to `date`,
+    each (publication, series, target day) once, as its latest scoring left it."""
+    table = tables.FORECAST_ACCURACY
+    frames = []
+    for offset in range(days):
+        day = date - dt.timedelta(days=offset)
+        folder = lake / table.name / f"{table.partition_key}={day.isoformat()}"
+        if folder.exists() and any(folder.glob("*.parquet")):
+            frames.append(_read_folder(folder).assign(scored_on=day))
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame(columns=["series_id", "target_date", "scaled_error", "backtest_mase"])
+    rows = pd.concat(frames, ignore_index=True).sort_values("scored_on")
+    rows = rows.drop_duplicates(["forecast_date", "series_id", "target_date"], keep="last")
+    return rows.assign(target_date=pd.to_datetime(rows["target_date"]))
+
+
+def realized_by_week(data: ReportData) -> pd.DataFrame:
+    """Per series (and the total) and target week ending at the execution date: realized MASE;
+    and the promised (backtest) MASE over the same rows. Weeks are numbered back, 0 the latest."""
+    rows = data.scored
+    if rows is None or rows.empty:
+        return pd.DataFrame()
+    end = pd.Timestamp(data.execution_date)
+    week = ((end - rows["target_date"]).dt.days // 7).rename("week")
+    grouped = rows.assign(week=week).groupby(["series_id", "week"])
+    table = grouped["scaled_error"].mean().unstack("week")
+    table.columns = [f"week_{int(w)}" for w in table.columns]
+    promised = rows.groupby("series_id")["backtest_mase"].mean().rename("promised")
+    return table.join(promised)
 
 
 # --- events -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import itertools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from local_run import summary
 from local_run.demo import ensure_demo_data
 from pipeline_code.forecasting.metrics import mase_scale
 from tests.integration.test_local_run import REPO_ROOT, read_partition, run_local
@@ -132,3 +134,16 @@ def test_a_drifting_source_is_warned_of_and_the_forecast_still_published(runs) -
     worst = json.loads(latest.read_text())["series"][0]
     assert worst["series_id"] == DRIFTING and worst["ratio"] > 1.5
     assert np.isfinite(worst["realized_mase"])
+
+
+def test_the_report_shows_realized_accuracy_beside_the_promise(runs) -> None:
+    lake, outputs = runs
+    execution_id = re.search(r"execution id\s+(\S+)", outputs[-1]).group(1)
+    page = summary.write_run_report(lake, DATES[-1], execution_id).read_text()
+    section = page[page.index("Earlier forecasts against what happened") :]
+    section = section[: section.index("<h2>")]
+    assert "The total across series: realized MASE" in section
+    assert f"series {DRIFTING}: MASE" in section  # the warning, in words
+    table = section[section.index("<table") :]
+    assert "Total (all series)" in table and f">{DRIFTING}<" in table
+    assert "backtest MASE" in table
