@@ -102,17 +102,35 @@ def gate_summary(evaluation: dict[str, Any] | None) -> str:
     )
 
 
+class UnreadableEvaluation(Exception):
+    """The run folder's evaluation.json exists, or may, but cannot be read."""
+
+
 def read_evaluation(s3: Any, bucket: str, execution_id: str) -> dict[str, Any] | None:
     """The run folder's evaluation.json, or None when the run never got that far."""
+    from botocore.exceptions import ClientError
+
+    from rerun.aws_errors import error_code
+
     key = "/".join([run_folder.RUNS, execution_id, *run_folder.EVALUATION])
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
+    except ClientError as err:
+        # The row still says what SageMaker knows; only the figures are missing.
+        raise UnreadableEvaluation(error_code(err) or "error") from err
     try:
         return json.loads(body)
-    except ValueError:
-        return None
+    except ValueError as err:
+        raise UnreadableEvaluation("not JSON") from err
+
+
+def gate_cell(s3: Any, bucket: str, execution_id: str) -> str:
+    try:
+        return gate_summary(read_evaluation(s3, bucket, execution_id))
+    except UnreadableEvaluation as err:
+        return f"unreadable ({err})"
 
 
 def history_row(clients: AwsClients, bucket: str, execution: Execution) -> HistoryRow:
@@ -128,7 +146,7 @@ def history_row(clients: AwsClients, bucket: str, execution: Execution) -> Histo
         start=execution.start,
         seconds=seconds if seconds is None else max(seconds, 0.0),
         failure_reason=" ".join(str(described.get("FailureReason") or "").split()),
-        gate=gate_summary(read_evaluation(clients.s3, bucket, execution.execution_id)),
+        gate=gate_cell(clients.s3, bucket, execution.execution_id),
     )
 
 

@@ -417,25 +417,40 @@ def test_history_lists_each_execution_with_its_day_status_duration_reason_and_ga
     assert [line.split()[0] for line in out.splitlines()[2:]] == sorted(rows, reverse=True)
 
 
-def test_history_reads_executions_through_botocores_paginator(
-    sagemaker: SimulatedSageMaker, monkeypatch: pytest.MonkeyPatch
+def test_history_reads_executions_through_botocores_paginators(
+    sagemaker: SimulatedSageMaker, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pages: list[str] = []
-    real = moto_clients
-
-    def counting(region: str) -> AwsClients:
-        clients = real(region)
-        clients.sagemaker.meta.events.register(
-            "before-call.sagemaker.*", lambda model, **_: pages.append(model.name)
+    client = boto3.client("sagemaker", region_name=REGION)
+    for day in ("2026-11-18", "2026-11-19"):
+        client.start_pipeline_execution(
+            PipelineName=PIPELINE, PipelineParameters=[{"Name": "ExecutionDate", "Value": day}]
         )
+    paginated: list[str] = []
+
+    def recording(region: str) -> AwsClients:
+        clients = moto_clients(region)
+        real = clients.sagemaker.get_paginator
+
+        def get_paginator(operation: str) -> Any:
+            paginated.append(operation)
+            return real(operation)
+
+        clients.sagemaker.get_paginator = get_paginator
         return clients
 
     code = rerun.main(
         ["history", "--env", "prod", "--cdk-json", str(sagemaker.cdk_json)],
-        client_factory=counting,
+        client_factory=recording,
         clock=FakeClock(sagemaker),
     )
-    assert code == 0 and pages == ["ListPipelineExecutions"]
+    assert code == 0
+    # No data bucket in this account: the rows are listed, their figures marked unreadable.
+    assert capsys.readouterr().out.count("unreadable (NoSuchBucket)") == 2
+    assert paginated == [
+        "list_pipeline_executions",
+        "list_pipeline_parameters_for_execution",
+        "list_pipeline_parameters_for_execution",
+    ]
 
 
 # -- the Makefile --------------------------------------------------------------------------------
