@@ -84,4 +84,7 @@ check-job-requirements: setup
 ## clean: build caches, and what `make demo` wrote in LAKE (a folder it did not create is left alone)
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
-	@if [ -e "$(LAKE)" ]; then $(MAKE) --no-print-directory setup && $(PY) -m local_run clean --lake "$(LAKE)"; fi
+	@if [ -e "$(LAKE)" ]; then \
+	  [ -x $(PY) ] || $(MAKE) --no-print-directory setup; \
+	  $(PY) -m local_run clean --lake "$(LAKE)"; \
+	fi

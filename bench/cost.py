@@ -232,13 +232,13 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from stacks.pipeline_stack import definition_settings
+    from stacks.pipeline_definition import environment_settings
 
     catalogue = json.loads(PRICES.read_text())
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     config = load_environment(context["environments"], args.env)
     prices = catalogue["regions"][config.region]
-    settings = definition_settings(config)
+    settings = environment_settings(config)
     text = build_definition(settings)
     definition = json.loads(text)
     demo = measure_demo(text, args.date, settings.lookback_days)

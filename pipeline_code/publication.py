@@ -223,9 +223,17 @@ def _remove_superseded(lake: Path, execution_date: dt.date, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _version_execution(table_folder: Path) -> set[str]:
+    marker = table_folder.parent / "publication.json"
+    if not marker.is_file():
+        return set()
+    return {str(json.loads(marker.read_text())["execution_id"])}
+
+
 def live_execution_ids(lake: Path, execution_date: dt.date) -> dict[str, str | None]:
     """Which execution each table's live partition of the date is from (None: no partition).
-    Read from the rows, so the answer is true whatever the layout or a failure left."""
+    Read from the rows, so the answer is true whatever the layout or a failure left; a partition
+    without rows (no earlier forecast to score) is named by its version's publication.json."""
     found: dict[str, str | None] = {}
     for table in PUBLISHED_TABLES:
         files = sorted(
@@ -235,6 +243,8 @@ def live_execution_ids(lake: Path, execution_date: dt.date) -> dict[str, str | N
         for path in files:
             column = pq.read_table(path, columns=["execution_id"]).column("execution_id")
             ids.update(str(value) for value in column.unique().to_pylist())
+        if files and not ids:  # a partition with no rows (nothing to score): its version says
+            ids.update(_version_execution(files[0].resolve().parent))
         found[table.name] = ", ".join(sorted(ids)) if ids else None
     return found
 

@@ -103,9 +103,14 @@ def test_glue_tables_match_the_data_contracts(dev_stacks: dict[str, cdk.Stack]) 
     }
     stored = {table.name for table in tables.STORED_TABLES}
     published = {table.name for table in tables.PUBLISHED_TABLES}
-    assert stored == {"applications", "forecasts_versions", "forecast_metrics_versions"} | {
-        "publications"
+    assert stored == {
+        "applications",
+        "forecasts_versions",
+        "forecast_metrics_versions",
+        "forecast_accuracy_versions",
+        "publications",
     }
+    assert published == {"forecasts", "forecast_metrics", "forecast_accuracy"}
     assert set(found) == stored | published | {"run_history"}
     for table in (*tables.STORED_TABLES, tables.RUN_HISTORY):
         table_input = found[table.name]

@@ -309,9 +309,9 @@ def test_notifier_role_is_least_privilege(dev: Template) -> None:
     dlq_id, _ = _one(dev, "AWS::SQS::Queue", "NotifierDeadLetters")
     assert statements["SendFailedInvocations"]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
     runs = "arn:aws:s3:::forecast-dev-data-123456789012-ap-northeast-1/runs/*"
-    assert [resolve(r, {}) for r in statements["ReadRunDataQuality"]["Resource"]] == [
-        f"{runs}/preproc/data_quality.json",
+    assert sorted(resolve(r, {}) for r in statements["ReadRunDataQuality"]["Resource"]) == [
         f"{runs}/postproc/accuracy.json",
+        f"{runs}/preproc/data_quality.json",
     ]
     assert statements["ReadRunDataQuality"]["Action"] == "s3:GetObject"
     decrypt = statements["DecryptRunDataQuality"]

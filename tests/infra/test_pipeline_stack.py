@@ -71,6 +71,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     written = sorted(resolve(statements["ReadWriteRunsResultsAndStoredVersions"]["Resource"], {}))
     assert [w.rsplit("/", 2)[-2] for w in written] == [
         "athena-results",
+        "forecast_accuracy_versions",
         "forecast_metrics_versions",
         "forecasts_versions",
         "runs",
@@ -88,6 +89,7 @@ def test_role_is_scoped_to_the_pipelines_own_resources(dev_stacks: dict[str, cdk
     assert sorted(arn.split(":")[-1] for arn in resolve(dropped["Resource"], {})) == [
         "catalog",
         "database/forecast_dev",
+        "table/forecast_dev/forecast_accuracy_versions",
         "table/forecast_dev/forecast_metrics_versions",
         "table/forecast_dev/forecasts_versions",
     ]
@@ -239,10 +241,9 @@ def test_first_deploy_asks_for_the_quota_the_definition_needs() -> None:
     """docs/first-deploy.md's quota figure is `quota_needed` for prod with the backfill's default
     concurrency (bench/wall_time.py prints the same)."""
     from rerun.cli import DEFAULT_CONCURRENCY
-    from stacks.pipeline_definition import quota_needed
-    from stacks.pipeline_stack import definition_settings
+    from stacks.pipeline_definition import environment_settings, quota_needed
 
-    needed = quota_needed(definition_settings(environment("prod")), DEFAULT_CONCURRENCY)
+    needed = quota_needed(environment_settings(environment("prod")), DEFAULT_CONCURRENCY)
     doc = (Path(__file__).resolve().parents[2] / "docs" / "first-deploy.md").read_text()
     rows = [line for line in doc.splitlines() if "for training job usage` (e.g." in line]
     assert len(rows) == 1 and f"**{needed}** with one instance and `CONCURRENCY=2`" in rows[0]

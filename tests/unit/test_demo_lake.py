@@ -63,8 +63,10 @@ def scratch_repo(tmp_path: Path) -> Path:
 
 def make(scratch: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    # The environment is this checkout's, already set up: never rebuilt from the scratch folder.
+    settled = ["-o", ".venv/.installed", "-o", "node_modules/.installed"]
     return subprocess.run(
-        ["make", "--no-print-directory", *arguments],
+        ["make", "--no-print-directory", *settled, *arguments],
         cwd=scratch,
         env=environment,
         capture_output=True,

@@ -279,12 +279,26 @@ def _aws_view(table: str, day: dt.date) -> pd.DataFrame | None:
     return storage.read_table(location + "part-0.parquet")
 
 
+def every_table(execution_id: str | None) -> dict[str, str | None]:
+    """Every published table held by the one execution (None: no partition)."""
+    return {table.name: execution_id for table in tables.PUBLISHED_TABLES}
+
+
 def _aws_live(day: dt.date = DAY) -> dict[str, str | None]:
-    """Which execution each view shows for the day."""
+    """Which execution each view shows for the day (a version without rows: the execution its
+    `publications` row names)."""
+    pointer = publication.read_pointer(
+        boto3.client("s3"), publication.pointer_uri("s3://data", day)
+    )
     live = {}
-    for table in ("forecasts", "forecast_metrics"):
-        rows = _aws_view(table, day)
-        live[table] = None if rows is None else ",".join(sorted(rows["execution_id"].unique()))
+    for table in tables.PUBLISHED_TABLES:
+        rows = _aws_view(table.name, day)
+        if rows is None:
+            live[table.name] = None
+        elif rows.empty:
+            live[table.name] = pointer["execution_id"] if pointer else None
+        else:
+            live[table.name] = ",".join(sorted(rows["execution_id"].unique()))
     return live
 
 
@@ -333,7 +347,7 @@ def test_aws_rerun_switches_the_date_and_keeps_only_the_replaced_version(aws: st
     other_keys = _keys(f"forecasts_versions/execution_date={OTHER_DAY}/")
     _publish("s3://data", DAY, "exec-1")
     _publish("s3://data", DAY, "exec-2", forecasts=_forecasts(level=7.0))
-    assert _aws_live() == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
+    assert _aws_live() == every_table("exec-2")
     assert _aws_view("forecasts", DAY)["yhat"].tolist() == [7.0] * 6 + [14.0] * 3
     # The replaced version stays, so that queries already reading it finish.
     assert len(_versions("forecasts", DAY)) == 2
@@ -344,7 +358,7 @@ def test_aws_rerun_switches_the_date_and_keeps_only_the_replaced_version(aws: st
     assert {key.split("/")[2] for key in _keys(f"forecasts_versions/execution_date={DAY}/")} == {
         f"version={v}" for v in versions
     }
-    assert _aws_live(OTHER_DAY) == {"forecasts": "exec-0", "forecast_metrics": "exec-0"}
+    assert _aws_live(OTHER_DAY) == every_table("exec-0")
     assert _keys(f"forecasts_versions/execution_date={OTHER_DAY}/") == other_keys
 
 
@@ -354,7 +368,7 @@ def test_aws_bad_input_leaves_the_date_and_its_files(aws: str) -> None:
     published = [_keys(prefix) for prefix in ("forecasts_", "forecast_metrics_", "publications/")]
     with pytest.raises(StepError, match=r"PostProc: .*NaN or non-numeric yhat"):
         _publish("s3://data", DAY, "exec-2", forecasts=_nan_yhat())
-    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _aws_live() == every_table("exec-1")
     assert [_keys(p) for p in ("forecasts_", "forecast_metrics_", "publications/")] == published
 
 

@@ -32,6 +32,7 @@ from tests.unit.test_postproc import (
     _snapshot,
     _stage,
     _versions,
+    every_table,
 )
 
 _moto = moto_server._moto
@@ -81,7 +82,7 @@ def test_a_write_failure_publishes_nothing_and_says_so(
         postproc.run(ctx, DATABASE)
     assert str(calls[-1]) in str(err.value)  # names the file it could not write
     assert _snapshot(tmp_path) == before
-    assert _live(tmp_path) == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _live(tmp_path) == every_table("exec-1")
     store = tmp_path / ".publications" / f"execution_date={DAY}"
     assert not [p for p in store.iterdir() if p.name.startswith("exec-2")]
 
@@ -106,7 +107,12 @@ def test_a_table_folder_that_cannot_take_the_link_publishes_nothing(
     monkeypatch.setattr(publication, "_replace_with_link", replace_with_link)
     with pytest.raises(StepError, match="nothing was published: Permission denied"):
         _publish(str(tmp_path), DAY, "exec-2", forecasts=_forecasts(level=7.0))
-    assert _live(tmp_path) == {"forecasts": "old", "forecast_metrics": "old"}
+    # The older layout had no forecast_accuracy table.
+    assert _live(tmp_path) == {
+        "forecasts": "old",
+        "forecast_metrics": "old",
+        "forecast_accuracy": None,
+    }
 
 
 # --- local: killed at any point ---------------------------------------------------------------
@@ -199,12 +205,12 @@ def test_killed_at_any_point_both_tables_are_from_one_execution(
     before = _snapshot(tmp_path)
     assert _killed_publish(tmp_path, "exec-2", point) == 137
     expected = "exec-2" if published else "exec-1"
-    assert _live(tmp_path) == {"forecasts": expected, "forecast_metrics": expected}
+    assert _live(tmp_path) == every_table(expected)
     if not published:
         assert _snapshot(tmp_path) == before
     # The next publish of the date completes and clears what the killed one left.
     _publish(str(tmp_path), DAY, "exec-3")
-    assert _live(tmp_path) == {"forecasts": "exec-3", "forecast_metrics": "exec-3"}
+    assert _live(tmp_path) == every_table("exec-3")
     store = tmp_path / ".publications" / f"execution_date={DAY}"
     assert len(list(store.iterdir())) == 2
 
@@ -219,9 +225,14 @@ def test_an_older_layout_partition_is_adopted_without_changing_what_readers_see(
         link = tmp_path / table / f"execution_date={DAY}"
         link.symlink_to(Path(".versions") / f"execution_date={DAY}" / "old-1")
     publication._adopt_partitions(tmp_path, DAY)
-    assert _live(tmp_path) == {"forecasts": "old", "forecast_metrics": "old"}
+    # The older layout had no forecast_accuracy table.
+    assert _live(tmp_path) == {
+        "forecasts": "old",
+        "forecast_metrics": "old",
+        "forecast_accuracy": None,
+    }
     _publish(str(tmp_path), DAY, "exec-2")
-    assert _live(tmp_path) == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
+    assert _live(tmp_path) == every_table("exec-2")
     assert not (tmp_path / "forecasts" / ".versions" / f"execution_date={DAY}").exists()
 
 
@@ -289,9 +300,9 @@ def test_concurrent_publishes_of_one_date_never_lose_the_live_partition(tmp_path
 
 
 def test_live_execution_ids_read_the_rows(tmp_path: Path) -> None:
-    assert _live(tmp_path) == {"forecasts": None, "forecast_metrics": None}
+    assert _live(tmp_path) == every_table(None)
     _publish(str(tmp_path), DAY, "exec-1")
-    assert _live(tmp_path) == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _live(tmp_path) == every_table("exec-1")
 
 
 # --- AWS (moto) ------------------------------------------------------------------------------
@@ -310,7 +321,7 @@ def test_aws_a_held_lock_refuses_the_second_writer(aws: str) -> None:
     versions = _keys("forecasts_")
     with pytest.raises(StepError, match="execution exec-holder holds the publish lock"):
         _publish("s3://data", DAY, "exec-2")
-    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _aws_live() == every_table("exec-1")
     assert _keys("forecasts_") == versions
     assert json.loads(s3.get_object(Bucket="data", Key=_lock_key())["Body"].read()) == held
 
@@ -321,7 +332,7 @@ def test_aws_an_expired_lock_is_taken_over_and_released(aws: str) -> None:
     stale = {"execution_id": "exec-killed", "expires_at": "2000-01-01T00:00:00+00:00"}
     s3.put_object(Bucket="data", Key=_lock_key(), Body=json.dumps(stale).encode())
     _publish("s3://data", DAY, "exec-2")
-    assert _aws_live() == {"forecasts": "exec-2", "forecast_metrics": "exec-2"}
+    assert _aws_live() == every_table("exec-2")
     assert "Contents" not in s3.list_objects_v2(Bucket="data", Prefix="runs/_locks/")
 
 
@@ -352,7 +363,7 @@ def test_aws_a_failed_switch_publishes_nothing_and_says_what_readers_see(
         r"both tables\): AccessDenied",
     ):
         _publish("s3://data", DAY, "exec-2")
-    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _aws_live() == every_table("exec-1")
 
 
 def test_aws_a_switch_that_failed_after_s3_applied_it_is_reported_published(
@@ -367,7 +378,7 @@ def test_aws_a_switch_that_failed_after_s3_applied_it_is_reported_published(
 
     monkeypatch.setattr(publication, "write_pointer", lost_response)
     _publish("s3://data", DAY, "exec-1")
-    assert _aws_live() == {"forecasts": "exec-1", "forecast_metrics": "exec-1"}
+    assert _aws_live() == every_table("exec-1")
 
 
 @pytest.mark.parametrize(
@@ -387,7 +398,7 @@ def test_aws_killed_at_any_point_both_views_show_one_execution(
     before = [_keys(prefix) for prefix in ("forecasts_", "forecast_metrics_", "publications/")]
     assert _killed_publish("s3://data", "exec-2", point) == 137
     expected = "exec-2" if published else "exec-1"
-    assert _aws_live() == {"forecasts": expected, "forecast_metrics": expected}
+    assert _aws_live() == every_table(expected)
     if not published:
         assert _keys("publications/") == before[2]
     # The killed holder's lock is taken over once its lease has expired; then the next publish
@@ -395,7 +406,7 @@ def test_aws_killed_at_any_point_both_views_show_one_execution(
     s3 = boto3.client("s3")
     s3.delete_object(Bucket="data", Key=_lock_key())
     _publish("s3://data", DAY, "exec-3")
-    assert _aws_live() == {"forecasts": "exec-3", "forecast_metrics": "exec-3"}
+    assert _aws_live() == every_table("exec-3")
     assert len(_versions("forecasts", DAY)) == len(_versions("forecast_metrics", DAY)) == 2
 
 

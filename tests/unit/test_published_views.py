@@ -67,6 +67,8 @@ def _rows(table: tables.Table, execution_id: str, value: float) -> pa.Table:
             row[field.name] = 3
         elif pa.types.is_date(field.type):
             row[field.name] = DAY + dt.timedelta(days=1)
+        elif pa.types.is_boolean(field.type):
+            row[field.name] = True
         else:
             row[field.name] = "A"
     return pa.Table.from_pylist([row, row], schema=schema)

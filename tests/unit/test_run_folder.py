@@ -35,14 +35,17 @@ def test_every_step_file_has_its_own_path() -> None:
         for name, value in vars(run_folder).items()
         if name.isupper() and isinstance(value, tuple)
     ]
-    assert len(paths) == len(set(paths)) == 16
+    assert len(paths) == len(set(paths)) == 22
 
 
-def test_the_slack_notifier_reads_the_data_quality_summary_where_preproc_writes_it() -> None:
+def test_the_slack_notifier_reads_the_summaries_where_the_steps_write_them() -> None:
     path = REPO_ROOT / "lambda" / "slack_notifier" / "data_quality.py"
     spec = importlib.util.spec_from_file_location("notifier_data_quality", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    expected = "/".join((run_folder.RUNS, "{execution_id}", *run_folder.DATA_QUALITY))
-    assert expected == module.SUMMARY_KEY
+    expected = [
+        "/".join((run_folder.RUNS, "{execution_id}", *summary))
+        for summary in (run_folder.DATA_QUALITY, run_folder.ACCURACY_SUMMARY)
+    ]
+    assert list(module.SUMMARY_KEYS) == expected
