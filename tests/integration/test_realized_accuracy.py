@@ -20,6 +20,7 @@ import pytest
 from local_run import summary
 from local_run.demo import ensure_demo_data
 from pipeline_code.forecasting.metrics import mase_scale
+from pipeline_code.tables import TOTAL_SERIES_ID
 from tests.integration.test_local_run import REPO_ROOT, read_partition, run_local
 
 pytestmark = pytest.mark.slow
@@ -103,8 +104,12 @@ def test_rows_recomputed_by_hand_from_the_lake(runs) -> None:
     metrics = read_partition(lake, "forecast_metrics", published).set_index("series_id")
     counts = daily_counts(lake, target)
     assert len(rows) >= 3
+    assert TOTAL_SERIES_ID in rows.index
     for series_id, row in rows.iterrows():
-        history = counts[counts["car_model"] == series_id].set_index("ds")["y"]
+        if series_id == TOTAL_SERIES_ID:  # the sum of every model's counts
+            history = counts.groupby("ds")["y"].sum()
+        else:
+            history = counts[counts["car_model"] == series_id].set_index("ds")["y"]
         full = pd.Series(0.0, index=pd.date_range(history.index.min(), target).date)
         full.loc[history.index] = history.to_numpy(dtype=float)
         actual = full.loc[target]
