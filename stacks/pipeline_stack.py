@@ -33,6 +33,7 @@ def definition_settings(config: EnvironmentConfig) -> pipeline_definition.Defini
         holiday_country=config.calendar.holiday_country,
         calendar_breaks=config.calendar.breaks,
         company_days=config.calendar.company_day_arguments,
+        rest_day=config.calendar.rest_day,
         **config.pipeline.model_dump(),
     )
 

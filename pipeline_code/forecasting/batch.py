@@ -22,7 +22,7 @@ from pipeline_code.forecasting.backtest_table import (
     backtest_frame,
     calibrated_frame,
 )
-from pipeline_code.forecasting.event_effects import PooledEvents
+from pipeline_code.forecasting.event_effects import EventPriors
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.parallel import map_series
@@ -45,7 +45,7 @@ class TrainingRun:
 
 
 def train_share(
-    series: list[SeriesData], settings: ForecastSettings, pool: PooledEvents, workers: int
+    series: list[SeriesData], settings: ForecastSettings, pool: EventPriors, workers: int
 ) -> list[SeriesTraining]:
     """Train every series of a share in worker processes; intervals not yet calibrated."""
     return map_series(partial(train_series, settings=settings, pool=pool), series, workers)
