@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import ConfigError, load_environment, parse_environment
+from stacks.pipeline_stack import definition_settings
 from tests.infra.conftest import cdk_environments
 
 
@@ -183,6 +184,14 @@ def test_calendar_defaults_to_japanese_holidays_and_the_three_breaks() -> None:
     assert calendar.holiday_country == "JP"
     assert calendar.breaks == ("year_end", "golden_week", "obon")
     assert calendar.company_days == ()
+    assert calendar.rest_day == "sunday"
+
+
+def test_calendar_rest_day_reaches_the_definition() -> None:
+    raw = _dev()
+    raw["calendar"] = {"rest_day": "friday"}
+    config = parse_environment("dev", raw)
+    assert definition_settings(config).rest_day == "friday"
 
 
 def test_calendar_company_days_become_short_job_arguments() -> None:
@@ -230,6 +239,7 @@ def test_calendar_company_days_become_short_job_arguments() -> None:
         ({"breaks": ["summer"]}, r"environments\.dev\.calendar\.breaks\[0\]: expected one of"),
         ({"holiday_country": "Japan"}, r"environments\.dev\.calendar\.holiday_country"),
         ({"holidays": "JP"}, r"environments\.dev\.calendar\.holidays: unknown key"),
+        ({"rest_day": "Sun"}, r"environments\.dev\.calendar\.rest_day: expected one of monday"),
     ],
 )
 def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> None:
