@@ -2,21 +2,40 @@
 
 An event's effect is multiplicative: the ratio of demand on its days to its reference day's
 ordinary demand (the mean of the reference weekday's ordinary days up to three weeks either side,
-the "baseline"). The reference is the day itself, except for a public holiday on a working day,
-whose reference is the nearest Sunday (`EventCalendar.reference_offsets`). Ratios pool across
-series of any size, where additive effects would not.
+the "baseline"). Effects may be below or above 1. Ratios pool across series of any size, where
+additive effects would not.
 
-A series' own estimate of an event is the ratio of its sums, `(Y + 0.5) / (B + 0.5)` over the
-event's past days; it is combined with the pooled ratio (all series' sums) in log space, each
-weighted by its precision: the own estimate's variance is the Poisson part `1 / Y` plus day-to-day
-over-dispersion divided by the number of days, the pooled one's a fixed spread of how differently
-series react. A series that has never seen an event (a model launched in spring at the year end)
-gets the pooled effect; a big series with years of history, nearly its own.
+What is learned from the data, and how:
+
+- **Each day of a break its own effect.** A break day's code holds its position in the break and
+  whether it is a public holiday or a bridge day (`EventCalendar`), so Golden Week's working days
+  and its holidays, the year end's eve and its return to work, each have their own effect. The
+  pooled effect of such a day is its own sums shrunk toward the coarser code's (the same day
+  without the bridge, then the whole break of the same holiday status) by the evidence: a day
+  seen on few dates leans on the whole break, a day never seen gets it.
+- **The reference of a working-day holiday, per series.** Measured against the nearest rest day
+  (Sunday by default) or against its own weekday: `rest_preference` scores how much better one
+  effect per event fits the series' past working-day holidays with the rest day, and
+  `chosen_reference` adds the pooled preference (the mean over series) as the prior, so a series
+  with little evidence follows the pool and one with clear evidence its own.
+- **Per-series effects.** A series' own estimate of an event is the ratio of its sums,
+  `(Y + 0.5) / (B + 0.5)` over the event's past days; it is combined with the pooled ratio in log
+  space, each weighted by its precision: the own estimate's variance is the Poisson part `1 / Y`
+  plus day-to-day over-dispersion divided by the number of days, the pooled one's the spread of
+  the event's effects between series, estimated from the series themselves (`estimate_spreads`):
+  where all series react alike, a small series takes the pool's effect; where some series are
+  lifted on holidays and others cut, each keeps its own sign.
+
+`effect_sources` returns each effect with its pooled part, its own part and the own part's
+weight, which the models file keeps so a report can say whether an effect is the pool's or the
+series' own.
 
 Candidates fit the event-adjusted history (event days replaced by their own weekday's baseline)
 and a future event day is forecast as the candidate's forecast of its reference day times the
 effect (`with_events`), so every candidate and every backtest fold knows the calendar. A fold's
-effects use only days before its cutoff, its own and the pool's.
+effects use only days before its cutoff, its own and the pool's; the choice of reference and
+the spreads between series are made once on the whole history (a small look-ahead in the
+backtest, as for any hyper-parameter).
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ folds is chosen (ties: the earlier candidate in the settings, so cheaper and sim
 
 Calendar events (daily series with a calendar): every fold and the final fit see the history
 adjusted for events, and every candidate forecasts an event day as its reference day (the day
-itself; the nearest Sunday for a working-day holiday) times the event's effect; effects come from
-the days before the cutoff, the series' own shrunk toward the pool of all series
-(`event_effects`). Seasonal naive as the gate's benchmark stays plain.
+itself; for a working-day holiday, the nearest rest day or its own weekday, as the series'
+history and the pool choose) times the event's effect; effects come from the days before the
+cutoff, the series' own shrunk toward the pool of all series (`event_effects`). Each model keeps
+its effects with their source, and `series_effects` lists them for a report. Seasonal naive as
+the gate's benchmark stays plain.
 
 Prediction intervals come from the chosen model's backtest errors, divided by the day's
 "difficulty" (its point forecast relative to the forecast's typical day, to the power 0.75:
