@@ -144,6 +144,7 @@ class PooledEvents:
     by_code: dict[int, tuple[np.ndarray, ...]]
     coarser: tuple[int, ...] = ()
     spreads: tuple[tuple[int, float], ...] = ()  # (event, spread), `estimate_spreads`
+    day_codes: frozenset[int] = frozenset()  # the codes days had (not only their coarser ones)
 
     @classmethod
     def from_series(
@@ -176,7 +177,7 @@ class PooledEvents:
                 np.cumsum(b[mask][order]),
                 np.cumsum(new_day),
             )
-        return cls(by_code, coarser)
+        return cls(by_code, coarser, day_codes=frozenset(np.unique(codes).tolist()))
 
     def _parent(self, code: int) -> int:
         for mask in self.coarser:

@@ -479,7 +479,7 @@ def _latest_effects(
     """Effects as of the last observation, for every event the pool or the series knows."""
     if events is None:
         return {}
-    known = np.array(sorted({*events.pool.by_code, *np.unique(events.codes).tolist()}))
+    known = np.array(sorted({*events.pool.day_codes, *np.unique(events.codes).tolist()}))
     return effect_sources(events.own, events.pool, known, events.first_day + len(y))
 
 
