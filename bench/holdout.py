@@ -99,7 +99,7 @@ class Scores:
 def run_pipeline(lake: Path, date: dt.date, horizon: int, world: World) -> float:
     """The local run of `date`; a world whose rest day is not Sunday gets a definition built
     with `calendar.rest_day` set to it, as its environment's configuration would."""
-    options = ["--param", f"Horizon={horizon}"]
+    options = ["--param", f"Horizon={horizon}", "--no-report"]  # the report is not scored
     if world.rest_day != 6:
         settings = pipeline_definition.DefinitionSettings(
             pipeline_name=LOCAL_PIPELINE_NAME, rest_day=REST_DAYS[world.rest_day]
