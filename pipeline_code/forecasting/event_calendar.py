@@ -110,11 +110,14 @@ class EventCalendar:
         return REST_DAYS[self.rest_day]
 
     def coarser_masks(self) -> tuple[int, ...]:
-        """Bits to clear, in turn, to get a code's coarser events: first the bridge (a bridge day
-        inside a break is first that day of the break), then a break day's position (the whole
-        break's days of the same holiday status)."""
+        """Bits to clear, in turn, to get a code's coarser events: first the bridge, then whether
+        a break day is a public holiday on a working day or on the weekend (a break's days are
+        fixed dates, so New Year's Day on a Thursday for the first time is first New Year's Day),
+        then a break day's position (the whole break). A code without a break keeps its holiday
+        bits: clearing them would leave no event."""
         bridge = self._bits({BRIDGE_DAY})
-        return (bridge, POSITION_MASK) if bridge else (POSITION_MASK,)
+        holiday = self._bits({PUBLIC_HOLIDAY, WEEKEND_HOLIDAY})
+        return tuple(mask for mask in (bridge, holiday, POSITION_MASK) if mask)
 
     def holiday_mask(self) -> int:
         """The bits of public holidays and bridge days, whose effects may differ by series."""

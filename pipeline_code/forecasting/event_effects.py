@@ -44,12 +44,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline_code.forecasting.event_calendar import POSITION_MASK
+
 BASELINE_REACH = 3  # cycles either side that the baseline of an event day averages
 DAY_DISPERSION = 0.1  # day-to-day variance of log demand beyond Poisson (gamma-Poisson counts)
 POOLED_SPREAD = 0.2  # standard deviation of log effects between series, before it is estimated
 MIN_SPREAD, MAX_SPREAD = 0.1, 1.0  # bounds of the estimated spread between series
 MIN_SPREAD_SERIES = 3  # series that must have seen an event to estimate its spread
-PARENT_SPREAD = 0.3  # how far a break day's pooled log effect strays from the whole break's
+# How far a break day's pooled log effect strays from the whole break's: the eve and the middle
+# of a break differ widely.
+PARENT_SPREAD = 0.5
 COMMON_DAY_VARIANCE = 0.02  # log variance of a date's shock shared by all series (weather, news)
 NO_EFFECT = 1.0
 
@@ -134,10 +138,11 @@ class PooledEvents:
     choice of reference day.
 
     Cumulative over dates (day ordinals), so a backtest fold asks for the pool before its cutoff.
-    Each day also counts toward its coarser codes (`coarser`: bit masks cleared in turn, a break
-    day's position first), and a code's pooled effect is its own sums shrunk toward its coarser
-    code's effect by their evidence: a break's fifth day seen on two dates leans on the whole
-    break, and a day never seen gets the whole break's effect.
+    Each day also counts toward its coarser codes (`coarser`: bit masks cleared in turn,
+    `EventCalendar.coarser_masks`: the bridge, a break day's holiday status, its position), and
+    a code's pooled effect is its own sums shrunk toward its coarser code's effect by their
+    evidence: a break's fifth day seen on two dates leans on the whole break, New Year's Day on
+    a weekend for the first time gets the New Year's Days seen before.
     """
 
     # code: (days, cum y, cum b, cum distinct days)
@@ -159,7 +164,8 @@ class PooledEvents:
         b = np.concatenate([p.baseline for _, p in parts])
         groups = [codes]
         for mask in coarser:
-            groups.append(groups[-1] & ~mask)
+            stripped = groups[-1] & ~mask
+            groups.append(np.where(stripped & ~POSITION_MASK != 0, stripped, groups[-1]))
         by_code: dict[int, tuple[np.ndarray, ...]] = {}
         for code in np.unique(np.concatenate(groups)):
             if code == 0:
@@ -181,7 +187,8 @@ class PooledEvents:
 
     def _parent(self, code: int) -> int:
         for mask in self.coarser:
-            if code & mask and code & ~mask:
+            # the coarser code must still name an event, not only a break day's position
+            if code & mask and code & ~mask & ~POSITION_MASK:
                 return code & ~mask
         return 0
 
