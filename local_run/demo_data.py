@@ -15,6 +15,14 @@ becomes that many application rows with a time of day, plan, channel and prefect
 the `applications` table: `<lake>/applications/dt=YYYY-MM-DD/part-0.parquet`.
 
 The same seed, end date and sizes always give the same rows.
+
+Worlds (`WORLDS`, `--world`): the calendar rules above are the `default` world's. The others
+change how the calendar moves demand, so the forecast can be measured on rules it was not built
+around: `ordinary_holidays` (a holiday is an ordinary day of its weekday), `lift_holidays` (a
+holiday lifts its weekday's demand), `mixed_holidays` (a holiday lifts half the models' demand
+and cuts the others'), `partial_breaks` (only some days of each break's configured span are low,
+and a break's last day may rebound), `friday_rest` (the rest day is Friday: the weekly peak and
+the holidays' level follow it). A seed gives the same models and campaigns in every world.
 """
 
 from __future__ import annotations
@@ -128,20 +136,81 @@ def _profiles(
     return profiles
 
 
-def _calendar_factor(days: pd.DatetimeIndex) -> np.ndarray:
-    """Weekday, public-holiday and seasonal-break effects shared by every model."""
+@dataclass(frozen=True)
+class World:
+    """How the calendar moves demand in one variant of the generator.
+
+    `holidays`: "rest_day" (a holiday's demand is the rest day's times `holiday_factor`),
+    "weekday" (its own weekday's times `holiday_factor`), "mixed" (its own weekday's times
+    `holiday_factor` for even-numbered models, times `holiday_cut` for odd ones).
+    `partial_breaks`: only the days listed in `_PARTIAL_BREAKS` move, by their own factor.
+    `rest_day`: 0 Monday .. 6 Sunday; the weekly pattern is turned so that it peaks there.
+    """
+
+    name: str
+    holidays: str = "rest_day"
+    holiday_factor: float = _HOLIDAY_FACTOR
+    holiday_cut: float = 1.0
+    partial_breaks: bool = False
+    rest_day: int = 6
+
+
+WORLDS = {
+    w.name: w
+    for w in (
+        World("default"),
+        World("ordinary_holidays", holidays="weekday", holiday_factor=1.0),
+        World("lift_holidays", holidays="weekday", holiday_factor=1.5),
+        World("mixed_holidays", holidays="mixed", holiday_factor=1.5, holiday_cut=0.6),
+        World("partial_breaks", partial_breaks=True),
+        World("friday_rest", rest_day=4),
+    )
+}
+DEFAULT_WORLD = WORLDS["default"]
+
+# partial_breaks: (month, day) -> factor for the break days that move; the span's other days are
+# ordinary. The year end is low from the 30th and recovers on the 3rd, Golden Week is low only on
+# its fixed holidays (3-5 May), Obon on its middle two days, with a rebound on its last.
+_PARTIAL_BREAKS = {
+    (12, 30): 0.3, (12, 31): 0.2, (1, 1): 0.15, (1, 2): 0.3, (1, 3): 0.7,
+    (5, 3): 0.6, (5, 4): 0.55, (5, 5): 0.65,
+    (8, 14): 0.5, (8, 15): 0.5, (8, 16): 1.25,
+}  # fmt: skip
+
+
+def weekday_factors(world: World = DEFAULT_WORLD) -> np.ndarray:
+    """Monday..Sunday: the weekly pattern of `world`, peaking on and before its rest day."""
+    return np.roll(_WEEKDAY_FACTOR, world.rest_day - 6)
+
+
+def _calendar_factor(
+    days: pd.DatetimeIndex, n_models: int = 1, world: World = DEFAULT_WORLD
+) -> np.ndarray:
+    """Weekday, public-holiday and seasonal-break effects, a (days, models) matrix."""
     jp_holidays = holidays.country_holidays("JP", years=range(days[0].year, days[-1].year + 1))
-    factor = _WEEKDAY_FACTOR[days.dayofweek.to_numpy()].copy()
+    pattern = weekday_factors(world)
+    factor = pattern[days.dayofweek.to_numpy()].copy()
     is_holiday = np.array([day.date() in jp_holidays for day in days])
-    factor[is_holiday] = _WEEKDAY_FACTOR[6] * _HOLIDAY_FACTOR
     month, day = days.month.to_numpy(), days.day.to_numpy()
-    year_end = ((month == 12) & (day >= 29)) | ((month == 1) & (day <= 3))
-    golden_week = ((month == 4) & (day >= 29)) | ((month == 5) & (day <= 5))
-    obon = (month == 8) & (day >= 13) & (day <= 16)
-    factor[year_end] *= _YEAR_END_FACTOR
-    factor[golden_week] *= _GOLDEN_WEEK_FACTOR
-    factor[obon] *= _OBON_FACTOR
-    return factor
+    if world.holidays == "rest_day":
+        factor[is_holiday] = pattern[world.rest_day] * world.holiday_factor
+    if world.partial_breaks:
+        for (m, d), effect in _PARTIAL_BREAKS.items():
+            factor[(month == m) & (day == d)] *= effect
+    else:
+        year_end = ((month == 12) & (day >= 29)) | ((month == 1) & (day <= 3))
+        golden_week = ((month == 4) & (day >= 29)) | ((month == 5) & (day <= 5))
+        obon = (month == 8) & (day >= 13) & (day <= 16)
+        factor[year_end] *= _YEAR_END_FACTOR
+        factor[golden_week] *= _GOLDEN_WEEK_FACTOR
+        factor[obon] *= _OBON_FACTOR
+    matrix = np.repeat(factor[:, None], n_models, axis=1)
+    if world.holidays in ("weekday", "mixed"):
+        lift = np.full(n_models, world.holiday_factor)
+        if world.holidays == "mixed":
+            lift[1::2] = world.holiday_cut
+        matrix[is_holiday] *= lift
+    return matrix
 
 
 def _model_rates(days: pd.DatetimeIndex, profile: ModelProfile) -> np.ndarray:
@@ -167,14 +236,18 @@ def _window(end_date: dt.date, years: float) -> pd.DatetimeIndex:
 
 
 def demo_daily_counts(
-    end_date: dt.date, years: float = 3.0, n_models: int = 30, seed: int = 7
+    end_date: dt.date,
+    years: float = 3.0,
+    n_models: int = 30,
+    seed: int = 7,
+    world: World = DEFAULT_WORLD,
 ) -> pd.DataFrame:
     """Daily counts per model as the between-step series table: series_id, ds (date), y (float).
 
     Every (model, day) of the window is present, zeros included; the applications written by
     `write_demo_applications` with the same arguments add up to exactly these counts.
     """
-    counts, days, _ = _simulate(end_date, years, n_models, seed)
+    counts, days, _ = _simulate(end_date, years, n_models, seed, world)
     names = model_names(n_models)
     return pd.DataFrame(
         {
@@ -186,10 +259,10 @@ def demo_daily_counts(
 
 
 def _simulate(
-    end_date: dt.date, years: float, n_models: int, seed: int
+    end_date: dt.date, years: float, n_models: int, seed: int, world: World = DEFAULT_WORLD
 ) -> tuple[np.ndarray, pd.DatetimeIndex, list[ModelProfile]]:
     """Counts as a (days, models) matrix, the days, and the model profiles."""
-    run = _simulate_with_future(end_date, years, n_models, seed, future_days=0)
+    run = _simulate_with_future(end_date, years, n_models, seed, future_days=0, world=world)
     return run.counts, run.days, run.profiles
 
 
@@ -229,7 +302,12 @@ class _Simulation:
 
 
 def _simulate_with_future(
-    end_date: dt.date, years: float, n_models: int, seed: int, future_days: int
+    end_date: dt.date,
+    years: float,
+    n_models: int,
+    seed: int,
+    future_days: int,
+    world: World = DEFAULT_WORLD,
 ) -> _Simulation:
     """The window's counts and `future_days` more: the window's draws come first, unchanged."""
     if years <= 0 or n_models <= 0:
@@ -240,8 +318,8 @@ def _simulate_with_future(
     days = _window(end_date, years)
     profiles = _profiles(days[0].date(), end_date, n_models, rng)
     all_days = pd.date_range(days[0], end_date + dt.timedelta(days=future_days), freq="D")
-    calendar = _calendar_factor(all_days)
-    rates = np.column_stack([_model_rates(all_days, p) for p in profiles]) * calendar[:, None]
+    calendar = _calendar_factor(all_days, n_models, world)
+    rates = np.column_stack([_model_rates(all_days, p) for p in profiles]) * calendar
     past, future = rates[: len(days)], rates[len(days) :]
     # Gamma-Poisson: a day-to-day noise factor on the rate, then Poisson counts.
     noise = rng.gamma(_DISPERSION_SHAPE, 1.0 / _DISPERSION_SHAPE, size=past.shape)
@@ -253,12 +331,24 @@ def _simulate_with_future(
 
 
 def demo_future(
-    end_date: dt.date, days: int, years: float = 3.0, n_models: int = 30, seed: int = 7
+    end_date: dt.date,
+    days: int,
+    years: float = 3.0,
+    n_models: int = 30,
+    seed: int = 7,
+    world: World = DEFAULT_WORLD,
 ) -> DemoFuture:
     """The `days` after `end_date` of the demo data written with the same arguments."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    return _simulate_with_future(end_date, years, n_models, seed, days).future
+    return _simulate_with_future(end_date, years, n_models, seed, days, world).future
+
+
+def world_named(name: str) -> World:
+    """The generator world called `name`; ValueError lists the known ones."""
+    if name not in WORLDS:
+        raise ValueError(f"unknown demo world {name!r}; known: {', '.join(WORLDS)}")
+    return WORLDS[name]
 
 
 def _application_rows(
@@ -329,6 +419,36 @@ def write_demo_applications(
     )
 
 
+def write_world_applications(
+    lake: Path,
+    end_date: dt.date,
+    world: World,
+    years: float = 3.0,
+    n_models: int = 30,
+    seed: int = 7,
+) -> Path:
+    """Write the `applications` table of `world` into a lake that has none yet (the benchmarks'
+    fresh lakes); the rows are those `write_demo_applications` writes for the default world."""
+    table_path = Path(lake) / tables.APPLICATIONS.name
+    if table_path.exists():
+        raise FileExistsError(f"{table_path}: the lake already has an applications table")
+    counts, days, profiles = _simulate(end_date, years, n_models, seed, world)
+    table = _application_rows(
+        counts, days, [p.name for p in profiles], np.random.default_rng(seed + 1)
+    )
+    pads.write_dataset(
+        table,
+        table_path,
+        format="parquet",
+        partitioning=pads.partitioning(pa.schema([("dt", pa.string())]), flavor="hive"),
+        basename_template="part-{i}.parquet",
+        max_partitions=len(days) + 1,
+        max_open_files=64,
+        existing_data_behavior="error",
+    )
+    return table_path
+
+
 def write_small_demo_applications(lake: Path, end_date: dt.date, seed: int = 7) -> DemoSummary:
     """A small table for tests: 4 models (one launched late) over about one year."""
     return write_demo_applications(lake, end_date, years=1.0, n_models=4, seed=seed)
@@ -341,7 +461,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--world", choices=sorted(WORLDS), default=DEFAULT_WORLD.name)
     args = parser.parse_args(argv)
+    if args.world != DEFAULT_WORLD.name:
+        world = world_named(args.world)
+        path = write_world_applications(
+            args.lake, args.end_date, world, args.years, args.models, args.seed
+        )
+        print(f"wrote the {world.name} world's applications into {path}")
+        return
     summary = write_demo_applications(args.lake, args.end_date, args.years, args.models, args.seed)
     print(
         f"wrote {summary.rows} applications for {len(summary.models)} models, "

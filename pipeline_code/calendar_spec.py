@@ -21,6 +21,9 @@ BREAKS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 }
 DEFAULT_BREAKS = tuple(BREAKS)
 DEFAULT_COUNTRY = "JP"
+# The weekly day off of most customers and offices: a working-day holiday may look like it.
+REST_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_REST_DAY = "sunday"
 MAX_COMPANY_DAYS = 40  # items
 MAX_COMPANY_DAY_SPAN = 366  # days one item may cover
 COMPANY_DAY_NAME = r"[a-z][a-z0-9_]{0,31}"
@@ -45,6 +48,14 @@ class CompanyDays:
     def __str__(self) -> str:
         span = f"+{self.days}" if self.days != 1 else ""
         return f"{self.start.isoformat()}{span}:{self.name}"
+
+
+def rest_day_number(name: str) -> int:
+    """0 (Monday) .. 6 (Sunday) for a day's English name; ValueError names the known ones."""
+    key = name.strip().lower()
+    if key not in REST_DAYS:
+        raise ValueError(f"rest day {name!r} is not one of {', '.join(REST_DAYS)}")
+    return REST_DAYS.index(key)
 
 
 def parse_company_days(text: str) -> CompanyDays:

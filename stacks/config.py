@@ -143,6 +143,15 @@ TimeZone = Annotated[str, TextLike(), AfterValidator(_zone)]
 Date = Annotated[dt.date, PlainValidator(_date)]
 BreakName = Annotated[str, Strict(), AfterValidator(_known_break)]
 
+
+def _known_rest_day(value: str) -> str:
+    if value not in calendar_spec.REST_DAYS:
+        raise _fail(f"one of {', '.join(calendar_spec.REST_DAYS)}")
+    return value
+
+
+RestDay = Annotated[str, Strict(), AfterValidator(_known_rest_day)]
+
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _CRON = r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)"
 _ACCOUNT = r"\d{12}"
@@ -227,6 +236,8 @@ class CalendarConfig(_Section):
     company_days: Annotated[
         tuple[CompanyDaysConfig, ...], _list_of_at_most(calendar_spec.MAX_COMPANY_DAYS)
     ] = ()
+    # The weekly day off a working-day holiday may be measured against (learned per series).
+    rest_day: RestDay = calendar_spec.DEFAULT_REST_DAY
 
     @field_validator("breaks")
     @classmethod

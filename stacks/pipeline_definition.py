@@ -103,6 +103,7 @@ class DefinitionSettings:
     holiday_country: str | None = calendar_spec.DEFAULT_COUNTRY  # None: no public holidays
     calendar_breaks: tuple[str, ...] = calendar_spec.DEFAULT_BREAKS
     company_days: tuple[str, ...] = ()  # `YYYY-MM-DD[+N]:name` items, one job argument each
+    rest_day: str = calendar_spec.DEFAULT_REST_DAY  # monday .. sunday
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     """Instances of every job (one ResourceConfig for all, so warm pools match): Train and
@@ -144,6 +145,7 @@ def environment_settings(config: EnvironmentConfig) -> DefinitionSettings:
         holiday_country=config.calendar.holiday_country,
         calendar_breaks=config.calendar.breaks,
         company_days=config.calendar.company_day_arguments,
+        rest_day=config.calendar.rest_day,
         **config.pipeline.model_dump(),
     )
 
@@ -175,6 +177,7 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "company_days must be YYYY-MM-DD[+N]:name items": all(
             _is_company_day(item) for item in settings.company_days
         ),
+        "rest_day must be a day's name": settings.rest_day in calendar_spec.REST_DAYS,
         "calendar_breaks must be known breaks": set(settings.calendar_breaks)
         <= set(calendar_spec.BREAKS),
     }
@@ -200,6 +203,8 @@ def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
         settings.holiday_country or "none",
         "--breaks",
         ",".join(settings.calendar_breaks) or "none",
+        "--rest-day",
+        settings.rest_day,
     ]
     if settings.company_days:
         arguments += ["--company-days", *settings.company_days]

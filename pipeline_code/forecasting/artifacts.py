@@ -3,14 +3,17 @@ classes (trusted input, written by the same code version).
 
 `train/models/bucket=NNN.pkl` (`TrainedModels`): the settings and each series' fitted chosen
 model of one bucket of series. Each `SeriesModel` holds the chosen model's name, its backtest
-errors (for the intervals), its calendar events' effects and the model fitted on the latest
+errors (for the intervals), its calendar events' effects (with each one's source, pooled or its
+own: `selection.series_effects` lists them for a report, and the reference its working-day
+holidays are measured against) and the model fitted on the latest
 window (`candidates.FittedModel`): final states, one cycle of seasonal factors and a few
 coefficients, not statsmodels results objects, which carry the data and the whole filter and are
 tied to the library version. A fitted model is a few hundred bytes (about 0.7 MB for 1,000 daily
 series), and Predict forecasts from it without refitting. The interval calibration is not here:
 it needs every series' backtest, and TrainEvaluation writes it (`evaluation/calibration.json`).
 
-`preproc/event_pool.pkl` (`EventPool`): the calendar events' effects pooled over all series,
+`preproc/event_pool.pkl` (`EventPool`): the calendar events' effects pooled over all series
+(with either reference, the pooled preference for the rest day and the spread between series),
 with the frequency, cycle and calendar they were computed for, so Train can refuse a pool that
 does not match its own settings.
 """
@@ -23,13 +26,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pipeline_code.forecasting.event_calendar import EventCalendar
-from pipeline_code.forecasting.event_effects import PooledEvents
+from pipeline_code.forecasting.event_effects import EventPriors
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.selection import SeriesModel
 
 # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket; 6: holiday effects
-# measured against Sundays
-FORMAT_VERSION = 6
+# measured against Sundays; 7: break days by position, bridge days, the reference per series,
+# each effect's source (pooled or own)
+FORMAT_VERSION = 7
 T = TypeVar("T")
 
 
@@ -46,11 +50,11 @@ class EventPool:
     frequency: str
     season_length: int
     calendar: EventCalendar | None
-    pool: PooledEvents
+    pool: EventPriors
     format_version: int = FORMAT_VERSION
 
     @classmethod
-    def for_settings(cls, settings: ForecastSettings, pool: PooledEvents) -> EventPool:
+    def for_settings(cls, settings: ForecastSettings, pool: EventPriors) -> EventPool:
         return cls(settings.frequency, settings.season_length, settings.calendar, pool)
 
     def matches(self, settings: ForecastSettings) -> bool:

@@ -23,7 +23,7 @@ from pipeline_code.forecasting.backtest_table import (
     backtest_frame,
     calibrated_frame,
 )
-from pipeline_code.forecasting.event_effects import PooledEvents
+from pipeline_code.forecasting.event_effects import EventPriors
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.forecasting.parallel import map_series
@@ -48,7 +48,7 @@ class TrainingRun:
 def train_share(
     series: list[SeriesData],
     settings: ForecastSettings,
-    pool: PooledEvents,
+    pool: EventPriors,
     workers: int,
     on_done: Callable[[int], None] | None = None,
 ) -> list[SeriesTraining]:

@@ -2,21 +2,40 @@
 
 An event's effect is multiplicative: the ratio of demand on its days to its reference day's
 ordinary demand (the mean of the reference weekday's ordinary days up to three weeks either side,
-the "baseline"). The reference is the day itself, except for a public holiday on a working day,
-whose reference is the nearest Sunday (`EventCalendar.reference_offsets`). Ratios pool across
-series of any size, where additive effects would not.
+the "baseline"). Effects may be below or above 1. Ratios pool across series of any size, where
+additive effects would not.
 
-A series' own estimate of an event is the ratio of its sums, `(Y + 0.5) / (B + 0.5)` over the
-event's past days; it is combined with the pooled ratio (all series' sums) in log space, each
-weighted by its precision: the own estimate's variance is the Poisson part `1 / Y` plus day-to-day
-over-dispersion divided by the number of days, the pooled one's a fixed spread of how differently
-series react. A series that has never seen an event (a model launched in spring at the year end)
-gets the pooled effect; a big series with years of history, nearly its own.
+What is learned from the data, and how:
+
+- **Each day of a break its own effect.** A break day's code holds its position in the break and
+  whether it is a public holiday or a bridge day (`EventCalendar`), so Golden Week's working days
+  and its holidays, the year end's eve and its return to work, each have their own effect. The
+  pooled effect of such a day is its own sums shrunk toward the coarser code's (the same day
+  without the bridge, then the whole break of the same holiday status) by the evidence: a day
+  seen on few dates leans on the whole break, a day never seen gets it.
+- **The reference of a working-day holiday, per series.** Measured against the nearest rest day
+  (Sunday by default) or against its own weekday: `rest_preference` scores how much better one
+  effect per event fits the series' past working-day holidays with the rest day, and
+  `chosen_reference` adds the pooled preference (the mean over series) as the prior, so a series
+  with little evidence follows the pool and one with clear evidence its own.
+- **Per-series effects.** A series' own estimate of an event is the ratio of its sums,
+  `(Y + 0.5) / (B + 0.5)` over the event's past days; it is combined with the pooled ratio in log
+  space, each weighted by its precision: the own estimate's variance is the Poisson part `1 / Y`
+  plus day-to-day over-dispersion divided by the number of days, the pooled one's the spread of
+  the event's effects between series, estimated from the series themselves (`estimate_spreads`):
+  where all series react alike, a small series takes the pool's effect; where some series are
+  lifted on holidays and others cut, each keeps its own sign.
+
+`effect_sources` returns each effect with its pooled part, its own part and the own part's
+weight, which the models file keeps so a report can say whether an effect is the pool's or the
+series' own.
 
 Candidates fit the event-adjusted history (event days replaced by their own weekday's baseline)
 and a future event day is forecast as the candidate's forecast of its reference day times the
 effect (`with_events`), so every candidate and every backtest fold knows the calendar. A fold's
-effects use only days before its cutoff, its own and the pool's.
+effects use only days before its cutoff, its own and the pool's; the choice of reference and
+the spreads between series are made once on the whole history (a small look-ahead in the
+backtest, as for any hyper-parameter).
 """
 
 from __future__ import annotations
@@ -25,9 +44,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline_code.forecasting.event_calendar import POSITION_MASK
+
 BASELINE_REACH = 3  # cycles either side that the baseline of an event day averages
 DAY_DISPERSION = 0.1  # day-to-day variance of log demand beyond Poisson (gamma-Poisson counts)
-POOLED_SPREAD = 0.2  # standard deviation of log effects between series around the pooled one
+POOLED_SPREAD = 0.2  # standard deviation of log effects between series, before it is estimated
+MIN_SPREAD, MAX_SPREAD = 0.1, 1.0  # bounds of the estimated spread between series
+MIN_SPREAD_SERIES = 3  # series that must have seen an event to estimate its spread
+# How far a break day's pooled log effect strays from the whole break's: the eve and the middle
+# of a break differ widely.
+PARENT_SPREAD = 0.5
+COMMON_DAY_VARIANCE = 0.02  # log variance of a date's shock shared by all series (weather, news)
 NO_EFFECT = 1.0
 
 
@@ -107,68 +134,248 @@ class EventDays:
 
 @dataclass(frozen=True)
 class PooledEvents:
-    """Sums of demand and baseline over every series' event days, by code and date.
+    """Sums of demand and baseline over every series' event days, by code and date, for one
+    choice of reference day.
 
     Cumulative over dates (day ordinals), so a backtest fold asks for the pool before its cutoff.
+    Each day also counts toward its coarser codes (`coarser`: bit masks cleared in turn,
+    `EventCalendar.coarser_masks`: the bridge, a break day's holiday status, its position), and
+    a code's pooled effect is its own sums shrunk toward its coarser code's effect by their
+    evidence: a break's fifth day seen on two dates leans on the whole break, New Year's Day on
+    a weekend for the first time gets the New Year's Days seen before.
     """
 
-    by_code: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # code: (days, cum y, cum b)
+    # code: (days, cum y, cum b, cum distinct days)
+    by_code: dict[int, tuple[np.ndarray, ...]]
+    coarser: tuple[int, ...] = ()
+    spreads: tuple[tuple[int, float], ...] = ()  # (event, spread), `estimate_spreads`
+    day_codes: frozenset[int] = frozenset()  # the codes days had (not only their coarser ones)
 
     @classmethod
-    def from_series(cls, parts: list[tuple[int, EventDays]]) -> PooledEvents:
+    def from_series(
+        cls, parts: list[tuple[int, EventDays]], coarser: tuple[int, ...] = ()
+    ) -> PooledEvents:
         """`parts`: (ordinal of the series' first day, its event days) for every series."""
         if not parts:
-            return cls({})
+            return cls({}, coarser)
         codes = np.concatenate([p.codes for _, p in parts])
         days = np.concatenate([first + p.index for first, p in parts])
         y = np.concatenate([p.y for _, p in parts])
         b = np.concatenate([p.baseline for _, p in parts])
-        by_code = {}
-        for code in np.unique(codes):
-            mask = codes == code
+        groups = [codes]
+        for mask in coarser:
+            stripped = groups[-1] & ~mask
+            groups.append(np.where(stripped & ~POSITION_MASK != 0, stripped, groups[-1]))
+        by_code: dict[int, tuple[np.ndarray, ...]] = {}
+        for code in np.unique(np.concatenate(groups)):
+            if code == 0:
+                continue
+            mask = np.zeros(len(codes), dtype=bool)
+            for group in groups:
+                mask |= group == code
             order = np.argsort(days[mask], kind="stable")
+            sorted_days = days[mask][order]
+            new_day = np.ones(len(sorted_days), dtype=bool)
+            new_day[1:] = sorted_days[1:] != sorted_days[:-1]
             by_code[int(code)] = (
-                days[mask][order],
+                sorted_days,
                 np.cumsum(y[mask][order]),
                 np.cumsum(b[mask][order]),
+                np.cumsum(new_day),
             )
-        return cls(by_code)
+        return cls(by_code, coarser, day_codes=frozenset(np.unique(codes).tolist()))
+
+    def _parent(self, code: int) -> int:
+        for mask in self.coarser:
+            # the coarser code must still name an event, not only a break day's position
+            if code & mask and code & ~mask & ~POSITION_MASK:
+                return code & ~mask
+        return 0
+
+    def log_ratio(self, code: int, before_day: int | None = None) -> float:
+        """Pooled log effect of `code` from days before `before_day` (None: all): its own sums
+        shrunk toward its coarser code's effect; 0 (no effect) where neither was seen."""
+        parent = self._parent(code)
+        prior = self.log_ratio(parent, before_day) if parent else None
+        sums = self._sums(code, before_day)
+        if sums is None:
+            return prior if prior is not None else 0.0
+        n, total_y, total_b, dates = sums
+        estimate = float(np.log((total_y + 0.5) / (total_b + 0.5)))
+        if prior is None:
+            return estimate
+        variance = 1.0 / (total_y + 0.5) + DAY_DISPERSION / n + COMMON_DAY_VARIANCE / dates
+        weight = PARENT_SPREAD**2 / (PARENT_SPREAD**2 + variance)
+        return weight * estimate + (1.0 - weight) * prior
+
+    def _sums(self, code: int, before_day: int | None) -> tuple[int, float, float, int] | None:
+        if code not in self.by_code:
+            return None
+        days, cum_y, cum_b, cum_dates = self.by_code[code]
+        n = len(days) if before_day is None else int(np.searchsorted(days, before_day))
+        if n == 0 or cum_b[n - 1] <= 0:
+            return None
+        return n, float(cum_y[n - 1]), float(cum_b[n - 1]), int(cum_dates[n - 1])
 
     def ratio(self, code: int, before_day: int | None = None) -> float:
         """Pooled effect of `code` from days before `before_day` (None: all); 1.0 if never seen."""
-        if code not in self.by_code:
-            return NO_EFFECT
-        days, cum_y, cum_b = self.by_code[code]
-        n = len(days) if before_day is None else int(np.searchsorted(days, before_day))
-        if n == 0 or cum_b[n - 1] <= 0:
-            return NO_EFFECT
-        return float((cum_y[n - 1] + 0.5) / (cum_b[n - 1] + 0.5))
+        return float(np.exp(self.log_ratio(code, before_day)))
+
+    def event_of(self, code: int) -> int:
+        """The code's coarsest event: its break position and bridge cleared."""
+        for mask in self.coarser:
+            if code & ~mask:
+                code &= ~mask
+        return code
+
+    def spread(self, code: int) -> float:
+        """How far one series' log effect of `code` strays from the pooled one, typically."""
+        event = self.event_of(code)
+        for known, spread in self.spreads:
+            if known == event:
+                return spread
+        return POOLED_SPREAD
 
 
 EMPTY_POOL = PooledEvents({})
+
+REST_DAY, WEEKDAY = "rest_day", "weekday"  # the references a working-day holiday may have
+
+
+@dataclass(frozen=True)
+class EventPriors:
+    """What all series tell one series about its events: the pooled effects measured with each
+    reference (`REST_DAY`: a working-day holiday against the nearest rest day; `WEEKDAY`: against
+    its own weekday) and the pooled preference for the rest day (the mean over series of
+    `rest_preference`), the prior of each series' own choice."""
+
+    rest_day: PooledEvents = EMPTY_POOL
+    weekday: PooledEvents = EMPTY_POOL
+    preference: float = 0.0
+
+    def pool(self, reference: str) -> PooledEvents:
+        return self.rest_day if reference == REST_DAY else self.weekday
+
+
+EMPTY_PRIORS = EventPriors()
+
+
+def rest_preference(rest: EventDays, weekday: EventDays, referenced: np.ndarray) -> float:
+    """How much better one effect per event fits the series' working-day holidays measured
+    against the rest day than against their own weekday: the drop in the sum of squared,
+    variance-scaled deviations of the holidays' log ratios from their event's mean (> 0: the rest
+    day fits better). `referenced`: per day of the series, True where the references differ."""
+    days = np.intersect1d(rest.index[referenced[rest.index]], weekday.index)
+    if len(days) < 2:
+        return 0.0
+    at_rest = np.searchsorted(rest.index, days)
+    at_weekday = np.searchsorted(weekday.index, days)
+    codes, y = rest.codes[at_rest], rest.y[at_rest]
+    return _misfit(y, weekday.baseline[at_weekday], codes) - _misfit(
+        y, rest.baseline[at_rest], codes
+    )
+
+
+def _misfit(y: np.ndarray, baseline: np.ndarray, codes: np.ndarray) -> float:
+    """Sum over days of (log ratio - its event's weighted mean log ratio)^2 / its variance."""
+    ratio = np.log((y + 0.5) / (baseline + 0.5))
+    weight = 1.0 / (1.0 / (y + 0.5) + 1.0 / (baseline + 0.5) + DAY_DISPERSION)
+    total = 0.0
+    for code in np.unique(codes):
+        mask = codes == code
+        mean = np.average(ratio[mask], weights=weight[mask])
+        total += float(np.sum(weight[mask] * (ratio[mask] - mean) ** 2))
+    return total
+
+
+def chosen_reference(own_preference: float, priors: EventPriors) -> str:
+    """The series' own evidence plus the pooled preference (worth one typical series): the rest
+    day where they favour it or are silent, its own weekday otherwise."""
+    return REST_DAY if own_preference + priors.preference >= 0 else WEEKDAY
+
+
+def estimate_spreads(parts: list[EventDays], pool: PooledEvents) -> tuple[tuple[int, float], ...]:
+    """Per event (a code with its break position and bridge cleared: "obon", "public_holiday"),
+    the standard deviation of the series' log effects around the pooled ones beyond what their
+    own noise explains (method of moments, precision-weighted), between MIN_SPREAD and
+    MAX_SPREAD: where series react alike, a small series leans on the pool; where some lift and
+    others cut, each keeps more of its own. An event seen by fewer than MIN_SPREAD_SERIES series
+    keeps POOLED_SPREAD."""
+    rows: dict[int, list[tuple[int, float, float, float]]] = {}
+    for i, part in enumerate(parts):
+        for code in np.unique(part.codes):
+            days = part.codes == code
+            total_y, total_b = float(part.y[days].sum()), float(part.baseline[days].sum())
+            rows.setdefault(pool.event_of(int(code)), []).append(
+                (
+                    i,
+                    float(np.log((total_y + 0.5) / (total_b + 0.5))),
+                    1.0 / (total_y + 0.5) + DAY_DISPERSION / int(days.sum()),
+                    pool.log_ratio(int(code)),
+                )
+            )
+    out = []
+    for event, items in sorted(rows.items()):
+        if len({i for i, *_ in items}) < MIN_SPREAD_SERIES:
+            continue
+        _, estimates, variances, pooled = (np.array(column) for column in zip(*items, strict=True))
+        deviation = (estimates - pooled) ** 2 - variances
+        spread = POOLED_SPREAD
+        for _ in range(3):  # the weights depend on the spread: a few fixed-point steps
+            weight = 1.0 / (variances + spread**2) ** 2
+            spread = float(np.sqrt(max(np.sum(weight * deviation) / np.sum(weight), 0.0)))
+            spread = min(max(spread, MIN_SPREAD), MAX_SPREAD)
+        out.append((event, spread))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class EffectSource:
+    """One event's effect on a series and where it comes from: the pooled effect, the series'
+    own estimate (None: the series never saw the event) and the own estimate's weight."""
+
+    effect: float
+    pooled: float
+    own: float | None
+    own_weight: float
+
+    @property
+    def source(self) -> str:
+        """'own' where the series' own days outweigh the pool, else 'pooled'."""
+        return "own" if self.own_weight >= 0.5 else "pooled"
+
+
+def effect_sources(
+    own: EventDays, pool: PooledEvents, codes: np.ndarray, before_day: int | None
+) -> dict[int, EffectSource]:
+    """Every non-zero code in `codes`: own estimate and pooled one combined in log space by
+    precision (Poisson count plus day-to-day dispersion for the own, the event's spread between
+    series for the pool)."""
+    out = {}
+    for code in np.unique(codes[codes != 0]):
+        prior = pool.log_ratio(int(code), before_day)
+        mask = own.codes == code
+        n_days = int(mask.sum())
+        if n_days == 0:
+            out[int(code)] = EffectSource(float(np.exp(prior)), float(np.exp(prior)), None, 0.0)
+            continue
+        total_y, total_b = float(own.y[mask].sum()), float(own.baseline[mask].sum())
+        estimate = np.log((total_y + 0.5) / (total_b + 0.5))
+        own_precision = 1.0 / (1.0 / (total_y + 0.5) + DAY_DISPERSION / n_days)
+        prior_precision = 1.0 / pool.spread(int(code)) ** 2
+        weight = own_precision / (own_precision + prior_precision)
+        combined = weight * estimate + (1.0 - weight) * prior
+        out[int(code)] = EffectSource(
+            float(np.exp(combined)), float(np.exp(prior)), float(np.exp(estimate)), float(weight)
+        )
+    return out
 
 
 def shrunk_effects(
     own: EventDays, pool: PooledEvents, codes: np.ndarray, before_day: int | None
 ) -> dict[int, float]:
     """Effect of every non-zero code in `codes`: own estimate and pooled one, precision-weighted."""
-    effects = {}
-    for code in np.unique(codes[codes != 0]):
-        prior = np.log(pool.ratio(int(code), before_day))
-        mask = own.codes == code
-        n_days = int(mask.sum())
-        if n_days == 0:
-            effects[int(code)] = float(np.exp(prior))
-            continue
-        total_y, total_b = float(own.y[mask].sum()), float(own.baseline[mask].sum())
-        estimate = np.log((total_y + 0.5) / (total_b + 0.5))
-        own_precision = 1.0 / (1.0 / (total_y + 0.5) + DAY_DISPERSION / n_days)
-        prior_precision = 1.0 / POOLED_SPREAD**2
-        combined = (own_precision * estimate + prior_precision * prior) / (
-            own_precision + prior_precision
-        )
-        effects[int(code)] = float(np.exp(combined))
-    return effects
+    return {code: s.effect for code, s in effect_sources(own, pool, codes, before_day).items()}
 
 
 def factors(codes: np.ndarray, effects: dict[int, float]) -> np.ndarray:

@@ -13,9 +13,11 @@ folds is chosen (ties: the earlier candidate in the settings, so cheaper and sim
 
 Calendar events (daily series with a calendar): every fold and the final fit see the history
 adjusted for events, and every candidate forecasts an event day as its reference day (the day
-itself; the nearest Sunday for a working-day holiday) times the event's effect; effects come from
-the days before the cutoff, the series' own shrunk toward the pool of all series
-(`event_effects`). Seasonal naive as the gate's benchmark stays plain.
+itself; for a working-day holiday, the nearest rest day or its own weekday, as the series'
+history and the pool choose) times the event's effect; effects come from the days before the
+cutoff, the series' own shrunk toward the pool of all series (`event_effects`). Each model keeps
+its effects with their source, and `series_effects` lists them for a report. Seasonal naive as
+the gate's benchmark stays plain.
 
 Prediction intervals come from the chosen model's backtest errors, divided by the day's
 "difficulty" (its point forecast relative to the forecast's typical day, to the power 0.75:
@@ -39,13 +41,22 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from pipeline_code.forecasting import candidates as cand
+from pipeline_code.forecasting.event_calendar import EventCalendar
 from pipeline_code.forecasting.event_effects import (
-    EMPTY_POOL,
+    EMPTY_PRIORS,
+    REST_DAY,
+    WEEKDAY,
+    EffectSource,
     EventDays,
+    EventPriors,
     PooledEvents,
     adjusted_history,
+    chosen_reference,
+    effect_sources,
+    estimate_spreads,
     factors,
     reference_positions,
+    rest_preference,
     shrunk_effects,
     with_events,
 )
@@ -105,6 +116,10 @@ class SeriesModel:
     # The chosen model fitted on the latest window; None when it could not fit that window.
     fitted: cand.FittedModel | None = None
     effects: dict[int, float] = field(default_factory=dict)  # event code: multiplicative effect
+    # What a working-day holiday is measured against: REST_DAY (the nearest rest day) or WEEKDAY
+    reference: str = REST_DAY
+    # event code: the effect with its pooled and own parts (what a report shows)
+    effect_sources: dict[int, EffectSource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class SeriesEvents:
     own: EventDays
     pool: PooledEvents
     first_day: int  # ordinal of y[0]
+    reference_day: str = REST_DAY  # what a working-day holiday is measured against
 
     def effects(self, cutoff: int, horizon: int) -> dict[int, float]:
         """Effects of the events up to `cutoff + horizon`, from days before `cutoff` only."""
@@ -160,14 +176,17 @@ class SeriesEvents:
 
 
 def series_calendar(
-    series: SeriesData, settings: ForecastSettings, length: int
+    series: SeriesData, settings: ForecastSettings, length: int, reference: str = REST_DAY
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Event codes of `length` days from the series' first day and each day's offset to its
-    reference day; None when events do not apply."""
+    reference day (`reference` REST_DAY: a working-day holiday's nearest rest day; WEEKDAY: every
+    day its own); None when events do not apply."""
     calendar = settings.calendar
     if series.start is None or calendar is None or calendar.empty or settings.frequency != "D":
         return None
-    return calendar.codes(series.start, length), calendar.reference_offsets(series.start, length)
+    codes = calendar.codes(series.start, length)
+    offsets = calendar.reference_offsets(series.start, length)
+    return codes, (offsets if reference == REST_DAY else np.zeros_like(offsets))
 
 
 def forecast_reach(horizon: int, settings: ForecastSettings) -> int:
@@ -175,41 +194,82 @@ def forecast_reach(horizon: int, settings: ForecastSettings) -> int:
     return max(horizon, settings.season_length)
 
 
-def event_days(series: SeriesData, settings: ForecastSettings) -> EventDays | None:
-    """The series' own event days with their baselines (the pool's input)."""
+@dataclass(frozen=True)
+class OwnEvents:
+    """A series' event days measured with each reference, and how much better the rest day
+    fits its working-day holidays (`event_effects.rest_preference`)."""
+
+    rest_day: EventDays
+    weekday: EventDays
+    preference: float
+
+    def days(self, reference: str) -> EventDays:
+        return self.rest_day if reference == REST_DAY else self.weekday
+
+
+def own_events(series: SeriesData, settings: ForecastSettings) -> OwnEvents | None:
+    """The series' own event days with their baselines, with either reference."""
     days = series_calendar(series, settings, len(series.y))
     if days is None:
         return None
     codes, offsets = days
-    return EventDays.of(np.asarray(series.y, dtype=float), codes, settings.season_length, offsets)
+    y = np.asarray(series.y, dtype=float)
+    rest = EventDays.of(y, codes, settings.season_length, offsets)
+    weekday = EventDays.of(y, codes, settings.season_length)
+    return OwnEvents(rest, weekday, rest_preference(rest, weekday, offsets != 0))
 
 
-def pool_events(series: list[SeriesData], settings: ForecastSettings) -> PooledEvents:
-    """The effects pooled over all series: the prior of each series' own effects."""
-    parts = []
+def pool_events(series: list[SeriesData], settings: ForecastSettings) -> EventPriors:
+    """The effects pooled over all series with either reference, the pooled preference for the
+    rest day, and how far series stray from the pool: the prior of each series' own effects."""
+    owned = []
     for s in series:
-        days = event_days(s, settings)
+        days = own_events(s, settings)
         if days is not None and s.start is not None:
-            parts.append((s.start.toordinal(), days))
-    return PooledEvents.from_series(parts)
+            owned.append((s.start.toordinal(), days))
+    calendar = settings.calendar
+    if not owned or calendar is None:
+        return EMPTY_PRIORS
+    coarser = calendar.coarser_masks()
+    pools = {
+        ref: PooledEvents.from_series([(first, o.days(ref)) for first, o in owned], coarser)
+        for ref in (REST_DAY, WEEKDAY)
+    }
+    preference = float(np.mean([o.preference for _, o in owned]))
+    priors = EventPriors(pools[REST_DAY], pools[WEEKDAY], preference)
+    chosen = [o.days(chosen_reference(o.preference, priors)) for _, o in owned]
+    spreads = {ref: estimate_spreads(chosen, pools[ref]) for ref in (REST_DAY, WEEKDAY)}
+    return EventPriors(
+        replace(pools[REST_DAY], spreads=spreads[REST_DAY]),
+        replace(pools[WEEKDAY], spreads=spreads[WEEKDAY]),
+        preference,
+    )
 
 
 EFFECTS_AHEAD = 366  # days after the data whose events get an effect stored with the model
 
 
 def _series_events(
-    series: SeriesData, settings: ForecastSettings, pool: PooledEvents, horizon: int
+    series: SeriesData, settings: ForecastSettings, priors: EventPriors, horizon: int
 ) -> SeriesEvents | None:
-    """The series' calendar; its codes reach a year past the data, so that the effects stored
-    with the model cover every event of any horizon Predict may be asked for within a year."""
-    y = np.asarray(series.y, dtype=float)
-    days = series_calendar(series, settings, len(y) + max(horizon, EFFECTS_AHEAD))
-    if days is None or series.start is None:
+    """The series' calendar with the reference its history and the pool choose; its codes reach
+    a year past the data, so that the effects stored with the model cover every event of any
+    horizon Predict may be asked for within a year."""
+    own = own_events(series, settings)
+    if own is None or series.start is None:
         return None
+    reference = chosen_reference(own.preference, priors)
+    days = series_calendar(series, settings, len(series.y) + max(horizon, EFFECTS_AHEAD), reference)
+    assert days is not None
     codes, offsets = days
-    n = len(y)
-    own = EventDays.of(y, codes[:n], settings.season_length, offsets[:n])
-    return SeriesEvents(codes, offsets, own, pool, series.start.toordinal())
+    return SeriesEvents(
+        codes,
+        offsets,
+        own.days(reference),
+        priors.pool(reference),
+        series.start.toordinal(),
+        reference,
+    )
 
 
 def _window_start(cutoff: int, settings: ForecastSettings) -> int:
@@ -401,7 +461,7 @@ def fit_latest(
     series: SeriesData,
     name: str,
     settings: ForecastSettings,
-    pool: PooledEvents = EMPTY_POOL,
+    pool: EventPriors = EMPTY_PRIORS,
 ) -> cand.FittedModel | None:
     """Model `name` fitted on the latest window, as Predict forecasts it; None if it cannot fit."""
     y = np.asarray(series.y, dtype=float)
@@ -415,12 +475,12 @@ def fit_latest(
 
 def _latest_effects(
     y: np.ndarray, settings: ForecastSettings, events: SeriesEvents | None
-) -> dict[int, float]:
+) -> dict[int, EffectSource]:
     """Effects as of the last observation, for every event the pool or the series knows."""
     if events is None:
         return {}
-    known = np.array(sorted({*events.pool.by_code, *np.unique(events.codes).tolist()}))
-    return shrunk_effects(events.own, events.pool, known, events.first_day + len(y))
+    known = np.array(sorted({*events.pool.day_codes, *np.unique(events.codes).tolist()}))
+    return effect_sources(events.own, events.pool, known, events.first_day + len(y))
 
 
 def _backtest_band(
@@ -432,7 +492,7 @@ def _backtest_band(
 
 
 def train_series(
-    series: SeriesData, settings: ForecastSettings, pool: PooledEvents = EMPTY_POOL
+    series: SeriesData, settings: ForecastSettings, pool: EventPriors = EMPTY_PRIORS
 ) -> SeriesTraining:
     """Backtest every candidate on one series, choose the best and fit it on the latest window.
 
@@ -441,12 +501,17 @@ def train_series(
     """
     y = np.asarray(series.y, dtype=float)
     events = _series_events(series, settings, pool, settings.horizon)
-    effects = _latest_effects(y, settings, events)
+    sources = _latest_effects(y, settings, events)
+    effects = {code: source.effect for code, source in sources.items()}
+    reference = events.reference_day if events is not None else REST_DAY
     recent = fold_cutoffs(len(y), settings)
     if len(recent) == 0:
         errors = _in_sample_errors(y, settings.season_length)[None, :]
         fitted = fit_latest(series, cand.BENCHMARK, settings, pool)
-        model = SeriesModel(series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted, effects)
+        model = SeriesModel(
+            series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted, effects, reference,
+            sources,
+        )  # fmt: skip
         return SeriesTraining(model=model, backtest=None)
 
     seasonal = seasonal_cutoffs(len(y), settings, recent)
@@ -490,7 +555,9 @@ def train_series(
     errors = ((actual - forecast) / scale).astype(np.float32)
     finite_scores = {k: v for k, v in scores.items() if np.isfinite(v)}
     fitted = fit_latest(series, chosen, settings, pool)
-    model = SeriesModel(series.series_id, chosen, errors, finite_scores, len(y), fitted, effects)
+    model = SeriesModel(
+        series.series_id, chosen, errors, finite_scores, len(y), fitted, effects, reference, sources
+    )
     return SeriesTraining(model=model, backtest=backtest)
 
 
@@ -575,7 +642,7 @@ def predict_series(
             f"series {series.series_id}: {len(y)} observations, but its model was fitted on "
             f"{model.n_observations}"
         )
-    days = series_calendar(series, settings, len(y) + horizon)
+    days = series_calendar(series, settings, len(y) + horizon, model.reference)
     if days is None:
         reach, future_codes = horizon, np.zeros(horizon, dtype=np.int64)
         reference = np.arange(horizon)
@@ -600,3 +667,36 @@ def predict_series(
         yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings
     )
     return SeriesForecast(series.series_id, name, yhat, lower, upper)
+
+
+# --- explanation
+
+
+@dataclass(frozen=True)
+class SeriesEffect:
+    """One calendar event's effect on a series' forecast, as a report shows it."""
+
+    code: int
+    event: str  # the event's name(s), a break day's position: "public_holiday+golden_week day 6"
+    effect: float  # what the forecast uses: demand on the day / its reference day's
+    pooled: float  # the effect pooled over all series
+    own: float | None  # the series' own estimate (None: it never saw the event)
+    source: str  # "own" where its own days outweigh the pool, else "pooled"
+    reference: str  # a working-day holiday's reference: "rest_day" or "weekday"
+
+
+def series_effects(model: SeriesModel, calendar: EventCalendar) -> list[SeriesEffect]:
+    """The event effects a series' forecast uses, each with its source (pooled or own), in code
+    order; a reference of "rest_day" means the calendar's rest day (`calendar.rest_day_name`)."""
+    return [
+        SeriesEffect(
+            code,
+            calendar.describe(code),
+            source.effect,
+            source.pooled,
+            source.own,
+            source.source,
+            model.reference,
+        )
+        for code, source in sorted(model.effect_sources.items())
+    ]

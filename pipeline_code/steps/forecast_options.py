@@ -14,6 +14,7 @@ import datetime as dt
 
 import pandas as pd
 
+from pipeline_code.calendar_spec import DEFAULT_REST_DAY, rest_day_number
 from pipeline_code.errors import StepError
 from pipeline_code.forecasting import (
     ForecastSettings,
@@ -40,6 +41,11 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated seasonal breaks of {sorted(BREAKS)}; 'none' for none",
     )
     parser.add_argument(
+        "--rest-day",
+        default=DEFAULT_REST_DAY,
+        help="the weekly day off a working-day holiday may be measured against (monday..sunday)",
+    )
+    parser.add_argument(
         "--company-days",
         nargs="*",
         default=[],
@@ -55,7 +61,8 @@ def default_event_options() -> argparse.Namespace:
 
 
 def build_calendar(args: argparse.Namespace, step: str) -> EventCalendar:
-    """The calendar of known events from --holiday-country, --breaks and --company-days."""
+    """The calendar of known events from --holiday-country, --breaks, --company-days and
+    --rest-day."""
     country = args.holiday_country.strip()
     breaks = tuple(
         b.strip() for b in args.breaks.split(",") if b.strip().lower() not in ("", "none")
@@ -66,6 +73,7 @@ def build_calendar(args: argparse.Namespace, step: str) -> EventCalendar:
             country=country if country.lower() not in ("", "none") else None,
             breaks=breaks,
             company_days=company_days,
+            rest_day=rest_day_number(args.rest_day),
         )
     except ValueError as err:
         raise StepError(step, f"calendar: {err}") from err

@@ -209,6 +209,16 @@ def test_calendar_defaults_to_japanese_holidays_and_the_three_breaks() -> None:
     assert calendar.holiday_country == "JP"
     assert calendar.breaks == ("year_end", "golden_week", "obon")
     assert calendar.company_days == ()
+    assert calendar.rest_day == "sunday"
+
+
+def test_calendar_rest_day_reaches_the_definition() -> None:
+    raw = _dev()
+    raw["calendar"] = {"rest_day": "friday"}
+    config = parse_environment("dev", raw)
+    from stacks.pipeline_definition import environment_settings
+
+    assert environment_settings(config).rest_day == "friday"
 
 
 def test_calendar_company_days_become_short_job_arguments() -> None:
@@ -256,6 +266,7 @@ def test_calendar_company_days_become_short_job_arguments() -> None:
         ({"breaks": ["summer"]}, r"environments\.dev\.calendar\.breaks\[0\]: expected one of"),
         ({"holiday_country": "Japan"}, r"environments\.dev\.calendar\.holiday_country"),
         ({"holidays": "JP"}, r"environments\.dev\.calendar\.holidays: unknown key"),
+        ({"rest_day": "Sun"}, r"environments\.dev\.calendar\.rest_day: expected one of monday"),
     ],
 )
 def test_bad_calendar_names_its_key(calendar: dict[str, Any], message: str) -> None:

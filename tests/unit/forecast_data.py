@@ -59,16 +59,19 @@ def refit_forecast(
     settings: ForecastSettings,
     horizon: int,
     effects: dict[int, float],
+    reference: str = "rest_day",
 ) -> np.ndarray:
     """Model `name` fitted from scratch on the latest event-adjusted window, forecast `horizon`
-    steps, each event day from its reference day's forecast times the events' `effects`: what
-    Predict must give from the stored fit."""
+    steps, each event day from its reference day's forecast (`reference`: "rest_day" or
+    "weekday") times the events' `effects`: what Predict must give from the stored fit."""
     n = len(y)
     first = max(0, n - settings.fit_window)
     codes = None
     if start is not None and settings.calendar is not None and settings.frequency == "D":
         codes = settings.calendar.codes(start, n + horizon)
         offsets = settings.calendar.reference_offsets(start, n + horizon)[n:]
+        if reference != "rest_day":
+            offsets = np.zeros_like(offsets)
     history = y if codes is None else adjusted_history(y, codes[:n], effects)
     reach = horizon if codes is None else max(horizon, settings.season_length)
     inp = cand.CandidateInput(

@@ -46,16 +46,18 @@ def _events_of(calendar: EventCalendar, day: dt.date) -> str:
     ("day", "events"),
     [
         (dt.date(2025, 12, 26), ""),
-        (dt.date(2025, 12, 29), "year_end"),
-        (dt.date(2026, 1, 1), "public_holiday+year_end"),
-        (dt.date(2026, 1, 3), "year_end"),  # a bank holiday, not a public one
+        (dt.date(2025, 12, 29), "year_end day 1"),
+        (dt.date(2026, 1, 1), "public_holiday+year_end day 4"),
+        (dt.date(2026, 1, 2), "bridge_day+year_end day 5"),  # between New Year and a Saturday
+        (dt.date(2026, 1, 3), "year_end day 6"),  # a bank holiday, not a public one
         (dt.date(2026, 1, 4), ""),
         (dt.date(2026, 1, 12), "public_holiday"),  # Coming of Age Day, a Monday
         (dt.date(2025, 11, 23), "weekend_holiday"),  # Labour Thanksgiving Day on a Sunday
-        (dt.date(2026, 5, 1), "golden_week"),
-        (dt.date(2026, 5, 4), "public_holiday+golden_week"),
+        (dt.date(2026, 5, 1), "golden_week day 3"),
+        (dt.date(2026, 8, 10), "bridge_day"),  # Monday between a Sunday and Mountain Day
+        (dt.date(2026, 5, 4), "public_holiday+golden_week day 6"),
         (dt.date(2026, 8, 11), "public_holiday"),  # Mountain Day
-        (dt.date(2026, 8, 14), "obon"),
+        (dt.date(2026, 8, 14), "obon day 2"),
         (dt.date(2026, 3, 2), "spring_sale"),
         (dt.date(2026, 3, 4), ""),
     ],
@@ -77,7 +79,7 @@ def test_codes_of_a_range_are_the_codes_of_its_days() -> None:
 def test_a_calendar_without_country_or_breaks_knows_no_event() -> None:
     calendar = EventCalendar(country=None, breaks=("obon",))
     assert _events_of(calendar, dt.date(2026, 1, 1)) == ""
-    assert _events_of(calendar, dt.date(2026, 8, 14)) == "obon"
+    assert _events_of(calendar, dt.date(2026, 8, 14)) == "obon day 2"
 
 
 @pytest.mark.parametrize(
@@ -229,7 +231,9 @@ def test_a_long_series_keeps_its_own_effect_a_short_one_leans_on_the_pool() -> N
     codes = np.zeros(700, dtype=np.int64)
     codes[50::35] = 1  # an event every five weeks, on varying weekdays
     big = weekly_series(700, level=200, noise=2.0) * np.where(codes == 1, 0.5, 1.0)
-    pool = PooledEvents({1: (np.array([0]), np.array([90.0]), np.array([100.0]))})  # 0.9
+    pool = PooledEvents(
+        {1: (np.array([0]), np.array([90.0]), np.array([100.0]), np.array([1]))}
+    )  # 0.9
     own_big = shrunk_effects(EventDays.of(big, codes), pool, codes, None)[1]
     assert own_big == pytest.approx(0.5, abs=0.05)
     small = np.where(codes == 1, 0.0, 1.0) * weekly_series(700, level=0.5, noise=0.0, seed=3)
@@ -238,7 +242,8 @@ def test_a_long_series_keeps_its_own_effect_a_short_one_leans_on_the_pool() -> N
 
 
 def test_the_pool_before_a_day_uses_only_earlier_days() -> None:
-    pool = PooledEvents({1: (np.array([10, 20]), np.array([5.0, 25.0]), np.array([10.0, 30.0]))})
+    sums = (np.array([10, 20]), np.array([5.0, 25.0]), np.array([10.0, 30.0]), np.array([1, 2]))
+    pool = PooledEvents({1: sums})
     assert pool.ratio(1, before_day=15) == pytest.approx(5.5 / 10.5)
     assert pool.ratio(1, before_day=10) == 1.0  # nothing before: no effect
     assert pool.ratio(1) == pytest.approx(25.5 / 30.5)

@@ -419,6 +419,7 @@ def test_the_steps_pooling_and_shrinking_event_effects_read_the_same_calendar(
         calendar_breaks=(),
         company_days=("2026-03-01+14:spring_campaign",),
         season_length=14,
+        rest_day="friday",
     )
     steps = job_steps(json.loads(build_definition(settings)))
     arguments = steps[step_name]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
@@ -431,6 +432,7 @@ def test_the_steps_pooling_and_shrinking_event_effects_read_the_same_calendar(
     assert built.calendar is not None
     assert built.calendar.country is None and built.calendar.breaks == ()
     assert [str(c) for c in built.calendar.company_days] == ["2026-03-01+14:spring_campaign"]
+    assert built.calendar.rest_day == 4 and built.calendar.rest_day_name == "friday"
 
 
 @pytest.mark.parametrize(

@@ -117,3 +117,115 @@ def test_count_probability_is_the_share_of_the_generators_draws_inside_the_inter
     np.testing.assert_allclose(
         demo_data.count_probability(expected, lower, upper), share, atol=0.005
     )
+
+
+# --- the generator's worlds: their laws (the rates' calendar factors), not any forecast
+
+_DAYS = pd.date_range("2023-01-01", "2026-12-31", freq="D")
+_JP = holidays.country_holidays("JP", years=range(2023, 2027))
+_HOLIDAY = np.array([d.date() in _JP for d in _DAYS])
+_MONTH, _DAY, _WEEKDAY = _DAYS.month.to_numpy(), _DAYS.day.to_numpy(), _DAYS.dayofweek.to_numpy()
+_IN_BREAK = (
+    ((_MONTH == 12) & (_DAY >= 29))
+    | ((_MONTH == 1) & (_DAY <= 3))
+    | ((_MONTH == 4) & (_DAY >= 29))
+    | ((_MONTH == 5) & (_DAY <= 5))
+    | ((_MONTH == 8) & (_DAY >= 13) & (_DAY <= 16))
+)
+
+
+def _factors(world: str, n_models: int = 4) -> np.ndarray:
+    return demo_data._calendar_factor(_DAYS, n_models, demo_data.world_named(world))
+
+
+def _weekday_level(world: str) -> np.ndarray:
+    """Each day's factor as an ordinary day of its weekday."""
+    return demo_data.weekday_factors(demo_data.world_named(world))[_WEEKDAY]
+
+
+def test_default_world_is_the_same_for_every_model_and_holidays_sit_at_sunday_level() -> None:
+    factor = _factors("default")
+    assert np.array_equal(factor[:, 0], factor[:, 3])
+    plain_holidays = _HOLIDAY & ~_IN_BREAK
+    assert np.allclose(factor[plain_holidays, 0], 1.3 * demo_data.weekday_factors()[6])
+
+
+def test_ordinary_holidays_are_their_weekdays_ordinary_level() -> None:
+    factor = _factors("ordinary_holidays")
+    plain_holidays = _HOLIDAY & ~_IN_BREAK
+    assert plain_holidays.sum() > 30
+    assert np.allclose(
+        factor[plain_holidays, 0], _weekday_level("ordinary_holidays")[plain_holidays]
+    )
+
+
+def test_lift_holidays_exceed_the_same_weekdays_ordinary_rate() -> None:
+    factor = _factors("lift_holidays")
+    plain_holidays = _HOLIDAY & ~_IN_BREAK
+    level = _weekday_level("lift_holidays")
+    assert np.all(factor[plain_holidays] > 1.2 * level[plain_holidays, None])
+    assert np.allclose(factor[~_HOLIDAY & ~_IN_BREAK, 0], level[~_HOLIDAY & ~_IN_BREAK])
+
+
+def test_mixed_holidays_lift_some_models_and_cut_others() -> None:
+    factor = _factors("mixed_holidays")
+    plain_holidays = _HOLIDAY & ~_IN_BREAK
+    ratio = factor[plain_holidays] / _weekday_level("mixed_holidays")[plain_holidays, None]
+    lifted, cut = ratio.min(axis=0) > 1.2, ratio.max(axis=0) < 0.8
+    assert lifted.any() and cut.any() and np.all(lifted | cut)
+    ordinary = ~_HOLIDAY
+    assert np.array_equal(factor[ordinary, 0], factor[ordinary, 1])
+
+
+def test_partial_breaks_move_only_some_days_of_each_span() -> None:
+    default, partial = _factors("default")[:, 0], _factors("partial_breaks")[:, 0]
+    outside = ~_IN_BREAK
+    assert np.array_equal(default[outside], partial[outside])
+    for span in (
+        ((_MONTH == 4) & (_DAY >= 29)) | ((_MONTH == 5) & (_DAY <= 5)),
+        (_MONTH == 8) & (_DAY >= 13) & (_DAY <= 16),
+        ((_MONTH == 12) & (_DAY >= 29)) | ((_MONTH == 1) & (_DAY <= 3)),
+    ):
+        # each day's factor against the same day outside any break: its holiday or weekday level
+        plain = np.where(_HOLIDAY, 1.3 * 1.3, _weekday_level("partial_breaks"))[span]
+        change = partial[span] / plain
+        assert (np.abs(change - 1) < 1e-12).any(), "some days of the span are ordinary"
+        assert (change < 0.8).any(), "some days of the span are low"
+    golden_week_working = (
+        (((_MONTH == 4) & (_DAY >= 30)) | ((_MONTH == 5) & (_DAY <= 2)))
+        & ~_HOLIDAY
+        & (_WEEKDAY < 5)
+    )
+    assert golden_week_working.sum() >= 6
+    assert np.allclose(
+        partial[golden_week_working], _weekday_level("partial_breaks")[golden_week_working]
+    )
+
+
+def test_friday_rest_world_peaks_on_fridays_and_its_holidays_sit_at_friday_level() -> None:
+    pattern = demo_data.weekday_factors(demo_data.world_named("friday_rest"))
+    assert pattern.argmax() in (3, 4) and pattern[4] > pattern[6] and pattern[4] > pattern[0]
+    factor = _factors("friday_rest")[:, 0]
+    plain_holidays = _HOLIDAY & ~_IN_BREAK
+    assert np.allclose(factor[plain_holidays], 1.3 * pattern[4])
+
+
+def test_worlds_keep_the_models_and_campaigns_and_an_unknown_world_is_refused() -> None:
+    end = dt.date(2025, 6, 30)
+    default = demo_data._simulate(end, 1.0, 6, 3)[2]
+    lifted = demo_data._simulate(end, 1.0, 6, 3, demo_data.world_named("lift_holidays"))[2]
+    assert default == lifted
+    with pytest.raises(ValueError, match="unknown demo world 'moon'"):
+        demo_data.world_named("moon")
+
+
+def test_world_applications_add_up_to_the_worlds_counts_and_never_overwrite(tmp_path: Path) -> None:
+    world = demo_data.world_named("mixed_holidays")
+    path = demo_data.write_world_applications(tmp_path, END, world, years=0.3, n_models=3, seed=5)
+    rows = _read(path)
+    counts = demo_data.demo_daily_counts(END, years=0.3, n_models=3, seed=5, world=world)
+    assert len(rows) == counts["y"].sum()
+    default = demo_data.demo_daily_counts(END, years=0.3, n_models=3, seed=5)
+    assert not counts["y"].equals(default["y"])
+    with pytest.raises(FileExistsError, match="already has an applications table"):
+        demo_data.write_world_applications(tmp_path, END, world, years=0.3, n_models=3, seed=5)

@@ -369,7 +369,7 @@ def test_train_stores_the_fitted_choice_and_predict_equals_a_refit(
         forecast = predict_series(series, model, settings, horizon=horizon)
         assert forecast.model == model.model
         expected = refit_forecast(
-            series.y, series.start, model.model, settings, horizon, model.effects
+            series.y, series.start, model.model, settings, horizon, model.effects, model.reference
         )
         np.testing.assert_array_equal(forecast.yhat, expected)
 
@@ -382,7 +382,9 @@ def test_every_candidate_as_the_choice_predicts_like_a_refit() -> None:
         model = train_series(series, settings).model
         assert model.model == name and model.fitted is not None
         forecast = predict_series(series, model, settings, horizon=40)
-        expected = refit_forecast(series.y, START, name, settings, 40, model.effects)
+        expected = refit_forecast(
+            series.y, START, name, settings, 40, model.effects, model.reference
+        )
         np.testing.assert_array_equal(forecast.yhat, expected)
 
 

@@ -181,7 +181,9 @@ def _refit_forecasts(lake: Path, date: dt.date, horizon: int) -> dict[str, np.nd
     expected = {}
     for s in series_from_frame(_read_folder(_run_dir(lake) / "preproc" / "series"), date):
         model = models[s.series_id]
-        forecast = refit_forecast(s.y, s.start, model.model, settings, steps, model.effects)
+        forecast = refit_forecast(
+            s.y, s.start, model.model, settings, steps, model.effects, model.reference
+        )
         expected[s.series_id] = forecast[skip:]
     return expected
 
