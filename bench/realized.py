@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 9, 1))
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--models", type=int, default=30)
+    parser.add_argument(
+        "--report-every", type=int, default=10, help="print the figures so far every N runs"
+    )
     args = parser.parse_args()
     dates = [args.start + dt.timedelta(days=i) for i in range(args.days)]
     print(f"{len(dates)} daily runs {dates[0]}..{dates[-1]}, {args.models} models, load average"
@@ -89,21 +92,32 @@ def main() -> None:
         ensure_demo_data(lake, dates[-1], years=3.0, models=args.models)
         print(f"demo data written in {time.perf_counter() - started:.1f} s")
         print("date        wall s  Predict s  PostProc s  load")
-        for date in dates:
+        for number, date in enumerate(dates, start=1):
             wall, stdout = run_local(lake, date, "--no-report")
             print(
                 f"{date}  {wall:6.1f}  {step_seconds(stdout, 'Predict'):9.1f}"
                 f"  {step_seconds(stdout, 'PostProc'):10.1f}  {os.getloadavg()[0]:4.1f}",
                 flush=True,
             )
-        table = by_horizon_week(scored_rows(lake))
-    print()
+            if number > 1 and (number % args.report_every == 0 or number == len(dates)):
+                table = by_horizon_week(scored_rows(lake))
+                print_table(table, f"after {number} runs ({dates[0]}..{date})")
+    verdict(table)
+
+
+def print_table(table: pd.DataFrame, title: str) -> None:
+    print(f"\n{title}")
     print("horizon week  points  realized MASE  promised MASE  ratio  coverage (nominal 80%)")
     for week, row in table.iterrows():
         print(
-            f"{week!s:>12}  {row['points']:6d}  {row['realized_mase']:13.3f}"
-            f"  {row['promised_mase']:13.3f}  {row['ratio']:5.2f}  {row['coverage']:8.1%}"
+            f"{week!s:>12}  {int(row['points']):6d}  {row['realized_mase']:13.3f}"
+            f"  {row['promised_mase']:13.3f}  {row['ratio']:5.2f}  {row['coverage']:8.1%}",
+            flush=True,
         )
+    print()
+
+
+def verdict(table: pd.DataFrame) -> None:
     overall = table.loc["all"]
     mase_ok = 0.8 <= overall["ratio"] <= 1.25
     coverage_ok = abs(overall["coverage"] - LEVEL) <= 0.05
