@@ -52,10 +52,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import pyarrow.parquet as pq  # noqa: E402
-from wall_time import COLD_START_MINUTES, WARM_START_MINUTES, starts  # noqa: E402
+from wall_time import COLD_START_MINUTES, WARM_START_MINUTES, run_demo, starts  # noqa: E402
 
-from local_run.demo import ensure_demo_data  # noqa: E402
-from local_run.runner import RunRequest, execute, load_definition, new_execution_id  # noqa: E402
 from pipeline_code import run_folder, shards, tables  # noqa: E402
 from stacks.config import load_environment  # noqa: E402
 from stacks.pipeline_definition import build_definition  # noqa: E402
@@ -103,18 +101,7 @@ def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> Dem
     """A local run of the definition on the demo data: step times, source bytes, files."""
     with tempfile.TemporaryDirectory(prefix="cost-") as folder:
         lake = Path(folder)
-        ensure_demo_data(lake, date, years=3, models=DEMO_MODELS)
-        outcome = execute(
-            RunRequest(
-                definition=load_definition(definition_text, "built"),
-                lake=lake,
-                execution_id=new_execution_id(),
-                start_time=f"{date + dt.timedelta(days=1)}T00:00:00.000Z",
-                parameter_values={"ExecutionDate": date.isoformat()},
-            )
-        )
-        if not outcome.succeeded:
-            sys.exit(f"the demo run failed at {outcome.failed_step}: {outcome.failure}")
+        step_seconds = run_demo(lake, definition_text, date, DEMO_MODELS)
         first = date - dt.timedelta(days=lookback_days - 1)
         source = [
             path
@@ -135,7 +122,7 @@ def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> Dem
         series = pq.read_metadata(index).num_rows
         return DemoRun(
             series=series,
-            step_seconds={record.name: record.seconds for record in outcome.steps},
+            step_seconds=step_seconds,
             source_bytes=sum(path.stat().st_size for path in source),
             files=len(written),
             bucket_files=len(per_bucket),

@@ -82,23 +82,28 @@ def starts(definition: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return result
 
 
-def demo_compute_seconds(definition_text: str, date: dt.date) -> dict[str, float]:
-    """Each step's wall time in a local run of the definition on the demo data."""
-    with tempfile.TemporaryDirectory(prefix="wall-time-") as folder:
-        lake = Path(folder)
-        ensure_demo_data(lake, date, years=3, models=30)
-        outcome = execute(
-            RunRequest(
-                definition=load_definition(definition_text, "built"),
-                lake=lake,
-                execution_id=new_execution_id(),
-                start_time=f"{date + dt.timedelta(days=1)}T00:00:00.000Z",
-                parameter_values={"ExecutionDate": date.isoformat()},
-            )
+def run_demo(lake: Path, definition_text: str, date: dt.date, models: int = 30) -> dict[str, float]:
+    """Each step's wall time in a local run of the definition on demo data written to `lake`
+    (a benchmark fails at a failed run)."""
+    ensure_demo_data(lake, date, years=3, models=models)
+    outcome = execute(
+        RunRequest(
+            definition=load_definition(definition_text, "built"),
+            lake=lake,
+            execution_id=new_execution_id(),
+            start_time=f"{date + dt.timedelta(days=1)}T00:00:00.000Z",
+            parameter_values={"ExecutionDate": date.isoformat()},
         )
+    )
     if not outcome.succeeded:
         sys.exit(f"the demo run failed at {outcome.failed_step}: {outcome.failure}")
     return {record.name: record.seconds for record in outcome.steps}
+
+
+def demo_compute_seconds(definition_text: str, date: dt.date) -> dict[str, float]:
+    """Each step's wall time in a local run of the definition on the demo data."""
+    with tempfile.TemporaryDirectory(prefix="wall-time-") as folder:
+        return run_demo(Path(folder), definition_text, date)
 
 
 def print_model(title: str, definition: dict[str, Any], compute: dict[str, float]) -> float:

@@ -128,6 +128,11 @@ def rows() -> dict[tuple[str, date], tuple]:
             ("yaris", TODAY - timedelta(days=500)): 9,  # beyond the view's history window
         }
     )
+    return _run_view(forecasts, applications)
+
+
+def _run_view(forecasts: pa.Table, applications: pa.Table) -> dict[tuple[str, date], dict]:
+    """The view's rows by (series, day), the SQL transpiled to DuckDB over the two tables."""
     sql = sqlglot.transpile(dashboard_view.view_sql(), read="trino", write="duckdb")[0]
     connection = duckdb.connect()
     connection.register("forecasts", forecasts)
@@ -188,14 +193,7 @@ def test_each_day_shows_what_was_forecast_for_it_1_7_and_28_days_ahead() -> None
             _forecasts(day - timedelta(days=3), {"aqua": 3.0}, days=4),  # 3 days ahead: not shown
         ]
     )
-    applications = _applications({("aqua", day): 5})
-    sql = sqlglot.transpile(dashboard_view.view_sql(), read="trino", write="duckdb")[0]
-    connection = duckdb.connect()
-    connection.register("forecasts", forecasts)
-    connection.register("applications", applications)
-    result = connection.execute(sql)
-    names = [d[0] for d in result.description]
-    found = {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in result.fetchall()}
+    found = _run_view(forecasts, _applications({("aqua", day): 5}))
     row = found[("aqua", day)]
     assert row["y"] == 5
     assert (row["yhat_1d_ahead"], row["yhat_7d_ahead"], row["yhat_28d_ahead"]) == (1.0, 7.0, 28.0)
