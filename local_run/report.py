@@ -217,6 +217,37 @@ def _realized(data: ReportData) -> str:
     )
 
 
+def _effects(data: ReportData) -> str:
+    """Why a holiday's forecast is what it is: each series' effect per event, pooled over all
+    series or its own, and the day a working-day holiday is measured against."""
+    effects = data.effects
+    if effects is None or effects.empty:
+        return "<p>The forecast used no calendar events.</p>"
+    head = "".join(
+        f"<th title='click to sort'>{name}</th>"
+        for name in ("series", "event", "effect", "pooled", "own", "used", "holiday against")
+    )
+    rows = "".join(
+        "<tr>"
+        + _cell(html.escape(str(row.series_id)), row.series_id, False)
+        + _cell(html.escape(str(row.event)), row.event, False)
+        + _cell(ratio(row.effect), row.effect)
+        + _cell(ratio(row.pooled), row.pooled)
+        + _cell(ratio(row.own) if row.own is not None else DASH, row.own)
+        + _cell(html.escape(str(row.source)), row.source, False)
+        + _cell(html.escape(str(row.reference)), row.reference, False)
+        + "</tr>"
+        for row in effects.itertuples(index=False)
+    )
+    return (
+        "<details><summary>Each series' effect of every calendar event (demand on the day over "
+        "its reference day's), pooled over all series or its own where its own days outweigh "
+        f"the pool: {len(effects):,} rows</summary>"
+        f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody class='rows'>{rows}"
+        "</tbody></table></details>"
+    )
+
+
 def _share(value: Any, signed: bool = False) -> str:
     if value is None or not math.isfinite(float(value)):
         return DASH
@@ -471,6 +502,8 @@ def render(data: ReportData) -> str:
 error scaled by the series' own typical week-on-week change; below seasonal naive's is better.
 </small></p>
 {_series_table(table)}
+<h2>How events enter each forecast</h2>
+{_effects(data)}
 <h2>Charts</h2>
 {series_charts}
 <script>{SORT_SCRIPT}</script>

@@ -25,6 +25,7 @@ from pipeline_code.forecasting.event_calendar import (
     WEEKEND_HOLIDAY,
     EventCalendar,
 )
+from pipeline_code.forecasting.selection import series_effects
 
 TOTAL = tables.TOTAL_SERIES_ID
 BREAK_NAMES = {"year_end": "Year-end break", "golden_week": "Golden Week", "obon": "Obon"}
@@ -53,6 +54,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     accuracy: dict[str, Any] = field(default_factory=dict)  # the run's promise check
     scored: pd.DataFrame | None = None  # forecast_accuracy rows of the recent weeks
+    effects: pd.DataFrame | None = None  # each series' event effects and their source
 
     @property
     def horizon_days(self) -> list[pd.Timestamp]:
@@ -115,6 +117,36 @@ def forecast_calendar(run_dir: Path) -> EventCalendar | None:
     return settings.calendar if settings.frequency == "D" else None
 
 
+def event_effects(run_dir: Path) -> pd.DataFrame:
+    """Every series' event effects as its forecast uses them, with their source: `series_id,
+    event, effect, pooled, own, source, reference` (`selection.series_effects`)."""
+    files = sorted(run_dir.joinpath(*run_folder.MODELS).glob("bucket=*.pkl"))
+    rows = []
+    for path in files:
+        trained = load_models(path.read_bytes())
+        calendar = trained.settings.calendar
+        if calendar is None:
+            continue
+        for series_id, model in sorted(trained.models.items()):
+            for effect in series_effects(model, calendar):
+                reference = (
+                    calendar.rest_day_name if effect.reference == "rest_day" else "own weekday"
+                )
+                rows.append(
+                    {
+                        "series_id": series_id,
+                        "event": effect.event,
+                        "effect": effect.effect,
+                        "pooled": effect.pooled,
+                        "own": effect.own,
+                        "source": effect.source,
+                        "reference": reference,
+                    }
+                )
+    columns = ["series_id", "event", "effect", "pooled", "own", "source", "reference"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _json(path: Path) -> dict[str, Any]:
     return storage.read_json(str(path)) if path.exists() else {}
 
@@ -161,6 +193,7 @@ def read_report_data(
         previous=previous_publication(lake, execution_date),
         accuracy=_json(run_dir.joinpath(*run_folder.ACCURACY_SUMMARY)),
         scored=scored_history(lake, execution_date, REALIZED_WEEKS * 7),
+        effects=event_effects(run_dir),
     )
 
 

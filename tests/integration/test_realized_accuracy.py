@@ -152,3 +152,10 @@ def test_the_report_shows_realized_accuracy_beside_the_promise(runs) -> None:
     table = section[section.index("<table") :]
     assert "Total (all series)" in table and f">{DRIFTING}<" in table
     assert "backtest MASE" in table
+    effects = page[page.index("How events enter each forecast") :]
+    effects = effects[: effects.index("</details>")]
+    series = set(read_partition(lake, "forecasts", DATES[-1])["series_id"]) - {TOTAL_SERIES_ID}
+    assert all(f"<td data-v='{name}'>" in effects for name in series)
+    sources = set(re.findall(r"<td data-v='(own|pooled)'>", effects))
+    assert sources and sources <= {"own", "pooled"}
+    assert "public_holiday" in effects
