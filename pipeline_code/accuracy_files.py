@@ -103,8 +103,8 @@ def score_bucket(
         forecasts, promised = _read_publication(ctx, past, bucket, notes)
         if forecasts is not None:
             rows.append(accuracy.score_publication(past.date, forecasts, actuals, scales, promised))
-    scored = pd.concat([r for r in rows if len(r)], ignore_index=True) if rows else None
-    scored = scored if scored is not None else no_rows()
+    rows = [r for r in rows if len(r)]  # a publication may score nothing on these days
+    scored = pd.concat(rows, ignore_index=True) if rows else no_rows()
     storage.write_table(_typed(scored), ctx.path(*run_folder.accuracy_bucket(bucket)))
     window = _window_rows(ctx, bucket, scoring, scored, notes)
     sums_uri = ctx.path(*run_folder.accuracy_window_bucket(bucket))

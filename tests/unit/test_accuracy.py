@@ -122,3 +122,22 @@ def test_no_scored_rows_give_an_empty_check_and_no_warning() -> None:
     check = accuracy.promise_check(empty, level=0.8)
     assert check["points"].tolist() == [0]
     assert accuracy.promise_warnings(check, accuracy.PromiseSettings()) == []
+
+
+def test_a_publication_with_nothing_to_score_on_the_days_leaves_an_empty_bucket(tmp_path) -> None:
+    """No actual on the day (the source delivered nothing): the bucket is written without rows,
+    and the day's forecast is not failed by it."""
+    from pipeline_code import accuracy_files, run_folder, storage
+    from pipeline_code.run_context import RunContext
+
+    past = accuracy_files.Publication(day(-1), "exec-past")
+    forecasts = pd.DataFrame(
+        {"series_id": ["a"], "target_date": [D], "yhat": [1.0], "yhat_lower": [0.0],
+         "yhat_upper": [2.0], "model": ["ets"]}
+    )  # fmt: skip
+    storage.write_table(forecasts, past.run_path(str(tmp_path), *run_folder.forecasts_bucket(3)))
+    ctx = RunContext(execution_date=D, execution_id="exec-now", data_root=str(tmp_path))
+    plan = accuracy_files.ScoringPlan(days=[D], window_days=28, scored=[past], window=[])
+    no_actuals = pd.DataFrame(columns=["series_id", "ds", "y"])
+    accuracy_files.score_bucket(ctx, 3, history([1.0] * 20), plan, no_actuals, season_length=7)
+    assert storage.read_table(ctx.path(*run_folder.accuracy_bucket(3))).empty
