@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timed_run import run_local
 
 from local_run.demo import ensure_demo_data
+from pipeline_code.accuracy import latest_scores
 
 LEVEL = 0.8
 
@@ -47,10 +48,7 @@ def scored_rows(lake: Path) -> pd.DataFrame:
         pd.read_parquet(folder).assign(scored_on=folder.name.split("=", 1)[1])
         for folder in sorted((lake / "forecast_accuracy").glob("execution_date=*"))
     ]
-    rows = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    return rows.sort_values("scored_on").drop_duplicates(
-        ["forecast_date", "series_id", "target_date"], keep="last"
-    )
+    return latest_scores(pd.concat([f for f in frames if len(f)], ignore_index=True), "scored_on")
 
 
 def by_horizon_week(rows: pd.DataFrame) -> pd.DataFrame:

@@ -130,7 +130,6 @@ def main() -> None:
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 26))
     args = parser.parse_args()
 
-    # Imported here: it pulls in the CDK, which only this mapping from config to settings needs.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from stacks.pipeline_definition import environment_settings
 

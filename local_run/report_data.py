@@ -19,6 +19,7 @@ import pandas as pd
 
 from local_run.report_svg import EventSpan
 from pipeline_code import run_folder, storage, tables
+from pipeline_code.accuracy import latest_scores
 from pipeline_code.forecasting.artifacts import load_models
 from pipeline_code.forecasting.event_calendar import (
     PUBLIC_HOLIDAY,
@@ -213,8 +214,7 @@ def scored_history(lake: Path, date: dt.date, days: int) -> pd.DataFrame:
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         return pd.DataFrame(columns=["series_id", "target_date", "scaled_error", "backtest_mase"])
-    rows = pd.concat(frames, ignore_index=True).sort_values("scored_on")
-    rows = rows.drop_duplicates(["forecast_date", "series_id", "target_date"], keep="last")
+    rows = latest_scores(pd.concat(frames, ignore_index=True), "scored_on")
     return rows.assign(target_date=pd.to_datetime(rows["target_date"]))
 
 

@@ -118,6 +118,13 @@ def score_publication(
 # --- the promise ------------------------------------------------------------------------------
 
 
+def latest_scores(rows: pd.DataFrame, scored_on: str) -> pd.DataFrame:
+    """Each (publication, series, target day) once, as its latest scoring left it: after a
+    backfill two runs may have scored the same day."""
+    ordered = rows.sort_values(scored_on, kind="stable")
+    return ordered.drop_duplicates(["forecast_date", "series_id", "target_date"], keep="last")
+
+
 def trailing(rows: pd.DataFrame, execution_date: dt.date, window_days: int) -> pd.DataFrame:
     """The scored rows whose target day lies in the window ending at the execution date."""
     first = execution_date - dt.timedelta(days=window_days - 1)

@@ -158,10 +158,9 @@ def _window_rows(
             notes.append(f"{uri}: unreadable, left out of the window ({one_line(err)})")
     frames.append(scored.assign(_scored_on=ctx.execution_date))
     rows = pd.concat([f for f in frames if len(f)] or frames[-1:], ignore_index=True)
-    rows = rows.sort_values("_scored_on").drop_duplicates(
-        ["forecast_date", "series_id", "target_date"], keep="last"
+    return accuracy.trailing(
+        accuracy.latest_scores(rows, "_scored_on"), ctx.execution_date, scoring.window_days
     )
-    return accuracy.trailing(rows, ctx.execution_date, scoring.window_days)
 
 
 def no_rows() -> pd.DataFrame:
@@ -256,9 +255,7 @@ def score_total(
             if storage.exists(uri):
                 earlier.append(storage.read_table(uri).assign(_scored_on=past.date))
     window = pd.concat([*earlier, scored.assign(_scored_on=ctx.execution_date)], ignore_index=True)
-    window = window.sort_values("_scored_on").drop_duplicates(
-        ["forecast_date", "series_id", "target_date"], keep="last"
-    )
+    window = accuracy.latest_scores(window, "_scored_on")
     return scored, accuracy.trailing(window, ctx.execution_date, window_days)
 
 
