@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from local_run.report_svg import EventSpan
-from pipeline_code import run_folder, storage, tables
+from pipeline_code import run_folder, shards, storage, tables
 from pipeline_code.accuracy import latest_scores
 from pipeline_code.forecasting.artifacts import load_models
 from pipeline_code.forecasting.event_calendar import (
@@ -27,6 +27,7 @@ from pipeline_code.forecasting.event_calendar import (
     EventCalendar,
 )
 from pipeline_code.forecasting.selection import series_effects
+from pipeline_code.steps.preproc import read_counts
 
 TOTAL = tables.TOTAL_SERIES_ID
 BREAK_NAMES = {"year_end": "Year-end break", "golden_week": "Golden Week", "obon": "Obon"}
@@ -153,12 +154,15 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _set_aside_actuals(run_dir: Path, quality: dict[str, Any]) -> pd.DataFrame:
-    """The counts Extract read for the series PreProc set aside (they have no series file)."""
+    """The counts Extract read for the series PreProc set aside (they have no series file):
+    only their buckets' counts are read."""
     names = {sid for ids in quality.get("set_aside", {}).values() for sid in ids}
-    path = run_dir.joinpath(*run_folder.EXTRACT_DATA)
-    if not names or not path.exists():
+    manifest = run_dir.joinpath(*run_folder.COUNTS_MANIFEST)
+    if not names or not manifest.exists():
         return pd.DataFrame(columns=["series_id", "ds", "y"])
-    counts = storage.read_table(str(path))
+    folder = storage.read_json(str(manifest))["folder"]
+    buckets = sorted({shards.bucket_of(name) for name in names})
+    counts = pd.concat([read_counts(folder, bucket) for bucket in buckets], ignore_index=True)
     counts = counts[counts["series_id"].isin(names)].copy()
     counts["ds"] = pd.to_datetime(counts["ds"])
     return counts

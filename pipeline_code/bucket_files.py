@@ -1,11 +1,12 @@
 """Tables of series stored one file per bucket of series: how the steps split and find them.
 
 PreProc writes the run's series index (every series and its bucket, `shards.bucket_of`) beside
-the series' bucket files. An instance of a multi-instance step reads the bucket files of its
-share and writes one file per bucket it owns; a step that needs every series (TrainEvaluation,
-PostProc) reads the file of every bucket in the index, in bucket order, and fails naming the
-first missing file. Files are named by bucket, not by instance, so what a step reads does not
-depend on how many instances wrote it, and a lost instance shows up as missing files.
+the series' bucket files, one index file a bucket. An instance of a multi-instance step reads
+the bucket files of its share and writes one file per bucket it owns; a step that needs every
+series (TrainEvaluation, PostProc) reads the file of every bucket in the index, in bucket order,
+and fails naming the first missing file. Files are named by bucket, not by instance, so what a
+step reads does not depend on how many instances wrote it, and a lost instance shows up as
+missing files.
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ def write_buckets(ctx: RunContext, parts: dict[int, pd.DataFrame], bucket_file: 
 
 
 def read_index(ctx: RunContext, step: str) -> pd.DataFrame:
-    uri = ctx.path(*run_folder.SERIES_INDEX)
-    if not storage.exists(uri):
-        raise StepError(step, f"input {uri} does not exist (did PreProc run?)")
-    return storage.read_table(uri)
+    """Every series of the run and its bucket: the index files of all buckets, which PreProc's
+    instances write one a bucket."""
+    uris = bucket_uris(ctx, step, run_folder.series_index_bucket, range(shards.BUCKETS), "PreProc")
+    frames = [storage.read_table(uri) for uri in uris]
+    index = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    return index.astype({"series_id": "object", "bucket": "int64"})
 
 
 def index_buckets(index: pd.DataFrame, share: shards.Share | None = None) -> list[int]:

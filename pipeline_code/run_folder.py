@@ -19,17 +19,26 @@ RETENTION_DAYS = 90
 """How long the data bucket keeps run folders (its lifecycle rule); realized accuracy reads
 earlier publications' run folders, so it reaches back at most this far."""
 
-EXTRACT_DATA = ("extract", "data.parquet")
-"""Daily counts per series and day, as Extract read them from the source."""
+EXTRACT_COUNTS = ("extract", "counts")
+"""Daily counts per series and day, as the query engine counted them: one folder per attempt
+of Extract, each holding one `bucket=N/` folder per non-empty bucket of series (the layout
+Athena's UNLOAD writes, `counts_bucket`)."""
+COUNTS_MANIFEST = ("extract", "counts.json")
+"""Which attempt folder holds the counts (`folder`), written once they are complete."""
 EXTRACT_QUALITY = ("extract", "data_quality.json")
-"""What the source contract found (folded into the run's data-quality summary by PreProc)."""
+"""What the source contract found (folded into the run's data-quality summary)."""
 
 SERIES = ("preproc", "series")
 """The clean daily series, one row per series and day: a folder of `series_bucket` files."""
-SERIES_INDEX = ("preproc", "series_index.parquet")
-"""Every series of the run and its bucket: what a complete set of bucket files holds."""
-EVENT_POOL = ("preproc", "event_pool.pkl")
-"""The calendar events' effects pooled over all series, computed once for every instance."""
+SERIES_INDEX = ("preproc", "series_index")
+"""Every series of the run and its bucket, one `series_index_bucket` file per bucket (empty
+where a bucket has no series): what a complete set of bucket files holds."""
+EVENT_STATISTICS = ("preproc", "event_statistics")
+"""Each bucket's share of the calendar events' pooled effects (`forecasting.event_pool`), which
+Train adds up: a folder of `event_statistics_bucket` files."""
+PREPROC_QUALITY = ("preproc", "quality")
+"""Each bucket's data-quality counters and findings: a folder of `preproc_quality_bucket` files,
+merged into DATA_QUALITY by TrainEvaluation."""
 DATA_QUALITY = ("preproc", "data_quality.json")
 """The run's data-quality summary: every check's result and one line per warning."""
 
@@ -87,6 +96,23 @@ def _bucket_file(folder: tuple[str, str], bucket: int, suffix: str) -> tuple[str
 
 def series_bucket(bucket: int) -> tuple[str, str, str]:
     return _bucket_file(SERIES, bucket, "parquet")
+
+
+def series_index_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(SERIES_INDEX, bucket, "parquet")
+
+
+def event_statistics_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(EVENT_STATISTICS, bucket, "pkl")
+
+
+def preproc_quality_bucket(bucket: int) -> tuple[str, str, str]:
+    return _bucket_file(PREPROC_QUALITY, bucket, "json")
+
+
+def counts_bucket(bucket: int) -> str:
+    """A bucket's folder in Extract's attempt folder, as the engines name it (unpadded)."""
+    return f"bucket={bucket}"
 
 
 def models_bucket(bucket: int) -> tuple[str, str, str]:

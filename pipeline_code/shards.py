@@ -8,10 +8,12 @@ no file, and the one instance is rank 0 of 1. The local runner gives each of its
 of its own through `SM_INPUT_CONFIG_DIR`, so the same code path is exercised without AWS.
 
 Series are split by a stable hash of their id (not Python's `hash`, which is salted per process)
-into `BUCKETS` buckets; PreProc writes one file per bucket, and rank r of n takes the buckets
-b with b % n == r, so a share is a set of files. The split depends on the series id only: the
-same series land together whatever the instance count, and the result of a run is the same for
-any count.
+into `BUCKETS` buckets: the first byte of the MD5 digest of the id's UTF-8 bytes, modulo BUCKETS.
+Extract's SQL computes the same bucket in Athena (Trino) and DuckDB (`sql/extract.sql`),
+so the counts arrive already split; every file of a bucket holds the same series, and rank r
+of n takes the buckets b with b % n == r, so a share is a set of files. The split depends on
+the series id only: the same series land together whatever the instance count, and the
+result of a run is the same for any count.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from pathlib import Path
 CONFIG_DIR_ENV = "SM_INPUT_CONFIG_DIR"
 DEFAULT_CONFIG_DIR = "/opt/ml/input/config"
 RESOURCE_CONFIG = "resourceconfig.json"
-BUCKETS = 256
-"""Buckets of series; also the most instances that can share the work."""
+BUCKETS = 64
+"""Buckets of series; also the most instances that can share the work. Athena's UNLOAD writes
+at most 100 partitions a query (https://docs.aws.amazon.com/athena/latest/ug/unload.html,
+"Maximum partitions"), and Extract writes one partition a bucket. A power of two, so that the
+SQL takes the bucket as a bit mask of one byte."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,7 @@ class Share:
 
 def bucket_of(series_id: str) -> int:
     """The series' bucket: a stable hash, the same on every host and every run."""
-    digest = hashlib.blake2b(series_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
+    return hashlib.md5(series_id.encode("utf-8"), usedforsecurity=False).digest()[0] % BUCKETS
 
 
 def current_share(environ: Mapping[str, str] = os.environ) -> Share:

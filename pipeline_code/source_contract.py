@@ -9,27 +9,32 @@ So, per file and per day, before counting:
 2. **File schemas.** Every data file in the look-back window has the table's columns with the
    table's types; the first files that differ are named with what differs. Files whose names start
    with `_` or `.` are not data (Hive's rule, which Athena follows).
-3. **One count per application.** Rows are counted once per `application_id`: a load delivered
-   twice (a second file, or the same rows twice in a file) is reported, not counted twice.
-4. **Names normalised once.** `car_model` is Unicode NFKC-normalised and trimmed before counting,
-   so `"Ridge Wagon "` and `"Ridge Wagon"` are one series whose counts add up; every rewritten
-   name is listed in the data-quality summary.
+3. **One count per application.** A day's count is its distinct non-blank `application_id`s:
+   a load delivered twice (a second file, or the same rows twice in a file) is reported, not
+   counted twice. Rows without an id, a name or a time are not counted and are named by file.
+4. **Names folded once.** `car_model` spellings that mean one name (NFKC, case, surrounding and
+   invisible whitespace, control characters: `fold_names`) are one series, named by its most
+   used spelling; every folded spelling is listed. The folding runs over the distinct names,
+   the SQL applies it to the rows.
 5. **One time zone.** `applied_at` is read in the source time zone (`--source-timezone`): a naive
    timestamp is local time there, a time-zone-aware one (Parquet `isAdjustedToUTC`) is an instant
-   converted to it. The day an application falls on never depends on the host's time zone.
-6. **Missing days.** A day without a partition is unknown, not a day of zero demand. More than
-   `--max-missing-days` missing days among the last `--missing-days-window` days fails the run,
-   naming them; older missing days are reported and left for PreProc to impute.
+   converted to it. The day an application falls on never depends on the host's time zone. A row
+   outside the window (a year ahead, 1900, 9999-12-31) is not counted and is named by file.
+6. **Missing days.** A day without a partition is unknown, not a day of zero demand.
+7. **Volume.** A day whose files hold far fewer applications than the same weekday over the
+   weeks before (`--min-day-volume-ratio`) is a missing or partial day too, whether or not its
+   files exist: on the execution date it fails the run; earlier it is imputed, with a warning.
+   More than `--max-missing-days` unknown days among the last `--missing-days-window` fail the
+   run, naming them; older ones are reported and left for PreProc to impute.
 
-`scan_source` does 1, 2 and finds the days present (reading only file footers); `count_applications`
-does 3-5 on the rows the Extract query returned; `check_missing_days` does 6. Each returns what it
-found for `extract/data_quality.json`.
+`scan_source` does 1, 2 and finds the days present (reading only file footers); `fold_names` does
+4 over the distinct names; the SQL (`pipeline_code/sql/`) does 3 and 5 and counts; `low_days`
+and the checks below do 6 and 7 on the SQL's daily totals. No step reads the rows into Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -37,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -46,8 +52,6 @@ from pipeline_code import storage, tables
 from pipeline_code.errors import StepError, one_line
 
 STEP = "Extract"
-# Raw rows the Extract query returns (sql/extract.sql), one per application row read.
-ROW_COLUMNS = ("application_id", "applied_at", "series_id", "source_file")
 _DATE_FOLDER = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\d{4}-\d{2}-\d{2})$")
 _MAX_NAMED = 5  # files or folders named in one message; the count says how many more
 _FOOTER_READERS = 16  # footers are small reads: on S3 the latency, not the bytes, is the cost
@@ -76,6 +80,22 @@ class SourceScan:
     @property
     def aware_files(self) -> set[str]:
         return {source.uri for source in self.files if source.aware}
+
+    def aware_by_day(self) -> tuple[list[dt.date], list[str]]:
+        """Where applied_at is an instant: the days whose every file stores it so, and the files
+        that do on days whose files differ (short lists for the SQL text)."""
+        days: dict[dt.date, list[SourceFile]] = {}
+        for source in self.files:
+            days.setdefault(source.day, []).append(source)
+        whole = sorted(day for day, files in days.items() if all(f.aware for f in files))
+        mixed = sorted(
+            f.uri
+            for files in days.values()
+            if not all(f.aware for f in files)
+            for f in files
+            if f.aware
+        )
+        return whole, mixed
 
 
 # --- 1 and 2: folders and file schemas --------------------------------------------------------
@@ -191,95 +211,62 @@ def schema_differences(schema: pa.Schema, table: tables.Table) -> list[str]:
     return differences
 
 
-# --- 3, 4 and 5: counting -----------------------------------------------------------------------
+# --- 3 and 4: names ------------------------------------------------------------------------------
+
+_LINE_BREAKS = "\t\n\x0b\f\r"
 
 
 def normalise_name(name: str) -> str:
-    """NFKC first (full-width letters and spaces become plain ones), then trim."""
-    return unicodedata.normalize("NFKC", name).strip()
+    """The name a spelling means: NFKC (full-width letters and spaces become plain ones), every
+    space or line break one plain space, control and format characters (NUL, zero-width space,
+    byte-order mark) gone, runs of spaces one, the ends trimmed. Case is kept: `fold_names`
+    folds it when choosing the series' name."""
+    kept = []
+    for char in unicodedata.normalize("NFKC", name):
+        category = unicodedata.category(char)
+        if char in _LINE_BREAKS or category.startswith("Z"):
+            kept.append(" ")
+        elif category not in ("Cc", "Cf"):
+            kept.append(char)
+    return re.sub(" {2,}", " ", "".join(kept)).strip(" ")
 
 
-def count_applications(
-    rows: pd.DataFrame, scan: SourceScan, source_timezone: str, start: dt.date, end: dt.date
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Daily applications per normalised car model (`series_id, ds, y`) and what was done."""
-    missing = [column for column in ROW_COLUMNS if column not in rows.columns]
-    if missing:
-        raise StepError(STEP, f"query result lacks columns {missing}; got {list(rows.columns)}")
-    found: dict[str, Any] = {"rows_read": len(rows)}
-    frame = rows[list(ROW_COLUMNS)].copy()
-    frame["series_id"], found["normalised_names"] = _normalise_names(frame["series_id"])
-    frame["ds"] = _local_days(frame, scan.aware_files, source_timezone)
-    incomplete = (
-        frame["application_id"].isna()
-        | frame["series_id"].isna()
-        | (frame["series_id"] == "")
-        | frame["ds"].isna()
-    )
-    found["incomplete_rows"] = int(incomplete.sum())
-    found["incomplete_files"] = _top_files(frame.loc[incomplete, "source_file"])
-    frame = frame[~incomplete]
-    frame, found["duplicates"] = _count_once(frame)
-    outside = (frame["ds"] < pd.Timestamp(start)) | (frame["ds"] > pd.Timestamp(end))
-    found["outside_window_rows"] = int(outside.sum())
-    frame = frame[~outside]
-    counts = frame.groupby(["series_id", "ds"], sort=True).size().rename("y").reset_index()
-    counts["ds"] = counts["ds"].dt.date
-    counts["y"] = counts["y"].astype("float64")
-    found["rows_counted"] = len(frame)
-    return counts, found
+@dataclass(frozen=True)
+class FoldedNames:
+    """The spellings that fold into another series name ('' for a blank one), and per series the
+    spellings folded into it."""
+
+    variants: dict[str, str]
+    folded: dict[str, list[str]]
 
 
-def _normalise_names(names: pd.Series) -> tuple[pd.Series, dict[str, str]]:
-    distinct = [name for name in names.dropna().unique() if isinstance(name, str)]
-    mapping = {name: normalise_name(name) for name in distinct}
-    changed = {name: normal for name, normal in sorted(mapping.items()) if name != normal}
-    return names.map(mapping), changed
-
-
-def _local_days(frame: pd.DataFrame, aware_files: set[str], timezone: str) -> pd.Series:
-    """The calendar day of each applied_at in the source time zone, as a midnight timestamp.
-
-    Both engines hand back a naive wall clock: the stored one for naive files, UTC's for aware
-    files (DuckDB runs with TimeZone=UTC; Athena reads instants as UTC). Which one a row has is
-    known from its file's schema, so no host setting enters.
-    """
-    stamps = pd.to_datetime(frame["applied_at"], errors="coerce")
-    if stamps.dt.tz is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    aware = frame["source_file"].isin(aware_files).to_numpy()
-    local = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    if aware.any():
-        utc = stamps[aware].dt.tz_localize("UTC").dt.tz_convert(timezone)
-        local[aware] = utc.dt.tz_localize(None)
-    if (~aware).any():
-        local[~aware] = stamps[~aware]
-    # A naive wall clock is already local time in the source zone: its date is the day.
-    return local.dt.normalize()
-
-
-def _count_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Keep the first row of each application_id (in file order, so the first delivery wins)."""
-    frame = frame.sort_values(["source_file"], kind="stable")
-    repeated = frame.duplicated("application_id", keep="first")
-    kept = frame[~repeated]
-    extra = frame[repeated]
-    first = kept.set_index("application_id").loc[extra["application_id"], ["series_id", "ds"]]
-    conflicting = int(
-        (
-            (first["series_id"].to_numpy() != extra["series_id"].to_numpy())
-            | (first["ds"].to_numpy() != extra["ds"].to_numpy())
-        ).sum()
-    )
-    return kept, {
-        "rows": int(repeated.sum()),
-        "conflicting": conflicting,
-        "files": _top_files(extra["source_file"]),
+def fold_names(spellings: pd.DataFrame) -> FoldedNames:
+    """Fold `raw_name, row_count` (every spelling read) into series names: spellings equal after
+    `normalise_name` and case folding are one series, named by its most used normalised
+    spelling (the alphabetically first on a tie), so a few rows in capitals never rename it."""
+    counts: dict[str, int] = {}
+    for raw, rows in zip(spellings["raw_name"], spellings["row_count"], strict=True):
+        if isinstance(raw, str):
+            counts[raw] = counts.get(raw, 0) + int(rows)
+    normal = {raw: normalise_name(raw) for raw in counts}
+    usage: dict[str, dict[str, int]] = {}
+    for raw, rows in counts.items():
+        if normal[raw]:
+            spelled = usage.setdefault(normal[raw].casefold(), {})
+            spelled[normal[raw]] = spelled.get(normal[raw], 0) + rows
+    name_of_key = {
+        key: min(spelled, key=lambda name: (-spelled[name], name)) for key, spelled in usage.items()
     }
-
-
-def _top_files(files: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in files.value_counts().head(_MAX_NAMED).items()}
+    variants = {}
+    for raw in sorted(counts):
+        series = name_of_key[normal[raw].casefold()] if normal[raw] else ""
+        if series != raw:
+            variants[raw] = series
+    folded: dict[str, list[str]] = {}
+    for raw, series in variants.items():
+        if series:
+            folded.setdefault(series, []).append(raw)
+    return FoldedNames(variants, folded)
 
 
 # --- 6: missing days ---------------------------------------------------------------------------
@@ -316,30 +303,135 @@ def day_ranges(days: Iterable[dt.date]) -> str:
     return ", ".join(pieces)
 
 
-def check_missing_days(
-    scan: SourceScan, start: dt.date, end: dt.date, max_missing: int, recent_window: int
-) -> list[dt.date]:
-    """All missing days of the window; StepError when too many are recent."""
+def check_execution_day(scan: SourceScan, end: dt.date) -> None:
     if end not in scan.days:
         raise StepError(
             STEP,
             f"no data for the execution date {end}: partition dt={end} has no data files "
             f"under {scan.table_root} (has the day's load landed?)",
         )
-    absent = missing_days(scan, start, end)
+
+
+def check_recent_days(
+    scan: SourceScan,
+    end: dt.date,
+    absent: list[dt.date],
+    low: list[dt.date],
+    max_missing: int,
+    recent_window: int,
+) -> None:
+    """StepError when more than `max_missing` of the last `recent_window` days are unknown: no
+    partition (`absent`) or far too few rows (`low`)."""
     recent_start = end - dt.timedelta(days=recent_window - 1)
-    recent = [day for day in absent if day >= recent_start]
-    if len(recent) > max_missing:
-        raise StepError(
-            STEP,
-            f"{len(recent)} of the last {recent_window} days have no partition under "
-            f"{scan.table_root}: {day_ranges(recent)}; at most {max_missing} may be missing "
-            "(a missing day is not a day of zero demand: load them, then re-run this date)",
+    recent = sorted(day for day in [*absent, *low] if day >= recent_start)
+    if len(recent) <= max_missing:
+        return
+    what = f"have no partition under {scan.table_root}"
+    if any(day in low for day in recent):
+        what += " or far fewer rows than the same weekday before"
+    raise StepError(
+        STEP,
+        f"{len(recent)} of the last {recent_window} days {what}: {day_ranges(recent)}; at most "
+        f"{max_missing} may be missing (a missing day is not a day of zero demand: load them, "
+        "then re-run this date)",
+    )
+
+
+# --- 7: volume ---------------------------------------------------------------------------------
+
+VOLUME_WEEKS = 4  # this many same weekdays either side of a day give its expected level
+VOLUME_MIN_REFERENCES = 3  # fewer such weekdays: the day is not judged
+VOLUME_NOISE = 4.0  # and it must be this many Poisson deviations (square roots) below it
+
+
+@dataclass(frozen=True)
+class LowDay:
+    """A day whose applications are far below the median of its nearby same weekdays."""
+
+    day: dt.date
+    applications: int
+    expected: float
+
+    def describe(self) -> str:
+        share = self.applications / self.expected if self.expected else 0.0
+        return (
+            f"{self.day} holds {self.applications} applications, {share:.0%} of the median "
+            f"{self.expected:g} of the nearest same weekdays"
         )
-    return absent
 
 
-def warnings(found: dict[str, Any], scan: SourceScan, absent: list[dt.date]) -> list[str]:
+def low_days(
+    totals: dict[dt.date, int],
+    present: Iterable[dt.date],
+    min_ratio: float,
+    event_days: frozenset[dt.date] = frozenset(),
+) -> list[LowDay]:
+    """The days with files (`present`) whose counted applications (`totals`; absent = 0) are
+    below `min_ratio` x the median of the nearest VOLUME_WEEKS same weekdays before and as many
+    after (before only, for the last days), and below it by more than VOLUME_NOISE x its square
+    root (counts vary by about that much by chance), in day order.
+
+    Both sides, so that a lasting change of level is not a run of partial days. A calendar event
+    (a holiday, a break, a company day) is expected to differ and is neither judged nor another
+    day's reference; nor is a day without files. Too few references: the day is not judged."""
+    days = set(present)
+    usable = days - event_days
+    found = []
+    for day in sorted(usable):
+        reference = [
+            totals.get(other, 0)
+            for side in (-1, 1)
+            for other in _nearest_weekdays(day, side, usable)
+        ]
+        if len(reference) < VOLUME_MIN_REFERENCES:
+            continue
+        expected = float(np.median(reference))
+        count = totals.get(day, 0)
+        if count < min_ratio * expected and count < expected - VOLUME_NOISE * np.sqrt(expected):
+            found.append(LowDay(day, count, expected))
+    return found
+
+
+def _nearest_weekdays(day: dt.date, side: int, usable: set[dt.date]) -> list[dt.date]:
+    """Up to VOLUME_WEEKS usable same weekdays on one side of `day`, nearest first, looking at
+    most three times as far (a month of holidays does not leave a day unjudged)."""
+    candidates = (day + dt.timedelta(weeks=side * w) for w in range(1, 3 * VOLUME_WEEKS + 1))
+    return [other for other in candidates if other in usable][:VOLUME_WEEKS]
+
+
+def check_execution_day_volume(low: list[LowDay], end: dt.date, min_ratio: float) -> None:
+    """A low execution day is a partial load: forecasting from it would publish a wrong forecast."""
+    for found in low:
+        if found.day == end:
+            raise StepError(
+                STEP,
+                f"the execution date {found.describe()} (pipeline.min_day_volume_ratio "
+                f"{min_ratio:g}): is the day's load complete? Load it, then re-run this date",
+            )
+
+
+# --- what was found, in words ------------------------------------------------------------------
+
+
+def _files(named: dict[str, int]) -> str:
+    return ", ".join(f"{_short(uri)} ({rows})" for uri, rows in named.items())
+
+
+def _short(uri: str) -> str:
+    """`dt=2026-11-30/part-0.parquet`: the partition and the file, enough to find it."""
+    parts = uri.rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
+def _names(items: list[tuple[str, str]]) -> str:
+    shown = ", ".join(f"{raw!r} -> {series!r}" for raw, series in items[: _MAX_NAMED * 2])
+    more = len(items) - _MAX_NAMED * 2
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def warnings(
+    found: dict[str, Any], scan: SourceScan, absent: list[dt.date], low: list[LowDay]
+) -> list[str]:
     """One line per check that found something, for the summary and Slack."""
     lines = []
     if scan.refused_folders:
@@ -347,27 +439,39 @@ def warnings(found: dict[str, Any], scan: SourceScan, absent: list[dt.date]) -> 
             f"{len(scan.refused_folders)} folders are not dt=YYYY-MM-DD partitions and were not "
             f"read: {', '.join(scan.refused_folders[:_MAX_NAMED])}"
         )
-    duplicates = found["duplicates"]
-    if duplicates["rows"]:
-        files = ", ".join(
-            posixpath.basename(posixpath.dirname(f)) + "/" + posixpath.basename(f)
-            for f in duplicates["files"]
-        )
+    if found["repeated_rows"]:
         lines.append(
-            f"{duplicates['rows']} rows repeat an application_id already read and were counted "
-            f"once ({duplicates['conflicting']} with another model or day); repeats in {files}"
+            f"{found['repeated_rows']} rows repeat an application_id already read and were "
+            f"counted once ({found['counted_on_several_days']} applications appear on more "
+            "than one day or series and count on each)"
         )
-    if found["normalised_names"]:
-        names = ", ".join(f"{k!r} -> {v!r}" for k, v in list(found["normalised_names"].items()))
-        lines.append(f"car_model names normalised (NFKC, trimmed): {names}")
-    if found["incomplete_rows"]:
+    folded = [(raw, series) for series, raws in found["folded_names"].items() for raw in raws]
+    if folded:
         lines.append(
-            f"{found['incomplete_rows']} rows without application_id, car_model or applied_at "
-            f"were not counted (files: {', '.join(found['incomplete_files'])})"
+            "car_model spellings folded into one series name (NFKC, case, invisible and "
+            f"surrounding whitespace, control characters): {_names(folded)}"
+        )
+    for key, what in (
+        ("blank_ids", "without an application_id"),
+        ("blank_names", "without a car_model"),
+        ("no_times", "without an applied_at"),
+    ):
+        if found[key]["rows"]:
+            where = _files(found[key]["files"])
+            lines.append(f"{found[key]['rows']} rows {what} were not counted (in {where})")
+    outside = found["outside_window"]
+    if outside["rows"]:
+        lines.append(
+            f"{outside['rows']} rows have an applied_at outside their window "
+            f"{found['window'][0]}..{found['window'][1]} (from {outside['first']} to "
+            f"{outside['last']}) and were not counted (column applied_at, in "
+            f"{_files(outside['files'])})"
         )
     if absent:
         lines.append(
             f"{len(absent)} days of the window have no partition and are imputed, not read as "
             f"zero: {day_ranges(absent)}"
         )
+    for day in low:
+        lines.append(f"{day.describe()}: a partial load; imputed, not read as demand")
     return lines

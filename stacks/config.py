@@ -202,6 +202,7 @@ class PipelineConfig(_Section):
     max_missing_days: Annotated[int, IntegerIn(0, 365)] = 2
     missing_days_window: Annotated[int, IntegerIn(1, 365)] = 28
     outlier_threshold: Annotated[float, NumberIn(1000.0)] = 20.0
+    min_day_volume_ratio: Annotated[float, NumberIn(0.99)] = 0.5
     gate_largest_series: Annotated[int, IntegerIn(0, 1000)] = 5
     max_series_relative_mase: Annotated[float, NumberIn(1e9)] = 1.5
     # Realized accuracy (README: "Realized accuracy"): warnings, never failures.

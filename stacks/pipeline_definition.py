@@ -117,6 +117,8 @@ class DefinitionSettings:
     max_missing_days: int = 2
     missing_days_window: int = 28
     outlier_threshold: float = 20.0
+    min_day_volume_ratio: float = 0.5
+    """A day with fewer applications than this share of its nearby same weekdays is partial."""
     gate_largest_series: int = 5
     """How many of the largest series the gate checks one by one."""
     max_series_relative_mase: float = 1.5
@@ -170,6 +172,7 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
         "max_missing_days must be >= 0": settings.max_missing_days >= 0,
         "missing_days_window must be > 0": settings.missing_days_window > 0,
         "outlier_threshold must be > 0": settings.outlier_threshold > 0,
+        "min_day_volume_ratio must be 0-1": 0 <= settings.min_day_volume_ratio < 1,
         "gate_largest_series must be >= 0": settings.gate_largest_series >= 0,
         "max_series_relative_mase must be > 0": settings.max_series_relative_mase > 0,
         f"at most {calendar_spec.MAX_COMPANY_DAYS} company_days": len(settings.company_days)
@@ -193,9 +196,10 @@ def _is_company_day(item: str) -> bool:
 
 
 def _calendar_arguments(settings: DefinitionSettings) -> list[str]:
-    """The calendar and cycle of PreProc (which pools the events' effects over all series) and
-    Train (which shrinks each series' effects toward that pool): short items, so the jobs stay
-    within SageMaker's limits."""
+    """The calendar and cycle of Extract (whose volume check leaves event days alone), PreProc
+    (which sums the events' effects per bucket) and Train (which pools those sums and shrinks
+    each series' effects toward the pool): short items, so the jobs stay within SageMaker's
+    limits."""
     arguments = [
         "--season-length",
         str(settings.season_length),
@@ -416,6 +420,9 @@ def _step_arguments(settings: DefinitionSettings, parameters: _Parameters) -> di
             str(settings.max_missing_days),
             "--missing-days-window",
             str(settings.missing_days_window),
+            "--min-day-volume-ratio",
+            str(settings.min_day_volume_ratio),
+            *_calendar_arguments(settings),
         ],
         "PreProc": [
             "--min-history-days",

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pipeline_code.forecasting.event_calendar import EventCalendar
-from pipeline_code.forecasting.event_effects import EventPriors
+from pipeline_code.forecasting.event_pool import EventStatistics
 from pipeline_code.forecasting.frequency import ForecastSettings
 from pipeline_code.forecasting.selection import SeriesModel
 
 # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket; 6: holiday effects
 # measured against Sundays; 7: break days by position, bridge days, the reference per series,
-# each effect's source (pooled or own)
-FORMAT_VERSION = 7
+# each effect's source (pooled or own); 8: pooled sums count series-days (pools from buckets)
+FORMAT_VERSION = 8
 T = TypeVar("T")
 
 
@@ -47,15 +47,18 @@ class TrainedModels:
 
 @dataclass(frozen=True)
 class EventPool:
+    """One bucket's share of the event pool (`event_pool.bucket_statistics`) and the settings it
+    was computed with, which Train's must match."""
+
     frequency: str
     season_length: int
     calendar: EventCalendar | None
-    pool: EventPriors
+    statistics: EventStatistics
     format_version: int = FORMAT_VERSION
 
     @classmethod
-    def for_settings(cls, settings: ForecastSettings, pool: EventPriors) -> EventPool:
-        return cls(settings.frequency, settings.season_length, settings.calendar, pool)
+    def for_settings(cls, settings: ForecastSettings, statistics: EventStatistics) -> EventPool:
+        return cls(settings.frequency, settings.season_length, settings.calendar, statistics)
 
     def matches(self, settings: ForecastSettings) -> bool:
         """Computed with the frequency, cycle and calendar of `settings`."""

@@ -133,6 +133,48 @@ class EventDays:
 
 
 @dataclass(frozen=True)
+class DaySums:
+    """Event days summed by code and date: how many series-days, their demand and baseline."""
+
+    codes: np.ndarray
+    days: np.ndarray  # day ordinals
+    n: np.ndarray
+    y: np.ndarray
+    baseline: np.ndarray
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return self.codes, self.days, self.n, self.y, self.baseline
+
+    @classmethod
+    def concat(cls, parts: list[DaySums]) -> DaySums:
+        if not parts:
+            return day_sums([])
+        return cls(
+            *(np.concatenate(column) for column in zip(*(p.columns() for p in parts), strict=False))
+        )
+
+
+def day_sums(parts: list[tuple[int, EventDays]]) -> DaySums:
+    """The event days of `parts` ((ordinal of a series' first day, its event days)) summed by
+    code and date: rows that add up, so a pool is the same from one list or from many."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return DaySums(empty, empty, empty, np.zeros(0), np.zeros(0))
+    codes = np.concatenate([p.codes for _, p in parts]).astype(np.int64)
+    days = np.concatenate([first + p.index for first, p in parts]).astype(np.int64)
+    keys, at = np.unique(np.stack([codes, days], axis=1), axis=0, return_inverse=True)
+    at = at.reshape(-1)
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(at, weights=values, minlength=len(keys))
+
+    y = np.concatenate([p.y for _, p in parts])
+    b = np.concatenate([p.baseline for _, p in parts])
+    n = np.bincount(at, minlength=len(keys)).astype(np.int64)
+    return DaySums(keys[:, 0], keys[:, 1], n, summed(y), summed(b))
+
+
+@dataclass(frozen=True)
 class PooledEvents:
     """Sums of demand and baseline over every series' event days, by code and date, for one
     choice of reference day.
@@ -145,7 +187,7 @@ class PooledEvents:
     a weekend for the first time gets the New Year's Days seen before.
     """
 
-    # code: (days, cum y, cum b, cum distinct days)
+    # code: (days, cum y, cum b, cum distinct days, cum series-days)
     by_code: dict[int, tuple[np.ndarray, ...]]
     coarser: tuple[int, ...] = ()
     spreads: tuple[tuple[int, float], ...] = ()  # (event, spread), `estimate_spreads`
@@ -156,12 +198,15 @@ class PooledEvents:
         cls, parts: list[tuple[int, EventDays]], coarser: tuple[int, ...] = ()
     ) -> PooledEvents:
         """`parts`: (ordinal of the series' first day, its event days) for every series."""
-        if not parts:
+        return cls.from_sums(day_sums(parts), coarser)
+
+    @classmethod
+    def from_sums(cls, sums: DaySums, coarser: tuple[int, ...] = ()) -> PooledEvents:
+        """From the sums of every series' event days by code and date (`day_sums`), which add up
+        over any split of the series: concatenated in any order, they give the same pool."""
+        codes, days, n, y, b = sums.columns()
+        if not len(codes):
             return cls({}, coarser)
-        codes = np.concatenate([p.codes for _, p in parts])
-        days = np.concatenate([first + p.index for first, p in parts])
-        y = np.concatenate([p.y for _, p in parts])
-        b = np.concatenate([p.baseline for _, p in parts])
         groups = [codes]
         for mask in coarser:
             stripped = groups[-1] & ~mask
@@ -173,7 +218,7 @@ class PooledEvents:
             mask = np.zeros(len(codes), dtype=bool)
             for group in groups:
                 mask |= group == code
-            order = np.argsort(days[mask], kind="stable")
+            order = np.lexsort((codes[mask], days[mask]))
             sorted_days = days[mask][order]
             new_day = np.ones(len(sorted_days), dtype=bool)
             new_day[1:] = sorted_days[1:] != sorted_days[:-1]
@@ -182,6 +227,7 @@ class PooledEvents:
                 np.cumsum(y[mask][order]),
                 np.cumsum(b[mask][order]),
                 np.cumsum(new_day),
+                np.cumsum(n[mask][order]),
             )
         return cls(by_code, coarser, day_codes=frozenset(np.unique(codes).tolist()))
 
@@ -211,11 +257,11 @@ class PooledEvents:
     def _sums(self, code: int, before_day: int | None) -> tuple[int, float, float, int] | None:
         if code not in self.by_code:
             return None
-        days, cum_y, cum_b, cum_dates = self.by_code[code]
+        days, cum_y, cum_b, cum_dates, cum_n = self.by_code[code]
         n = len(days) if before_day is None else int(np.searchsorted(days, before_day))
         if n == 0 or cum_b[n - 1] <= 0:
             return None
-        return n, float(cum_y[n - 1]), float(cum_b[n - 1]), int(cum_dates[n - 1])
+        return int(cum_n[n - 1]), float(cum_y[n - 1]), float(cum_b[n - 1]), int(cum_dates[n - 1])
 
     def ratio(self, code: int, before_day: int | None = None) -> float:
         """Pooled effect of `code` from days before `before_day` (None: all); 1.0 if never seen."""
@@ -294,28 +340,76 @@ def chosen_reference(own_preference: float, priors: EventPriors) -> str:
     return REST_DAY if own_preference + priors.preference >= 0 else WEEKDAY
 
 
+@dataclass(frozen=True)
+class SpreadRows:
+    """Per series and code, the sums of its event days: what `estimate_spreads` needs of each
+    series, small enough to gather from every bucket of series."""
+
+    series: np.ndarray  # any key that tells series apart
+    codes: np.ndarray
+    y: np.ndarray
+    baseline: np.ndarray
+    n: np.ndarray
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return self.series, self.codes, self.y, self.baseline, self.n
+
+    @classmethod
+    def concat(cls, parts: list[SpreadRows]) -> SpreadRows:
+        if not parts:
+            return spread_rows([])
+        return cls(
+            *(np.concatenate(column) for column in zip(*(p.columns() for p in parts), strict=False))
+        )
+
+    def of_series(self, keep: np.ndarray) -> SpreadRows:
+        """The rows of the series for which `keep` (indexed by series key) is True."""
+        mask = keep[self.series]
+        return SpreadRows(*(column[mask] for column in self.columns()))
+
+
+def spread_rows(parts: list[EventDays], first_key: int = 0) -> SpreadRows:
+    """Each part's (series') sums per code; its key is `first_key` + its position."""
+    columns: list[list[float]] = [[], [], [], [], []]
+    for i, part in enumerate(parts):
+        for code in np.unique(part.codes):
+            days = part.codes == code
+            row = (
+                first_key + i,
+                int(code),
+                part.y[days].sum(),
+                part.baseline[days].sum(),
+                days.sum(),
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    kinds = (np.int64, np.int64, float, float, np.int64)
+    return SpreadRows(*(np.asarray(c, dtype=k) for c, k in zip(columns, kinds, strict=True)))
+
+
 def estimate_spreads(parts: list[EventDays], pool: PooledEvents) -> tuple[tuple[int, float], ...]:
+    return spreads_from_rows(spread_rows(parts), pool)
+
+
+def spreads_from_rows(rows: SpreadRows, pool: PooledEvents) -> tuple[tuple[int, float], ...]:
     """Per event (a code with its break position and bridge cleared: "obon", "public_holiday"),
     the standard deviation of the series' log effects around the pooled ones beyond what their
     own noise explains (method of moments, precision-weighted), between MIN_SPREAD and
     MAX_SPREAD: where series react alike, a small series leans on the pool; where some lift and
     others cut, each keeps more of its own. An event seen by fewer than MIN_SPREAD_SERIES series
     keeps POOLED_SPREAD."""
-    rows: dict[int, list[tuple[int, float, float, float]]] = {}
-    for i, part in enumerate(parts):
-        for code in np.unique(part.codes):
-            days = part.codes == code
-            total_y, total_b = float(part.y[days].sum()), float(part.baseline[days].sum())
-            rows.setdefault(pool.event_of(int(code)), []).append(
-                (
-                    i,
-                    float(np.log((total_y + 0.5) / (total_b + 0.5))),
-                    1.0 / (total_y + 0.5) + DAY_DISPERSION / int(days.sum()),
-                    pool.log_ratio(int(code)),
-                )
+    by_event: dict[int, list[tuple[int, float, float, float]]] = {}
+    for key, code, total_y, total_b, n in zip(*rows.columns(), strict=True):
+        by_event.setdefault(pool.event_of(int(code)), []).append(
+            (
+                int(key),
+                float(np.log((total_y + 0.5) / (total_b + 0.5))),
+                1.0 / (total_y + 0.5) + DAY_DISPERSION / int(n),
+                pool.log_ratio(int(code)),
             )
+        )
     out = []
-    for event, items in sorted(rows.items()):
+    for event, items in sorted(by_event.items()):
         if len({i for i, *_ in items}) < MIN_SPREAD_SERIES:
             continue
         _, estimates, variances, pooled = (np.array(column) for column in zip(*items, strict=True))

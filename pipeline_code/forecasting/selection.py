@@ -45,7 +45,6 @@ from pipeline_code.forecasting.event_calendar import EventCalendar
 from pipeline_code.forecasting.event_effects import (
     EMPTY_PRIORS,
     REST_DAY,
-    WEEKDAY,
     EffectSource,
     EventDays,
     EventPriors,
@@ -53,7 +52,6 @@ from pipeline_code.forecasting.event_effects import (
     adjusted_history,
     chosen_reference,
     effect_sources,
-    estimate_spreads,
     factors,
     reference_positions,
     rest_preference,
@@ -221,29 +219,11 @@ def own_events(series: SeriesData, settings: ForecastSettings) -> OwnEvents | No
 
 def pool_events(series: list[SeriesData], settings: ForecastSettings) -> EventPriors:
     """The effects pooled over all series with either reference, the pooled preference for the
-    rest day, and how far series stray from the pool: the prior of each series' own effects."""
-    owned = []
-    for s in series:
-        days = own_events(s, settings)
-        if days is not None and s.start is not None:
-            owned.append((s.start.toordinal(), days))
-    calendar = settings.calendar
-    if not owned or calendar is None:
-        return EMPTY_PRIORS
-    coarser = calendar.coarser_masks()
-    pools = {
-        ref: PooledEvents.from_series([(first, o.days(ref)) for first, o in owned], coarser)
-        for ref in (REST_DAY, WEEKDAY)
-    }
-    preference = float(np.mean([o.preference for _, o in owned]))
-    priors = EventPriors(pools[REST_DAY], pools[WEEKDAY], preference)
-    chosen = [o.days(chosen_reference(o.preference, priors)) for _, o in owned]
-    spreads = {ref: estimate_spreads(chosen, pools[ref]) for ref in (REST_DAY, WEEKDAY)}
-    return EventPriors(
-        replace(pools[REST_DAY], spreads=spreads[REST_DAY]),
-        replace(pools[WEEKDAY], spreads=spreads[WEEKDAY]),
-        preference,
-    )
+    rest day, and how far series stray from the pool: the prior of each series' own effects.
+    PreProc computes the same from its buckets' statistics (`event_pool`)."""
+    from pipeline_code.forecasting.event_pool import bucket_statistics, combine
+
+    return combine([bucket_statistics(series, settings)], settings)
 
 
 EFFECTS_AHEAD = 366  # days after the data whose events get an effect stored with the model

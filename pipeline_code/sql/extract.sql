@@ -1,20 +1,17 @@
--- The source rows of the look-back window, one per row read, for Extract to check and count.
--- Dialect: Athena (Trino). Locally the runner transpiles it to DuckDB with sqlglot.
--- Placeholders, filled by pipeline_code.steps.extract after validation:
---   {{database}}, {{table}}  identifiers ([A-Za-z_][A-Za-z0-9_]*)
---   {{start_date}}, {{end_date}}  dates YYYY-MM-DD, both inclusive
--- Output, one row per source row (pipeline_code.source_contract.ROW_COLUMNS):
---   application_id (string), applied_at (timestamp as stored, no time zone applied),
---   series_id (the raw car model), source_file (the file the row came from: "$path").
--- Counting happens in Extract, after the source contract: one count per application_id, names
--- normalised (NFKC, trimmed), applied_at read in the source time zone. Counting here would count
--- a load delivered twice twice and split " Ridge Wagon" from "Ridge Wagon".
+-- Daily applications per series for the look-back window: one count per distinct non-blank
+-- application_id, per folded series name, per day in the source time zone, and the series'
+-- bucket (pipeline_code.shards.bucket_of: the first byte of MD5 of the name's UTF-8 bytes,
+-- masked to the bucket count). Athena UNLOADs it partitioned by bucket; locally DuckDB COPYs
+-- it the same way, so that each PreProc instance reads only its buckets.
+-- Dialect: Athena (Trino); locally sqlglot transpiles it to DuckDB.
+-- Placeholders: those of source_rows.sql, and {{bucket_mask}} (BUCKETS - 1).
+WITH {{source_rows}}
+
 SELECT
-    CAST(application_id AS VARCHAR) AS application_id,
-    CAST(applied_at AS TIMESTAMP) AS applied_at,
-    car_model AS series_id,
-    "$path" AS source_file
-FROM {{database}}.{{table}}
--- dt is the string partition key: this range prunes partitions outside the window. Rows whose
--- applied_at falls outside the window in the source time zone are dropped by Extract.
-WHERE dt BETWEEN '{{start_date}}' AND '{{end_date}}'
+    series_id,
+    ds,
+    CAST(count(DISTINCT application_id) AS DOUBLE) AS y,
+    bitwise_and(from_base(substr(to_hex(md5(to_utf8(series_id))), 1, 2), 16), {{bucket_mask}})
+        AS bucket
+FROM countable
+GROUP BY series_id, ds

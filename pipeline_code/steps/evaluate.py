@@ -77,6 +77,7 @@ from pipeline_code.forecasting.total import (
     fit_total,
 )
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
+from pipeline_code.steps import preproc
 from pipeline_code.tables import (
     FORECAST_METRICS,
     OVERALL_SERIES_ID,
@@ -390,6 +391,7 @@ def check_reserved_ids(per_series: pd.DataFrame) -> None:
 
 
 def run(ctx: RunContext, args: argparse.Namespace) -> dict[str, Any]:
+    preproc.write_data_quality(ctx, STEP)
     files = backtest_files(ctx)
     calibration = count_calibration(files).calibration()
     storage.write_json(calibration.to_json(), ctx.path(*run_folder.CALIBRATION))

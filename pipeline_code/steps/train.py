@@ -37,6 +37,8 @@ from pipeline_code.forecasting.artifacts import EventPool, TrainedModels, dump_m
 from pipeline_code.forecasting.backtest_table import backtest_frame, summarize
 from pipeline_code.forecasting.batch import train_share
 from pipeline_code.forecasting.candidates import known_candidates
+from pipeline_code.forecasting.event_effects import EventPriors
+from pipeline_code.forecasting.event_pool import combine
 from pipeline_code.forecasting.total import backtest_parts, history_parts
 from pipeline_code.progress import Progress
 from pipeline_code.run_context import RunContext, add_common_arguments, context_from
@@ -89,10 +91,16 @@ def build_settings(args: argparse.Namespace, frequency: str) -> ForecastSettings
     )
 
 
-def load_event_pool(ctx: RunContext, settings: ForecastSettings) -> EventPool:
-    uri = ctx.path(*run_folder.EVENT_POOL)
-    if not storage.exists(uri):
-        raise StepError(STEP, f"input {uri} does not exist (did PreProc run?)")
+def load_event_pool(ctx: RunContext, settings: ForecastSettings) -> EventPriors:
+    """The events' pooled effects over all series: every bucket's statistics added up in bucket
+    order (`forecasting.event_pool`), the same on every instance."""
+    uris = bucket_files.bucket_uris(
+        ctx, STEP, run_folder.event_statistics_bucket, range(shards.BUCKETS), "PreProc"
+    )
+    return combine([_bucket_pool(uri, settings).statistics for uri in uris], settings)
+
+
+def _bucket_pool(uri: str, settings: ForecastSettings) -> EventPool:
     try:
         pool = load_pool(storage.read_bytes(uri))
     except (ValueError, pickle.UnpicklingError, AttributeError, EOFError) as err:
@@ -166,7 +174,7 @@ def run(ctx: RunContext, args: argparse.Namespace, share: Share | None = None) -
     pool = load_event_pool(ctx, settings)
     started = time.perf_counter()
     progress = Progress(STEP, len(series))
-    trainings = train_share(series, settings, pool.pool, args.workers, progress.advance)
+    trainings = train_share(series, settings, pool, args.workers, progress.advance)
     elapsed = time.perf_counter() - started
     write_share(ctx, settings, series, trainings)
     chosen = Counter(t.model.model for t in trainings)

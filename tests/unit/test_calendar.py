@@ -232,7 +232,7 @@ def test_a_long_series_keeps_its_own_effect_a_short_one_leans_on_the_pool() -> N
     codes[50::35] = 1  # an event every five weeks, on varying weekdays
     big = weekly_series(700, level=200, noise=2.0) * np.where(codes == 1, 0.5, 1.0)
     pool = PooledEvents(
-        {1: (np.array([0]), np.array([90.0]), np.array([100.0]), np.array([1]))}
+        {1: (np.array([0]), np.array([90.0]), np.array([100.0]), np.array([1]), np.array([1]))}
     )  # 0.9
     own_big = shrunk_effects(EventDays.of(big, codes), pool, codes, None)[1]
     assert own_big == pytest.approx(0.5, abs=0.05)
@@ -242,7 +242,13 @@ def test_a_long_series_keeps_its_own_effect_a_short_one_leans_on_the_pool() -> N
 
 
 def test_the_pool_before_a_day_uses_only_earlier_days() -> None:
-    sums = (np.array([10, 20]), np.array([5.0, 25.0]), np.array([10.0, 30.0]), np.array([1, 2]))
+    sums = (
+        np.array([10, 20]),
+        np.array([5.0, 25.0]),
+        np.array([10.0, 30.0]),
+        np.array([1, 2]),
+        np.array([1, 2]),
+    )
     pool = PooledEvents({1: sums})
     assert pool.ratio(1, before_day=15) == pytest.approx(5.5 / 10.5)
     assert pool.ratio(1, before_day=10) == 1.0  # nothing before: no effect
