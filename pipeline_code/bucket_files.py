@@ -45,6 +45,14 @@ def split_by_bucket(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
     }
 
 
+def write_index(ctx: RunContext, frame: pd.DataFrame) -> None:
+    """The run's series index of `frame`'s series: one file per bucket, every bucket."""
+    index = series_index(frame)
+    for bucket in range(shards.BUCKETS):
+        rows = index[index["bucket"] == bucket].reset_index(drop=True)
+        storage.write_table(rows, ctx.path(*run_folder.series_index_bucket(bucket)))
+
+
 def write_buckets(ctx: RunContext, parts: dict[int, pd.DataFrame], bucket_file: BucketFile) -> None:
     for bucket, rows in parts.items():
         storage.write_table(rows, ctx.path(*bucket_file(bucket)))

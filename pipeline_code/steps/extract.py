@@ -32,7 +32,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -150,8 +150,9 @@ class QuerySource:
 
 def build_query(name: str, source: QuerySource) -> str:
     """One of the SQL files in the Athena dialect, with validated parameters filled in; the
-    counting queries get the shared source rows (`source_rows.sql`) after their WITH."""
-    template = (SQL_DIR / name).read_text()
+    counting queries get the shared source rows (`source_rows.sql`) after their WITH. Comment
+    lines are left out."""
+    template = _without_comments((SQL_DIR / name).read_text())
     values = source.values()
     if "{{source_rows}}" in template:
         rows = _without_comments((SQL_DIR / ROWS_SQL).read_text())
@@ -171,7 +172,8 @@ def build_query(name: str, source: QuerySource) -> str:
 
 
 def _without_comments(sql: str) -> str:
-    """The included text without its header comments, whose placeholders are documentation."""
+    """The SQL without its comment lines: their placeholders are documentation, and the text
+    sent is shorter."""
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
 
@@ -419,6 +421,25 @@ def read_figures(
     return found, totals
 
 
+def query_figures(
+    engine: LocalEngine | AthenaEngine, scan: source_contract.SourceScan, source: QuerySource
+) -> tuple[QuerySource, dict[str, Any], dict[dt.date, int]]:
+    """Fold the names, then read the contract's aggregates: the query source with the folding
+    and the time zones filled in, the figures found and each day's applications."""
+    names = source_contract.fold_names(engine.query(build_query(NAMES_SQL, source)))
+    aware_days, aware_files = scan.aware_by_day()
+    source = replace(
+        source,
+        aware_days=tuple(aware_days),
+        aware_files=tuple(aware_files),
+        variants=tuple(names.variants.items()),
+    )
+    aggregates = engine.query(build_query(QUALITY_SQL, source))
+    found, totals = read_figures(aggregates, source.start, source.end)
+    found["folded_names"] = names.folded
+    return source, found, totals
+
+
 def event_days(args: argparse.Namespace, start: dt.date, end: dt.date) -> frozenset[dt.date]:
     """The calendar's event days in the window: expected to differ, so not judged by volume."""
     calendar = build_calendar(args, STEP)
@@ -467,26 +488,17 @@ def run(
         raise StepError(STEP, f"source table {table} has no partitions under {table_root}")
     source_contract.check_execution_day(scan, end)
     absent = source_contract.missing_days(scan, start, end)
+    # Missing partitions alone may already be too many: no query is run then.
+    source_contract.check_recent_days(
+        scan, end, absent, [], rules.max_missing_days, rules.missing_days_window
+    )
     engine = (
         LocalEngine([f.uri for f in scan.files], database, table)
         if ctx.is_local
         else AthenaEngine(database, table, workgroup)
     )
     try:
-        names = source_contract.fold_names(engine.query(build_query(NAMES_SQL, source)))
-        aware_days, aware_files = scan.aware_by_day()
-        source = QuerySource(
-            database,
-            table,
-            start,
-            end,
-            rules.timezone,
-            tuple(aware_days),
-            tuple(aware_files),
-            tuple(names.variants.items()),
-        )
-        found, totals = read_figures(engine.query(build_query(QUALITY_SQL, source)), start, end)
-        found["folded_names"] = names.folded
+        source, found, totals = query_figures(engine, scan, source)
         check_execution_day_counted(totals, end)
         calendar_days = event_days(events or default_event_options(), start, end)
         low = source_contract.low_days(totals, scan.days, rules.min_day_volume_ratio, calendar_days)

@@ -453,6 +453,16 @@ def write_bucket(
     storage.write_json(quality, ctx.path(*run_folder.preproc_quality_bucket(bucket)))
 
 
+def write_series(ctx: RunContext, series: pd.DataFrame, events: argparse.Namespace) -> None:
+    """Clean series of the whole run written as PreProc's instances leave them: every bucket's
+    files (for a run whose series come from elsewhere, and for tests and benchmarks)."""
+    parts = bucket_files.split_by_bucket(series) if len(series) else {}
+    empty = series.iloc[0:0]
+    for bucket in range(shards.BUCKETS):
+        rows = parts.get(bucket, empty)
+        write_bucket(ctx, bucket, rows, bucket_quality(Quality(), rows), events)
+
+
 def run(
     ctx: RunContext,
     min_history_days: int,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline_code import bucket_files, run_folder, storage
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.forecasting import ForecastSettings
 from pipeline_code.forecasting import candidates as cand
 from pipeline_code.forecasting.event_effects import (
@@ -90,7 +90,16 @@ def write_run_table(
     the run's series index listing them (what PreProc writes beside the series)."""
     ctx = RunContext(dt.date(2025, 1, 1), execution_id, str(lake))
     bucket_files.write_buckets(ctx, bucket_files.split_by_bucket(frame), bucket_file)
-    storage.write_table(bucket_files.series_index(frame), ctx.path(*run_folder.SERIES_INDEX))
+    bucket_files.write_index(ctx, frame)
+
+
+def write_preproc_quality(ctx: RunContext, frame: pd.DataFrame) -> None:
+    """PreProc's per-bucket data-quality files for the series of `frame` (nothing found)."""
+    parts = bucket_files.split_by_bucket(frame) if len(frame) else {}
+    for bucket in range(shards.BUCKETS):
+        rows = parts.get(bucket, frame.iloc[0:0])
+        report = preproc.bucket_quality(preproc.Quality(), rows)
+        storage.write_json(report, ctx.path(*run_folder.preproc_quality_bucket(bucket)))
 
 
 def write_preproc(

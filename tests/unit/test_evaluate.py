@@ -17,6 +17,7 @@ from pipeline_code.forecasting.metrics import NO_CALIBRATION
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import evaluate, train
 from pipeline_code.tables import FORECAST_METRICS, OVERALL_SERIES_ID, TOTAL_SERIES_ID
+from tests.unit.forecast_data import write_preproc_quality
 
 
 def _rows(series_id: str, role: str, model: str, y, yhat, lower, upper, scale=2.0):
@@ -80,10 +81,10 @@ def _args(lake: Path, *extra: str) -> list[str]:
 def _setup(lake: Path, frame: pd.DataFrame) -> None:
     """The backtest summary Train writes for the rows' series, and the series index."""
     ctx = RunContext(dt.date(2025, 1, 10), "ex-1", str(lake))
-    index = bucket_files.series_index(frame)
-    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    bucket_files.write_index(ctx, frame)
+    write_preproc_quality(ctx, frame)
     rows = bucket_files.split_by_bucket(frame)
-    for bucket in bucket_files.index_buckets(index):
+    for bucket in rows:
         train.write_backtest_summary(ctx, bucket, rows[bucket])
         train.write_total_parts(ctx, bucket, rows[bucket], [], 7)
 
@@ -151,7 +152,7 @@ def test_model_worse_than_seasonal_naive_fails_the_relative_gate(tmp_path: Path)
 
 
 def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
-    with pytest.raises(StepError, match="does not exist"):
+    with pytest.raises(StepError, match=r"64 of 64 bucket files missing: .*preproc/quality"):
         evaluate.main(_args(tmp_path))
 
 
@@ -160,7 +161,7 @@ def test_missing_backtest_is_a_step_error(tmp_path: Path) -> None:
     [
         (lambda f: f.assign(yhat=f["yhat"].where(f.index != 2)), "missing/infinite"),
         (lambda f: f.assign(scale=0.0), "missing/infinite"),
-        (lambda f: f[f["role"] == "chosen"], r"series \['A'\] have missing/infinite scores"),
+        (lambda f: f[f["role"] == "chosen"], r"series \['[AB]'\] have missing/infinite scores"),
     ],
 )
 def test_bad_backtest_is_a_step_error(tmp_path: Path, breakage, message: str) -> None:
@@ -338,11 +339,12 @@ def test_the_step_scores_with_the_forecasting_metrics() -> None:
     assert scores["coverage"] == pytest.approx(metrics.coverage(y, yhat - 1.5, yhat + 1.5))
 
 
-def test_an_index_without_series_is_a_step_error_naming_it(tmp_path: Path) -> None:
+def test_a_run_without_series_is_a_step_error_naming_why(tmp_path: Path) -> None:
     ctx = RunContext(dt.date(2025, 1, 10), "ex-1", str(tmp_path))
-    empty = bucket_files.series_index(pd.DataFrame({"series_id": pd.Series([], dtype=object)}))
-    storage.write_table(empty, ctx.path(*run_folder.SERIES_INDEX))
-    with pytest.raises(StepError, match=r"series_index\.parquet lists no series"):
+    empty = pd.DataFrame({"series_id": pd.Series([], dtype=object)})
+    bucket_files.write_index(ctx, empty)
+    write_preproc_quality(ctx, empty)
+    with pytest.raises(StepError, match=r"PreProc: nothing left to model: every series is set"):
         evaluate.main(_args(tmp_path))
 
 

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from local_run import demo_data
-from pipeline_code import storage, tables
+from pipeline_code import shards, storage, tables
 from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext
-from pipeline_code.steps import extract
+from pipeline_code.steps import extract, preproc
 from tests.unit import moto_server
 from tests.unit.moto_server import set_athena_results
 
@@ -36,9 +36,17 @@ def _ctx(root: str | Path, day: dt.date = END) -> RunContext:
     return RunContext(execution_date=day, execution_id="exec-1", data_root=str(root))
 
 
+def _counts(folder: str) -> pd.DataFrame:
+    """Every bucket's counts in an attempt folder, sorted as the series are."""
+    frames = [preproc.read_counts(folder, bucket) for bucket in range(shards.BUCKETS)]
+    counts = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    counts["ds"] = pd.to_datetime(counts["ds"]).dt.date
+    return counts.sort_values(["series_id", "ds"]).reset_index(drop=True)
+
+
 def _run_local(lake: Path, day: dt.date = END, lookback: int = 90) -> pd.DataFrame:
-    extract.run(_ctx(lake, day), lookback, "forecast_demo", "primary", "applications")
-    return storage.read_table(str(lake / "runs" / "exec-1" / "extract" / "data.parquet"))
+    folder = extract.run(_ctx(lake, day), lookback, "forecast_demo", "primary", "applications")
+    return _counts(folder)
 
 
 def _applications(n: int, day: dt.date = END, model: str = "X", first_id: int = 1) -> pd.DataFrame:
@@ -64,17 +72,22 @@ def _write_partition(lake: Path, day: str, frame: pd.DataFrame) -> None:
 # --- the SQL ---------------------------------------------------------------------------------
 
 
+def _source(database: str = "db_1", table: str = "applications") -> extract.QuerySource:
+    return extract.QuerySource(database, table, dt.date(2025, 1, 1), END)
+
+
 def test_build_query_fills_validated_parameters() -> None:
-    sql = extract.build_query("db_1", "applications", dt.date(2025, 1, 1), dt.date(2025, 3, 31))
-    assert "{{" not in sql
-    assert "FROM db_1.applications" in sql
-    assert "dt BETWEEN '2025-01-01' AND '2025-03-31'" in sql
+    for name in (extract.NAMES_SQL, extract.QUALITY_SQL, extract.COUNTS_SQL):
+        sql = extract.build_query(name, _source())
+        assert "{{" not in sql
+        assert "FROM db_1.applications" in sql
+        assert "dt BETWEEN '2025-01-01' AND '2025-03-31'" in sql
 
 
 @pytest.mark.parametrize("name", ["db; DROP TABLE x", "a.b", "", "1db", "db'--"])
 def test_build_query_rejects_unsafe_identifiers(name: str) -> None:
     with pytest.raises(StepError, match=r"Extract: database .* not a valid identifier"):
-        extract.build_query(name, "applications", END, END)
+        extract.build_query(extract.COUNTS_SQL, _source(database=name))
 
 
 def test_render_sql_rejects_unknown_or_missing_placeholders() -> None:
@@ -85,8 +98,8 @@ def test_render_sql_rejects_unknown_or_missing_placeholders() -> None:
 
 
 def test_duckdb_translation_keeps_partition_filter() -> None:
-    sql = extract.to_duckdb_sql(extract.build_query("db", "applications", END, END))
-    assert "dt BETWEEN '2025-03-31' AND '2025-03-31'" in sql
+    sql = extract.to_duckdb_sql(extract.build_query(extract.COUNTS_SQL, _source("db")))
+    assert "dt BETWEEN '2025-01-01' AND '2025-03-31'" in sql
     assert '"$path" AS source_file' in sql
 
 
@@ -174,11 +187,20 @@ def test_entry_point_reports_step_error_and_exit_code(
 # --- AWS path (moto) -------------------------------------------------------------------------
 
 DATABASE = "forecast_demo"
-COLUMNS = [
-    ("application_id", "varchar"),
-    ("applied_at", "timestamp"),
-    ("series_id", "varchar"),
+NAMES = [("raw_name", "varchar"), ("row_count", "bigint")]
+FIGURES = [
+    ("level", "varchar"),
+    ("ds", "date"),
     ("source_file", "varchar"),
+    ("row_count", "bigint"),
+    ("blank_ids", "bigint"),
+    ("blank_names", "bigint"),
+    ("no_times", "bigint"),
+    ("outside", "bigint"),
+    ("outside_first", "timestamp"),
+    ("outside_last", "timestamp"),
+    ("counted_rows", "bigint"),
+    ("applications", "bigint"),
 ]
 
 
@@ -207,51 +229,61 @@ def _s3_file(day: dt.date) -> str:
     return f"s3://data/applications/dt={day}/part-0.parquet"
 
 
-def _row(application_id: str, day: dt.date, model: str, hour: int = 10) -> list[str]:
-    return [application_id, f"{day} {hour:02d}:00:00.000", model, _s3_file(day)]
+def _day_row(day: dt.date, applications: int) -> list[str]:
+    counts = [str(applications), "0", "0", "0", "0", "", "", str(applications), str(applications)]
+    return ["day", day.isoformat(), "", *counts]
 
 
-def _run_aws() -> pd.DataFrame:
-    extract.run(_ctx("s3://data"), 30, DATABASE, "forecast", "applications")
-    return storage.read_table("s3://data/runs/exec-1/extract/data.parquet")
+def _queue_answers(aws: str, days: dict[dt.date, int], spellings: dict[str, int]) -> None:
+    """What Athena answers to the names and the figures queries, in that order."""
+    set_athena_results(aws, NAMES, [[name, str(n)] for name, n in spellings.items()])
+    total = sum(days.values())
+    window = ["window", "", "", str(total + 1), "0", "0", "0", "1"]
+    window += ["1999-01-01 00:00:00.000", "1999-01-01 00:00:00.000", str(total), str(total)]
+    set_athena_results(aws, FIGURES, [window, *(_day_row(d, n) for d, n in days.items())])
 
 
-def test_aws_extract_runs_the_sql_in_athena_and_writes_the_run_folder(aws: str) -> None:
-    _aws_source()
-    day_before = END - dt.timedelta(days=1)
-    set_athena_results(
-        aws,
-        COLUMNS,
-        [
-            *(_row(f"N{i}", day_before, "Nova EV") for i in range(4)),
-            *(_row(f"M{i}", END, "Nova EV") for i in range(2)),
-            _row("M1", END, "Nova EV"),  # delivered twice: counted once
-            _row("U1", END, "Umi Kei "),  # trailing blank: the same model as "Umi Kei"
-            _row("U2", END, "Umi Kei"),
-        ],
-    )
-    result = _run_aws()
-    assert result.to_dict("list") == {
-        "series_id": ["Nova EV", "Nova EV", "Umi Kei"],
-        "ds": [day_before, END, END],
-        "y": [4.0, 2.0, 2.0],
-    }
-    quality = storage.read_json("s3://data/runs/exec-1/extract/data_quality.json")
-    assert quality["duplicates"]["rows"] == 1
-    assert quality["normalised_names"] == {"Umi Kei ": "Umi Kei"}
-    assert quality["files_checked"] == 30
+def _run_aws() -> str:
+    return extract.run(_ctx("s3://data"), 30, DATABASE, "forecast", "applications")
+
+
+def _sent_queries() -> list[str]:
     athena = boto3.client("athena")
-    query_id = athena.list_query_executions(WorkGroup="forecast")["QueryExecutionIds"][0]
-    sent = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
-    assert "dt BETWEEN '2025-03-02' AND '2025-03-31'" in sent
+    ids = athena.list_query_executions(WorkGroup="forecast")["QueryExecutionIds"]
+    queries = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    ordered = sorted(queries, key=lambda q: q["Status"]["SubmissionDateTime"])
+    return [q["Query"] for q in ordered]
+
+
+def test_aws_extract_counts_in_athena_and_unloads_them_by_bucket(aws: str) -> None:
+    _aws_source()
+    days = {END - dt.timedelta(days=i): 20 for i in range(30)}
+    _queue_answers(aws, days, {"Nova EV": 500, "Umi Kei ": 10, "Umi Kei": 90})
+    folder = _run_aws()
+    assert folder.startswith("s3://data/runs/exec-1/extract/counts/")
+    manifest = storage.read_json("s3://data/runs/exec-1/extract/counts.json")
+    assert manifest == {"folder": folder, "buckets": shards.BUCKETS}
+    quality = storage.read_json("s3://data/runs/exec-1/extract/data_quality.json")
+    assert quality["folded_names"] == {"Umi Kei": ["Umi Kei "]}
+    assert quality["outside_window"]["rows"] == 1
+    assert quality["files_checked"] == 30
+    names, figures, unload = _sent_queries()
+    assert "dt BETWEEN '2025-03-02' AND '2025-03-31'" in names
+    assert "('556d69204b656920', 'Umi Kei')" in figures  # the spelling's UTF-8 bytes, as hex
+    assert unload.startswith("UNLOAD (WITH source AS")
+    assert unload.endswith(
+        f"TO '{folder}/' WITH (format = 'PARQUET', compression = 'SNAPPY', "
+        "partitioned_by = ARRAY['bucket'])"
+    )
 
 
 def test_aws_execution_date_without_data_fails(aws: str) -> None:
     _aws_source()
-    set_athena_results(aws, COLUMNS, [_row("N1", END - dt.timedelta(days=1), "Nova EV")])
+    _queue_answers(aws, {END - dt.timedelta(days=1): 1}, {"Nova EV": 1})
     with pytest.raises(StepError, match=f"Extract: no data for the execution date {END}"):
         _run_aws()
-    assert not storage.exists("s3://data/runs/exec-1/extract/data.parquet")
+    assert not storage.exists("s3://data/runs/exec-1/extract/counts.json")
+    assert len(_sent_queries()) == 2  # nothing unloaded
 
 
 def test_aws_a_file_with_another_schema_is_named_before_querying(aws: str) -> None:

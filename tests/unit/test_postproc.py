@@ -75,13 +75,12 @@ def _stage(
 ) -> RunContext:
     """Put a run's inputs into its run folder."""
     ctx = RunContext(execution_date=day, execution_id=run_id, data_root=root)
-    index = bucket_files.series_index(_forecasts())  # the run's series: A and B
-    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    bucket_files.write_index(ctx, _forecasts())  # the run's series: A and B
     parts = bucket_files.split_by_bucket(forecasts)
     bucket_files.write_buckets(ctx, parts, run_folder.forecasts_bucket)
     storage.write_table(metrics, ctx.path(*run_folder.METRICS))
     storage.write_json(TOTAL_INTERVAL.to_json(), ctx.path(*run_folder.TOTAL_CALIBRATION))
-    for bucket in bucket_files.index_buckets(index):  # nothing earlier to score
+    for bucket in bucket_files.split_by_bucket(_forecasts()):  # nothing earlier to score
         storage.write_table(accuracy_files.no_rows(), ctx.path(*run_folder.accuracy_bucket(bucket)))
     return ctx
 
@@ -165,7 +164,11 @@ def _bound_above_yhat() -> pd.DataFrame:
 
 BAD_INPUTS = [
     (_forecasts().iloc[0:0], _metrics(), "2 of 2 bucket files missing: .* Predict"),
-    (_forecasts()[lambda f: f["series_id"] == "A"], _metrics(), r"1 of 2 .*bucket=114.parquet"),
+    (
+        _forecasts()[lambda f: f["series_id"] == "A"],
+        _metrics(),
+        rf"1 of 2 .*bucket={shards.bucket_of('B'):03d}.parquet",
+    ),
     (_forecasts().drop(columns="yhat_upper"), _metrics(), r"lacks columns \['yhat_upper'\]"),
     (_nan_yhat(), _metrics(), "1 NaN or non-numeric yhat values"),
     (_bound_above_yhat(), _metrics(), "without yhat_lower <= yhat <= yhat_upper"),
@@ -189,7 +192,8 @@ def test_bad_input_fails_and_leaves_the_published_partition(
 
 def test_missing_input_fails(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=DAY, execution_id="exec-1", data_root=str(tmp_path))
-    with pytest.raises(StepError, match=r"PostProc: input .*series_index.parquet does not exist"):
+    missing = r"PostProc: 64 of 64 bucket files missing: .*series_index/bucket=000.parquet"
+    with pytest.raises(StepError, match=missing):
         postproc.run(ctx, DATABASE)
 
 
@@ -234,7 +238,7 @@ def test_a_series_named_as_the_total_is_refused(tmp_path: Path) -> None:
     forecasts = _forecasts()
     forecasts.loc[forecasts["series_id"] == "B", "series_id"] = tables.TOTAL_SERIES_ID
     ctx = _stage(str(tmp_path), DAY, "exec-1", forecasts, _metrics())
-    storage.write_table(bucket_files.series_index(forecasts), ctx.path(*run_folder.SERIES_INDEX))
+    bucket_files.write_index(ctx, forecasts)
     with pytest.raises(StepError, match="reserved for rows that are not one series"):
         postproc.run(ctx, DATABASE)
     assert not (tmp_path / "forecasts").exists()

@@ -7,8 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import run_folder, storage
+from local_run import demo_data
+from pipeline_code import bucket_files, run_folder, shards, storage
 from pipeline_code.errors import StepError
+from pipeline_code.forecasting import daily_settings, predict_series, train_series
+from pipeline_code.forecasting.selection import pool_events
+from pipeline_code.forecasting.series_table import series_from_frame
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import preproc
 
@@ -124,25 +128,46 @@ def test_only_future_rows_fail() -> None:
         _clean(frame)
 
 
-def test_run_writes_series_and_data_quality(tmp_path: Path) -> None:
+def _write_counts(ctx: RunContext, frame: pd.DataFrame) -> None:
+    """Counts as Extract leaves them: one folder a bucket in an attempt folder, and counts.json."""
+    folder = ctx.path(*run_folder.EXTRACT_COUNTS, "attempt-1")
+    for bucket, rows in bucket_files.split_by_bucket(frame).items():
+        storage.write_table(rows, f"{folder}/{run_folder.counts_bucket(bucket)}/data_0")
+    storage.write_json({"folder": folder}, ctx.path(*run_folder.COUNTS_MANIFEST))
+
+
+def test_every_instance_cleans_its_own_buckets_and_trainevaluation_merges(
+    tmp_path: Path,
+) -> None:
     ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
-    storage.write_table(
-        pd.concat([_series("A", 80), _series("B", 20)]), ctx.path(*run_folder.EXTRACT_DATA)
-    )
-    preproc.run(ctx, min_history_days=56, stopped_days=28)
-    series = storage.read_table(ctx.path(*run_folder.SERIES))
-    report = storage.read_json(ctx.path(*run_folder.DATA_QUALITY))
-    assert list(series.columns) == ["series_id", "ds", "y"]
-    assert len(series) == 80
+    frame = pd.concat([_series(name, 80) for name in "ACDEFG"] + [_series("B", 20)])
+    _write_counts(ctx, frame)
+    shares = [shards.Share(rank, 3) for rank in range(3)]
+    outs = [preproc.run(ctx, 56, 28, share=share) for share in shares]
+    assert sorted(pd.concat(outs)["series_id"].unique()) == list("ACDEFG")
+    for out, share in zip(outs, shares, strict=True):
+        assert all(share.owns(series_id) for series_id in out["series_id"])
+    series = storage.read_folder(ctx.path(*run_folder.SERIES))
+    assert list(series.columns) == ["series_id", "ds", "y"] and len(series) == 6 * 80
+    report = preproc.write_data_quality(ctx, "TrainEvaluation")
+    assert report == storage.read_json(ctx.path(*run_folder.DATA_QUALITY))
     assert report["execution_date"] == END.isoformat()
     assert report["set_aside"]["too_short"] == ["B"]
-    assert report["counts"]["input_rows"] == 100
-    assert report["counts"]["output_rows"] == 80
+    assert report["counts"]["input_rows"] == 6 * 80 + 20
+    assert report["counts"]["output_rows"] == 6 * 80
+
+
+def test_a_lost_instance_shows_as_missing_bucket_files(tmp_path: Path) -> None:
+    ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
+    _write_counts(ctx, _series("A", 80))
+    preproc.run(ctx, 56, 28, share=shards.Share(0, 2))
+    with pytest.raises(StepError, match=r"32 of 64 bucket files missing: .*bucket=001.json"):
+        preproc.write_data_quality(ctx, "TrainEvaluation")
 
 
 def test_run_without_extract_fails(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=END, execution_id="exec-1", data_root=str(tmp_path))
-    with pytest.raises(StepError, match=r"PreProc: input .* does not exist"):
+    with pytest.raises(StepError, match=r"PreProc: input .*counts.json does not exist"):
         preproc.run(ctx, min_history_days=56, stopped_days=28)
 
 
@@ -156,17 +181,39 @@ def test_a_day_the_source_has_no_partition_for_is_imputed_not_zero() -> None:
     assert quality.counts["zero_filled_days"] == 0
 
 
-def test_an_extreme_execution_date_value_is_capped_and_reported() -> None:
-    rng = np.random.default_rng(3)
-    days = _days(60)
-    frame = pd.DataFrame(
-        {"series_id": "small", "ds": days, "y": rng.poisson(2.0, len(days)).astype(float)}
-    )
-    frame.loc[frame["ds"] == END, "y"] = 2000.0
+def test_a_partial_day_is_imputed_not_read_as_demand() -> None:
+    frame = _series("A", 30, value=10.0)
+    partial = END - dt.timedelta(days=5)
+    frame.loc[frame["ds"] == partial, "y"] = 2.0
+    series, quality = preproc.clean(frame, END, 10, 7, partial_days=frozenset({partial}))
+    assert _day(series, "A", partial) == 10.0
+    assert quality.counts["partial_source_days"] == 1
+
+
+def _poisson(days: int = 120, rate: float = 20.0, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"series_id": "car", "ds": _days(days), "y": rng.poisson(rate, days) * 1.0})
+
+
+@pytest.mark.parametrize("back", [0, 3, 20])
+def test_a_spike_on_any_recent_day_is_replaced_and_reported(back: int) -> None:
+    frame = _poisson()
+    day = END - dt.timedelta(days=back)
+    frame.loc[frame["ds"] == day, "y"] = 1000.0  # 50 times the usual
     series, quality = preproc.clean(frame, END, 10, 7, outlier_threshold=20.0)
     [outlier] = quality.outliers
-    assert outlier["series_id"] == "small" and outlier["value"] == 2000.0
-    assert _day(series, "small", END) == outlier["capped_to"] < 60
+    assert (outlier["ds"], outlier["value"], outlier["recent"]) == (day.isoformat(), 1000.0, True)
+    assert 10 < _day(series, "car", day) == outlier["capped_to"] < 30  # an ordinary day's level
+    report = preproc.quality_report(quality, RunContext(END, "e", "/tmp"), series)
+    assert f"car: 1000 on {day} is far above its median" in report["warnings"][0]
+
+
+def test_an_old_spike_is_replaced_without_a_warning() -> None:
+    frame = _poisson()
+    frame.loc[frame["ds"] == END - dt.timedelta(days=60), "y"] = 1000.0
+    series, quality = preproc.clean(frame, END, 10, 7)
+    assert [o["recent"] for o in quality.outliers] == [False]
+    assert preproc.quality_report(quality, RunContext(END, "e", "/tmp"), series)["warnings"] == []
 
 
 def test_an_ordinary_busy_day_is_not_an_outlier() -> None:
@@ -176,3 +223,21 @@ def test_an_ordinary_busy_day_is_not_an_outlier() -> None:
     series, quality = preproc.clean(frame, END, 10, 7)
     assert quality.outliers == []
     assert _day(series, "big", END) == 150.0
+
+
+@pytest.mark.parametrize("back", [0, 3])
+def test_a_50x_day_moves_the_next_28_days_forecast_by_a_few_per_cent(back: int) -> None:
+    counts = demo_data.demo_daily_counts(END, years=1.5, n_models=30, seed=11)
+    frame = counts[counts["series_id"] == counts.groupby("series_id")["y"].sum().idxmax()]
+    spiked = frame.copy()
+    day = END - dt.timedelta(days=back)
+    spiked.loc[spiked["ds"] == day, "y"] *= 50
+
+    def forecast_sum(rows: pd.DataFrame) -> float:
+        series, _ = preproc.clean(rows, END, 56, 28)
+        [data] = series_from_frame(series, END, "1D")
+        settings = daily_settings(horizon=28)
+        model = train_series(data, settings, pool_events([data], settings)).model
+        return float(predict_series(data, model, settings).yhat.sum())
+
+    assert forecast_sum(spiked) == pytest.approx(forecast_sum(frame), rel=0.03)

@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_a_run_file_is_under_the_runs_prefix_and_its_step_folder(tmp_path: Path) -> None:
     ctx = RunContext(execution_date=dt.date(2026, 11, 28), execution_id="e1", data_root="s3://b")
     assert ctx.path(*run_folder.EVALUATION) == "s3://b/runs/e1/evaluation/evaluation.json"
-    assert run_folder.relative(run_folder.SERIES_INDEX) == "preproc/series_index.parquet"
+    assert run_folder.relative(run_folder.SERIES_INDEX) == "preproc/series_index"
 
 
 def test_a_bucket_file_is_named_by_its_bucket_inside_its_folder() -> None:
@@ -35,7 +35,7 @@ def test_every_step_file_has_its_own_path() -> None:
         for name, value in vars(run_folder).items()
         if name.isupper() and isinstance(value, tuple)
     ]
-    assert len(paths) == len(set(paths)) == 22
+    assert len(paths) == len(set(paths)) == 24
 
 
 def test_the_slack_notifier_reads_the_summaries_where_the_steps_write_them() -> None:
