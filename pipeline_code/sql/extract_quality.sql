@@ -12,13 +12,13 @@ flagged AS (
         applied_at,
         source_file,
         ds,
-        application_id IS NULL OR trim(application_id) = '' AS blank_id,
+        application_id IS NULL OR NOT regexp_like(application_id, '\S') AS blank_id,
         series_id IS NULL OR series_id = '' AS blank_name,
         applied_at IS NULL AS no_time,
         applied_at IS NOT NULL
             AND (ds IS NULL OR ds NOT BETWEEN DATE '{{start_date}}' AND DATE '{{end_date}}')
             AS outside,
-        trim(application_id) <> '' AND series_id <> ''
+        regexp_like(application_id, '\S') AND series_id <> ''
             AND ds BETWEEN DATE '{{start_date}}' AND DATE '{{end_date}}' AS counted
     FROM located
 )

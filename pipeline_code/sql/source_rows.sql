@@ -48,11 +48,12 @@ located AS (
     LEFT JOIN variants AS v ON s.raw_name = v.raw_name
 ),
 
--- A row is counted when it has an application id, a series name and a day in the window.
+-- A row is counted when it has an application id (not only whitespace), a series name and a
+-- day in the window.
 countable AS (
     SELECT *
     FROM located
-    WHERE trim(application_id) <> ''
+    WHERE regexp_like(application_id, '\S')
         AND series_id <> ''
         AND ds BETWEEN DATE '{{start_date}}' AND DATE '{{end_date}}'
 )

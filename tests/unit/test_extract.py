@@ -4,6 +4,7 @@ import datetime as dt
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -321,3 +322,74 @@ def test_aws_missing_source_table_fails(aws: str) -> None:
     boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
     with pytest.raises(StepError, match=f"source table {DATABASE}.applications does not exist"):
         _run_aws()
+
+
+# --- faults a careful operator tries -----------------------------------------------------------
+
+
+def _steady_lake(lake: Path, days: int = 100, per_day: int = 300) -> None:
+    """`per_day` applications a day over six models for `days` days ending at END."""
+    rng = np.random.default_rng(1)
+    for i in range(days):
+        day = END - dt.timedelta(days=i)
+        n = int(rng.poisson(per_day))
+        frame = _applications(n, day, first_id=i * 10_000)
+        frame["car_model"] = [f"Model {j % 6}" for j in range(n)]
+        _write_partition(lake, day.isoformat(), frame)
+
+
+def _empty_day(lake: Path, day: dt.date) -> None:
+    path = lake / "applications" / f"dt={day}" / "part-0.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, 0), path)
+
+
+def test_recent_days_whose_files_hold_no_rows_are_refused(tmp_path: Path) -> None:
+    _steady_lake(tmp_path)
+    for back in (3, 4, 5):
+        _empty_day(tmp_path, END - dt.timedelta(days=back))
+    with pytest.raises(
+        StepError,
+        match=r"3 of the last 28 days have no partition .* or far fewer rows .*"
+        r"2025-03-26..2025-03-28 \(3 days\)",
+    ):
+        _run_local(tmp_path)
+
+
+def test_an_execution_day_with_a_fifth_of_its_rows_is_refused(tmp_path: Path) -> None:
+    _steady_lake(tmp_path)
+    path = tmp_path / "applications" / f"dt={END}" / "part-0.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows // 5), path)
+    with pytest.raises(StepError, match=rf"the execution date {END} holds \d+ applications, 20%"):
+        _run_local(tmp_path)
+    assert not list(tmp_path.glob("runs/*/extract/counts.json"))
+
+
+def test_an_earlier_partial_day_is_imputed_with_a_warning(tmp_path: Path) -> None:
+    _steady_lake(tmp_path)
+    day = END - dt.timedelta(days=9)
+    path = tmp_path / "applications" / f"dt={day}" / "part-0.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows // 5), path)
+    _run_local(tmp_path)
+    quality = storage.read_json(str(tmp_path / "runs/exec-1/extract/data_quality.json"))
+    assert [d["day"] for d in quality["partial_days"]] == [day.isoformat()]
+    assert any(f"{day} holds" in line and "imputed" in line for line in quality["warnings"])
+    assert extract.unknown_days(quality) == frozenset({day})
+
+
+def test_blank_application_ids_are_not_counted_and_named(tmp_path: Path) -> None:
+    _steady_lake(tmp_path)
+    path = tmp_path / "applications" / f"dt={END}" / "part-0.parquet"
+    frame = pq.read_table(path).to_pandas()
+    frame.loc[frame.index[:5], "application_id"] = ["", " ", "  ", "", "\t"]
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    counts = _run_local(tmp_path)
+    assert counts.loc[counts["ds"] == END, "y"].sum() == len(frame) - 5
+    quality = storage.read_json(str(tmp_path / "runs/exec-1/extract/data_quality.json"))
+    assert any(
+        line.startswith("5 rows without an application_id were not counted")
+        and f"dt={END}/part-0.parquet (5)" in line
+        for line in quality["warnings"]
+    )
