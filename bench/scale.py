@@ -19,11 +19,13 @@ the forecasts equal those of N = 1 exactly; then the measured costs per series a
 projection table of the README (wall time and instance-hours for 10k to 1M series on three
 instance types). Two options measure the leader's steps beyond what this machine can train:
 `--leader-series` runs TrainEvaluation over the measured backtest summaries copied to that
-many series, `--preproc-series` runs PreProc over a synthetic extract of that many series.
+many series, `--extract-series` writes a source table of that many car models (`--extract-days`
+days of Poisson applications), runs Extract over it with DuckDB (the SQL Athena runs on AWS) and
+PreProc on 1 and on 2 instances over its buckets, then projects 1M series on 16 instances.
 
     .venv/bin/python bench/scale.py                        # 2000 series, N = 1 and 2
     .venv/bin/python bench/scale.py --series 1000 --leader-series 100000 1000000 \
-        --preproc-series 2000 5000
+        --extract-series 10000 100000
 
 Needs as many cores as the largest N. Timings are noisy on a shared machine: the load average
 is printed at the start and the end.
@@ -46,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +71,7 @@ from pipeline_code.forecasting.event_effects import PooledEvents
 from pipeline_code.forecasting.metrics import IntervalCalibration
 from pipeline_code.run_context import RunContext
 from pipeline_code.shards import BUCKETS, Share
-from pipeline_code.steps import evaluate, preproc, train
+from pipeline_code.steps import evaluate, extract, preproc, train
 
 EXECUTION = "scale-bench"
 
@@ -243,8 +247,7 @@ def run_count(
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as lake:
         ctx = _context(lake, series)
         ids = pd.DataFrame({"series_id": [s.series_id for s in series]})
-        index = bucket_files.series_index(ids)
-        storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+        bucket_files.write_index(ctx, ids)
         parts = [[s for s in series if share.owns(s.series_id)] for share in shares]
         trained, train_wall = run_instances(
             _train_instance,
@@ -311,7 +314,7 @@ def write_replicated_summary(ctx: RunContext, summary: BacktestSummary, copies: 
         ignore_index=True,
     )
     index = bucket_files.series_index(scores)
-    storage.write_table(index, ctx.path(*run_folder.SERIES_INDEX))
+    bucket_files.write_index(ctx, scores)
     series_bucket = bucket_files.buckets_of(scores["series_id"]).to_numpy()
     point_bucket = series_bucket[points["series"].to_numpy()]
     order = np.argsort(point_bucket, kind="stable")
@@ -393,50 +396,166 @@ def print_costs(base: ScaleRun, pool_seconds: float, n: int) -> None:
     )
 
 
-def _preproc_instance(
-    rank: int, core: int, lake: str, execution_date: dt.date, n: int, results: mp.Queue
+RAW_ROW_BYTES = 240  # what one source row took in pandas memory when Extract read rows
+
+
+def _extract_instance(
+    rank: int, core: int, lake: str, execution_date: dt.date, lookback: int, results: mp.Queue
 ) -> None:
-    """The PreProc step over the extract in `lake`."""
+    """The Extract step over the source table in `lake` (DuckDB), pinned to one core."""
     _pin(core)
     started, cpu = time.perf_counter(), time.process_time()
     with redirect_stdout(None):
-        preproc.main(
+        extract.main(
             [
                 *("--execution-date", execution_date.isoformat()),
                 *("--execution-id", EXECUTION, "--data-root", lake),
+                *("--lookback-days", str(lookback), "--database", "bench"),
+                *("--holiday-country", "none", "--breaks", "none"),
             ]
         )
     seconds = time.perf_counter() - started
-    results.put(InstanceResult(rank, n, seconds, time.process_time() - cpu, _peak_mb(), None))
+    results.put(InstanceResult(rank, 0, seconds, time.process_time() - cpu, _peak_mb(), None))
 
 
-def preproc_at_scale(count: int) -> InstanceResult:
-    """PreProc, which runs on the leader over every series' rows, on an extract of `count`
-    synthetic series, in a fresh process pinned to one core: its time and peak memory."""
-    series = synthetic_series(count)
-    days = len(series[0].y)
-    start = series[0].start
-    extract = pd.DataFrame(
-        {
-            "series_id": np.repeat([s.series_id for s in series], days),
-            "ds": np.tile([start + dt.timedelta(days=d) for d in range(days)], count),
-            "y": np.concatenate([s.y for s in series]),
-        }
+def _preproc_instance(
+    rank: int, core: int, lake: str, execution_date: dt.date, count: int, results: mp.Queue
+) -> None:
+    """PreProc as instance `rank` of `count`: its own buckets of the counts only."""
+    _pin(core)
+    started, cpu = time.perf_counter(), time.process_time()
+    with redirect_stdout(None):
+        out = preproc.run(
+            RunContext(execution_date, EXECUTION, lake),
+            56,
+            28,
+            events=preproc.parse_args(
+                [
+                    *("--execution-date", "x", "--execution-id", "x", "--data-root", "x"),
+                    *("--holiday-country", "none", "--breaks", "none"),
+                ]
+            ),
+            share=Share(rank, count),
+        )
+    seconds = time.perf_counter() - started
+    results.put(
+        InstanceResult(
+            rank, out["series_id"].nunique(), seconds, time.process_time() - cpu, _peak_mb(), None
+        )
     )
-    execution_date = start + dt.timedelta(days=days - 1)
-    with tempfile.TemporaryDirectory(prefix="scale-bench-preproc-") as lake:
-        ctx = RunContext(execution_date, EXECUTION, lake)
-        storage.write_table(extract, ctx.path(*run_folder.EXTRACT_DATA))
-        storage.write_json({}, ctx.path(*run_folder.EXTRACT_QUALITY))
-        del extract, series
-        done, _ = run_instances(_preproc_instance, [(lake, execution_date, count)])
-    result = done[0]
-    rows = count * days
-    print(
-        f"\n== PreProc on the leader over {count} series ({rows:,} rows): {result.seconds:.1f} s "
-        f"({result.seconds / rows * 1e6:.1f} us a row), peak RSS {result.peak_mb:.0f} MB"
-    )
+
+
+def write_source(lake: str, count: int, days: int, end: dt.date, rate: float = 0.5) -> int:
+    """A source table of `count` car models over `days` days ending at `end`: Poisson
+    applications a day, each model's rate drawn around `rate`; returns the rows written."""
+    rng = np.random.default_rng(7)
+    rates = rng.lognormal(np.log(rate), 0.8, count)
+    names = pa.array([f"model {i:07d}" for i in range(count)])
+    written = 0
+    for back in range(days):
+        day = end - dt.timedelta(days=back)
+        per_model = rng.poisson(rates)
+        n = int(per_model.sum())
+        models = np.repeat(np.arange(count, dtype=np.int32), per_model)
+        at = np.datetime64(day) + rng.integers(0, 86_400_000_000, n).astype("timedelta64[us]")
+        table = pa.table(
+            {
+                "application_id": pa.array(np.arange(written, written + n)).cast(pa.string()),
+                "applied_at": pa.array(at, pa.timestamp("us")),
+                "car_model": pa.DictionaryArray.from_arrays(pa.array(models), names),
+                "plan": pa.array(["3y"] * n),
+                "channel": pa.array(["web"] * n),
+                "prefecture": pa.array(["Tokyo"] * n),
+            }
+        )
+        folder = Path(lake, "applications", f"dt={day}")
+        folder.mkdir(parents=True)
+        pq.write_table(table, folder / "part-0.parquet")
+        written += n
+    return written
+
+
+def scanned_bytes(lake: str) -> int:
+    """The bytes of the four columns the queries read, as Athena bills a scan (compressed)."""
+    columns = {"application_id", "applied_at", "car_model", "dt"}
+    total = 0
+    for path in Path(lake, "applications").rglob("*.parquet"):
+        meta = pq.ParquetFile(path).metadata
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for c in range(group.num_columns):
+                if group.column(c).path_in_schema in columns:
+                    total += group.column(c).total_compressed_size
+    return total
+
+
+@dataclass(frozen=True)
+class ExtractScale:
+    series: int
+    rows: int
+    scanned: int
+    extract: InstanceResult
+    preproc: dict[int, list[InstanceResult]]  # instance count: each instance's result
+
+
+def extract_at_scale(count: int, days: int, instances: list[int]) -> ExtractScale:
+    """Extract (DuckDB, one core) over a source of `count` models, then PreProc on each of N
+    instances (one core each) over its buckets of the counts."""
+    end = dt.date(2026, 11, 30)
+    with tempfile.TemporaryDirectory(prefix="scale-bench-extract-") as lake:
+        rows = write_source(lake, count, days, end)
+        scanned = scanned_bytes(lake)
+        [done], _ = run_instances(_extract_instance, [(lake, end, days)])
+        preprocs = {}
+        for n in instances:
+            preprocs[n], _ = run_instances(_preproc_instance, [(lake, end, n)] * n)
+            for folder in ("series", "series_index", "event_statistics", "quality"):
+                for path in Path(lake, run_folder.RUNS, EXECUTION, "preproc", folder).glob("*"):
+                    path.unlink()
+    result = ExtractScale(count, rows, scanned, done, preprocs)
+    print_extract_scale(result, days)
     return result
+
+
+def print_extract_scale(run: ExtractScale, days: int) -> None:
+    e = run.extract
+    print(
+        f"\n== Extract + PreProc over {run.series:,} models x {days} days ({run.rows:,} source "
+        f"rows, {run.scanned / 1e6:.0f} MB of the queried columns)"
+    )
+    print(
+        f"   Extract (DuckDB, 1 core): {e.seconds:.1f} s ({e.cpu_seconds:.1f} s CPU), peak RSS "
+        f"{e.peak_mb:.0f} MB; reading the rows into pandas would have taken about "
+        f"{run.rows * RAW_ROW_BYTES / 1e6:.0f} MB"
+    )
+    for n, results in run.preproc.items():
+        for r in results:
+            print(
+                f"   PreProc instance {r.rank + 1} of {n}: {r.series:7,} series  "
+                f"{r.seconds:6.1f} s "
+                f"({r.cpu_seconds:.1f} s CPU)  peak RSS {r.peak_mb:5.0f} MB"
+            )
+
+
+ATHENA_DOLLARS_PER_TB = 5.0  # https://aws.amazon.com/athena/pricing/ (SQL queries, per TB)
+
+
+def print_extract_projection(runs: list[ExtractScale], target: int, instances: int) -> None:
+    """Extract + PreProc for `target` series on `instances` instances, by the per-series figures
+    of the largest run: PreProc's time and memory divide by the instances; Athena's scan is
+    paid per byte."""
+    run = max(runs, key=lambda r: r.series)
+    [pre] = run.preproc[1]
+    scale = target / run.series
+    seconds = pre.seconds * scale / instances
+    memory = pre.peak_mb * scale / instances  # the counts and series of the share dominate
+    scanned = run.scanned * scale * 2.05  # the figures' and the counts' scans, the names' column
+    print(
+        f"\n== projection for {target:,} series on {instances} instances, from {run.series:,}: "
+        f"PreProc {seconds / 60:.1f} min and at most {memory:,.0f} MB on each instance; Athena "
+        f"scans about {scanned / 1e9:.0f} GB a run (${scanned / 1e12 * ATHENA_DOLLARS_PER_TB:.2f}"
+        f" at ${ATHENA_DOLLARS_PER_TB:.0f}/TB)"
+    )
 
 
 INSTANCE_TYPES = (("ml.m5.xlarge", 4), ("ml.m5.4xlarge", 16), ("ml.c5.9xlarge", 36))
@@ -485,11 +604,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=28)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument(
-        "--preproc-series",
+        "--extract-series",
         type=int,
         nargs="*",
         default=[],
-        help="also run PreProc over an extract of this many series",
+        help="also run Extract (DuckDB) and PreProc on 1 and 2 instances over a source of this "
+        "many car models",
+    )
+    parser.add_argument(
+        "--extract-days", type=int, default=365, help="days of source for --extract-series"
     )
     parser.add_argument(
         "--leader-series",
@@ -525,8 +648,9 @@ def main(argv: list[str] | None = None) -> int:
             for target in args.leader_series
         ]
         print_projection(base, pool_seconds, leaders)
-    for count in args.preproc_series:
-        preproc_at_scale(count)
+    extracts = [extract_at_scale(count, args.extract_days, [1, 2]) for count in args.extract_series]
+    if extracts:
+        print_extract_projection(extracts, 1_000_000, 16)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

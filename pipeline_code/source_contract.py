@@ -341,7 +341,7 @@ def check_recent_days(
 
 VOLUME_WEEKS = 4  # this many same weekdays either side of a day give its expected level
 VOLUME_MIN_REFERENCES = 3  # fewer such weekdays: the day is not judged
-VOLUME_NOISE = 4.0  # and it must be this many Poisson deviations (square roots) below it
+VOLUME_NOISE = 4.0  # and it must be this many deviations below it (chance, or the weeks' own)
 
 
 @dataclass(frozen=True)
@@ -368,8 +368,9 @@ def low_days(
 ) -> list[LowDay]:
     """The days with files (`present`) whose counted applications (`totals`; absent = 0) are
     below `min_ratio` x the median of the nearest VOLUME_WEEKS same weekdays before and as many
-    after (before only, for the last days), and below it by more than VOLUME_NOISE x its square
-    root (counts vary by about that much by chance), in day order.
+    after (before only, for the last days), and below it by more than VOLUME_NOISE deviations:
+    the larger of its square root (counts vary by that much by chance) and the robust deviation
+    of those weekdays (a small business's weeks vary by more), in day order.
 
     Both sides, so that a lasting change of level is not a run of partial days. A calendar event
     (a holiday, a break, a company day) is expected to differ and is neither judged nor another
@@ -386,8 +387,11 @@ def low_days(
         if len(reference) < VOLUME_MIN_REFERENCES:
             continue
         expected = float(np.median(reference))
+        spread = max(
+            np.sqrt(expected), 1.4826 * float(np.median(np.abs(np.subtract(reference, expected))))
+        )
         count = totals.get(day, 0)
-        if count < min_ratio * expected and count < expected - VOLUME_NOISE * np.sqrt(expected):
+        if count < min_ratio * expected and count < expected - VOLUME_NOISE * spread:
             found.append(LowDay(day, count, expected))
     return found
 
@@ -440,10 +444,11 @@ def warnings(
             f"read: {', '.join(scan.refused_folders[:_MAX_NAMED])}"
         )
     if found["repeated_rows"]:
+        days = ", ".join(f"dt={day} ({n})" for day, n in found["repeats_by_day"].items())
         lines.append(
             f"{found['repeated_rows']} rows repeat an application_id already read and were "
             f"counted once ({found['counted_on_several_days']} applications appear on more "
-            "than one day or series and count on each)"
+            f"than one day and count on each); repeats in {days or 'no single day'}"
         )
     folded = [(raw, series) for series, raws in found["folded_names"].items() for raw in raws]
     if folded:

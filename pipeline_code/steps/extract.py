@@ -380,6 +380,20 @@ def _top_files(files: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(f): int(n) for f, n in zip(named["source_file"], named[column], strict=True)}
 
 
+def _repeats_by_day(days: pd.DataFrame) -> dict[str, int]:
+    """The partitions where rows repeat an application of the same day, most repeats first."""
+    repeats = (days["counted_rows"] - days["applications"]).astype(int)
+    found = sorted(
+        (
+            (int(n), pd.Timestamp(d).date().isoformat())
+            for d, n in zip(days["ds"], repeats, strict=True)
+            if n > 0
+        ),
+        reverse=True,
+    )
+    return {day: n for n, day in found[:5]}
+
+
 def _stamp(value: Any) -> str | None:
     return None if pd.isna(value) else pd.Timestamp(value).isoformat(sep=" ")
 
@@ -406,6 +420,7 @@ def read_figures(
         "applications": applications,
         "repeated_rows": max(counted_rows - applications, 0),
         "counted_on_several_days": max(sum(totals.values()) - applications, 0),
+        "repeats_by_day": _repeats_by_day(days),
         **{
             key: {"rows": int(window.get(key) or 0), "files": _top_files(files, key)}
             for key in ("blank_ids", "blank_names", "no_times")

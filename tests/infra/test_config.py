@@ -85,8 +85,8 @@ def test_missing_env_choice_says_how_to_choose() -> None:
         (
             "pipeline",
             "instance_count",
-            257,
-            r"environments\.dev\.pipeline\.instance_count: expected an integer from 1 to 256",
+            65,
+            r"environments\.dev\.pipeline\.instance_count: expected an integer from 1 to 64",
         ),
         ("pipeline", "instance_count", 0, r"environments\.dev\.pipeline\.instance_count"),
         (

@@ -9,6 +9,7 @@ published with the numbers a clean source gives and a warning in the summary
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline_code import shards
+from pipeline_code.steps import preproc
 from tests.integration.test_local_run import LATER_DATE, REPO_ROOT, read_partition, run_local
 
 CLEAN_ID = "clean-run"
@@ -75,7 +78,13 @@ def run_again(lake: Path, *extra: str, env: dict[str, str] | None = None):
 
 
 def extract_of(lake: Path, execution_id: str) -> pd.DataFrame:
-    return pd.read_parquet(lake / "runs" / execution_id / "extract" / "data.parquet")
+    """The counts Extract wrote, every bucket's, in series and day order."""
+    manifest = lake / "runs" / execution_id / "extract" / "counts.json"
+    folder = json.loads(manifest.read_text())["folder"]
+    frames = [preproc.read_counts(folder, bucket) for bucket in range(shards.BUCKETS)]
+    counts = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    counts["ds"] = pd.to_datetime(counts["ds"]).dt.date
+    return counts.sort_values(["series_id", "ds"]).reset_index(drop=True)
 
 
 def assert_published_as_clean(lake: Path, result: subprocess.CompletedProcess[str]) -> str:
