@@ -46,7 +46,7 @@ from tests.infra.iam_policy import (
     denied,
     required_permissions,
 )
-from tests.unit import moto_server
+from tests.unit import athena_answers, moto_server
 from tests.unit.moto_server import AwsCall, MotoServer, set_athena_results, use_fresh_account
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,7 @@ _moto = moto_server._moto
 EXECUTION_DATE = dt.date(2026, 11, 26)
 EXECUTION_ID = "a1b2c3d4e5f6"
 REGION = "ap-northeast-1"
+LOOKBACK_DAYS = 1095  # prod's pipeline.lookback_days: the window Extract asks about
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +102,10 @@ def prod_definition(prod: dict[str, cdk.Stack]) -> dict[str, Any]:
 # -- the steps' own calls -----------------------------------------------------------------------
 
 
-def _source(names: Names, endpoint: str) -> None:
-    """The data stack's resources in moto, and one Athena result: three series, 400 days."""
+def _source(names: Names, endpoint: str, local: Path) -> pd.DataFrame:
+    """The data stack's resources in moto, three series over 400 days in the source table (and a
+    copy in `local`), Athena's answers to Extract's queries queued; returns the counts Athena's
+    UNLOAD would write."""
     boto3.client("s3").create_bucket(Bucket=names.data_bucket)
     glue = boto3.client("glue")
     glue.create_database(DatabaseInput={"Name": names.database})
@@ -123,28 +126,13 @@ def _source(names: Names, endpoint: str) -> None:
     for day, rows in applications.groupby(applications["applied_at"].dt.date):
         key = f"{tables.APPLICATIONS.name}/dt={day}/part-0.parquet"
         storage.write_table(rows, f"s3://{names.data_bucket}/{key}")
-    source_file = (
-        f"s3://{names.data_bucket}/{tables.APPLICATIONS.name}/dt="
-        + applications["applied_at"].dt.date.astype(str)
-        + "/part-0.parquet"
-    )
-    rows = [
-        [application_id, f"{applied_at:%Y-%m-%d %H:%M:%S}.000", model, path]
-        for application_id, applied_at, model, path in zip(
-            applications["application_id"],
-            applications["applied_at"],
-            applications["car_model"],
-            source_file,
-            strict=True,
-        )
-    ]
-    columns = [
-        ("application_id", "varchar"),
-        ("applied_at", "timestamp"),
-        ("series_id", "varchar"),
-        ("source_file", "varchar"),
-    ]
-    set_athena_results(endpoint, columns, rows)
+        storage.write_table(rows, str(local / key))
+    start = EXECUTION_DATE - dt.timedelta(days=LOOKBACK_DAYS - 1)
+    s3_root = f"s3://{names.data_bucket}/{tables.APPLICATIONS.name}"
+    spellings, figures, counts = athena_answers.answers(local, s3_root, start, EXECUTION_DATE)
+    set_athena_results(endpoint, athena_answers.NAMES, spellings)
+    set_athena_results(endpoint, athena_answers.FIGURES, figures)
+    return counts
 
 
 def _applications(days: int) -> pd.DataFrame:
@@ -192,17 +180,22 @@ def _run_job(step: dict[str, Any], scope: Scope) -> None:
 
 @pytest.fixture(scope="module")
 def step_calls(
-    _moto: MotoServer, names: Names, prod_definition: dict[str, Any]
+    _moto: MotoServer,
+    names: Names,
+    prod_definition: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[list[AwsCall]]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         endpoint = use_fresh_account(_moto.address, monkeypatch)
-        _source(names, endpoint)
+        counts = _source(names, endpoint, tmp_path_factory.mktemp("source"))
         scope = _scope(prod_definition)
         steps = [step for step, _ in job_steps(prod_definition["Steps"])]
         with _moto.recorder.recording() as calls:
             # PostProc three times, as re-runs would: the third deletes the first's version.
             for step in [*steps, steps[-1], steps[-1]]:
                 _run_job(step, scope)
+                if step["Name"] == "Extract":  # what Athena's UNLOAD writes, with the role
+                    athena_answers.write_unload(f"s3://{names.data_bucket}", EXECUTION_ID, counts)
         yield list(calls)
 
 

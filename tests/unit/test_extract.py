@@ -16,6 +16,7 @@ from pipeline_code.errors import StepError, run_entry_point
 from pipeline_code.run_context import RunContext
 from pipeline_code.steps import extract, preproc
 from tests.unit import moto_server
+from tests.unit.athena_answers import FIGURES, NAMES
 from tests.unit.moto_server import set_athena_results
 
 # The moto fixtures, made visible to this module's tests.
@@ -188,21 +189,6 @@ def test_entry_point_reports_step_error_and_exit_code(
 # --- AWS path (moto) -------------------------------------------------------------------------
 
 DATABASE = "forecast_demo"
-NAMES = [("raw_name", "varchar"), ("row_count", "bigint")]
-FIGURES = [
-    ("level", "varchar"),
-    ("ds", "date"),
-    ("source_file", "varchar"),
-    ("row_count", "bigint"),
-    ("blank_ids", "bigint"),
-    ("blank_names", "bigint"),
-    ("no_times", "bigint"),
-    ("outside", "bigint"),
-    ("outside_first", "timestamp"),
-    ("outside_last", "timestamp"),
-    ("counted_rows", "bigint"),
-    ("applications", "bigint"),
-]
 
 
 def _aws_source(column_types: dict[str, str] | None = None, days: int = 30) -> None:
