@@ -119,7 +119,7 @@ def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> Dem
         (index,) = (lake / run_folder.RUNS).glob(
             "*/" + run_folder.relative(run_folder.SERIES_INDEX)
         )
-        series = pq.read_metadata(index).num_rows
+        series = sum(pq.read_metadata(part).num_rows for part in index.glob("*.parquet"))
         return DemoRun(
             series=series,
             step_seconds=step_seconds,

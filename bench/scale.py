@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
+import queue
 import resource
 import sys
 import tempfile
@@ -196,7 +197,13 @@ def run_instances(target, shares: list[tuple]) -> tuple[list[InstanceResult], fl
     ]
     for process in processes:
         process.start()
-    collected = [results.get() for _ in processes]  # before join: the queue must drain
+    collected = []  # before join: the queue must drain
+    while len(collected) < len(processes):
+        try:
+            collected.append(results.get(timeout=5))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in processes):
+                sys.exit("an instance failed; its traceback is above")
     for process in processes:
         process.join()
         if process.exitcode != 0:
@@ -236,6 +243,16 @@ class ScaleRun:
         return train + self.evaluation.cpu_seconds + predict
 
 
+def _write_preproc_index(ctx: RunContext, ids: pd.DataFrame) -> None:
+    """The series index and data-quality counters PreProc's instances leave, one file a bucket."""
+    bucket_files.write_index(ctx, ids)
+    parts = bucket_files.split_by_bucket(ids)
+    for bucket in range(BUCKETS):
+        rows = parts.get(bucket, ids.iloc[0:0])
+        report = preproc.bucket_quality(preproc.Quality(), rows)
+        storage.write_json(report, ctx.path(*run_folder.preproc_quality_bucket(bucket)))
+
+
 def _folder_bytes(lake: str, folder: tuple[str, str]) -> int:
     return sum(p.stat().st_size for p in Path(lake, run_folder.RUNS, EXECUTION, *folder).iterdir())
 
@@ -247,7 +264,7 @@ def run_count(
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as lake:
         ctx = _context(lake, series)
         ids = pd.DataFrame({"series_id": [s.series_id for s in series]})
-        bucket_files.write_index(ctx, ids)
+        _write_preproc_index(ctx, ids)
         parts = [[s for s in series if share.owns(s.series_id)] for share in shares]
         trained, train_wall = run_instances(
             _train_instance,
@@ -314,7 +331,7 @@ def write_replicated_summary(ctx: RunContext, summary: BacktestSummary, copies: 
         ignore_index=True,
     )
     index = bucket_files.series_index(scores)
-    bucket_files.write_index(ctx, scores)
+    _write_preproc_index(ctx, scores)
     series_bucket = bucket_files.buckets_of(scores["series_id"]).to_numpy()
     point_bucket = series_bucket[points["series"].to_numpy()]
     order = np.argsort(point_bucket, kind="stable")
@@ -439,9 +456,7 @@ def _preproc_instance(
         )
     seconds = time.perf_counter() - started
     results.put(
-        InstanceResult(
-            rank, out["series_id"].nunique(), seconds, time.process_time() - cpu, _peak_mb(), None
-        )
+        InstanceResult(rank, len(out), seconds, time.process_time() - cpu, _peak_mb(), None)
     )
 
 

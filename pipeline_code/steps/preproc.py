@@ -470,8 +470,8 @@ def run(
     outlier_threshold: float = 20.0,
     events: argparse.Namespace | None = None,
     share: shards.Share | None = None,
-) -> pd.DataFrame:
-    """Clean this instance's buckets; returns their series."""
+) -> list[str]:
+    """Clean this instance's buckets; returns the ids of the series kept."""
     if min_history_days < 1 or stopped_days < 1:
         raise StepError(STEP, "--min-history-days and --stopped-days must be at least 1")
     if not outlier_threshold > 0:
@@ -483,8 +483,9 @@ def run(
     partial = frozenset(
         dt.date.fromisoformat(item["day"]) for item in source.get("partial_days", [])
     )
-    kept = []
-    for bucket in share.buckets:
+    kept: list[str] = []
+    rows = 0
+    for bucket in share.buckets:  # one bucket in memory at a time
         counts = read_counts(folder, bucket)
         if len(counts):
             series, quality = clean_rows(
@@ -502,13 +503,11 @@ def run(
         write_bucket(ctx, bucket, series, report, events or default_event_options())
         for warning in _outlier_warnings([o for o in quality.outliers if o["recent"]]):
             print(f"WARNING {STEP}: {warning}")
-        kept.append(series)
-    out = pd.concat(kept, ignore_index=True)
-    print(
-        f"{STEP}: {share.label}, {len(share.buckets)} buckets: "
-        f"{out['series_id'].nunique()} series, {len(out)} rows"
-    )
-    return out
+        kept.extend(pd.unique(series["series_id"]))
+        rows += len(series)
+        del counts, series
+    print(f"{STEP}: {share.label}, {len(share.buckets)} buckets: {len(kept)} series, {rows} rows")
+    return sorted(kept)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
