@@ -10,8 +10,10 @@ costs:
   minutes come from bench/wall_time.py's model of the definition (cold 7.5, warm 0.5) and are all
   counted as billed: an upper bound (provisioning before a job's download is not billed);
 - the jobs' ML storage volume (`volume_size_gb`) for the same instance time;
-- **Athena**: the bytes of the source's Parquet files in the look-back window (an upper bound:
-  Athena reads only the columns the query names), with the 10 MB minimum;
+- **Athena**: Extract's three queries over the look-back window: the aggregates and the counts
+  each scan it, the names one column of it; priced as twice the bytes of the source's Parquet
+  files in the window (an upper bound: Athena reads only the columns a query names), each query
+  at least 10 MB;
 - **S3 requests**: one PUT per file a run writes and, as an assumption, three GET-class requests
   (HEAD, GET, LIST) per file read back;
 - **KMS**: one request per S3 request on the data bucket, the upper bound without the bucket's
@@ -24,11 +26,12 @@ with their share per daily run.
 Sizes: the demo (measured: a local run of the same definition on the demo data, its step times,
 source bytes and run-folder files), and 10k / 100k / 1M series with the instance types and counts
 of the README's "Many series, many instances" projection. Their compute follows the README's
-measured rates: Train + Predict 238.8 ms per series per vCPU (98.6% of it Train), the event pool
-0.16 ms and TrainEvaluation 5.4 s + 0.046 ms per series on the leader, PreProc 11 us per source
-row (one row per series and day of the look-back) on the leader; Extract and PostProc keep their
-demo times (their growth is not modelled). Bytes scanned and files grow with the series (files
-up to the 256 buckets).
+measured rates: Train + Predict 238.8 ms per series per vCPU (98.6% of it Train), TrainEvaluation
+5.4 s + 0.046 ms per series on the leader, PreProc 4.7 us per series and day
+of the look-back on one core of every instance (each cleans its share of the buckets, the event
+pool's sums included); Extract (Athena does the counting) and PostProc keep their demo times
+(their growth is not modelled). Bytes scanned and files grow with the series (files up to the
+buckets).
 
     .venv/bin/python bench/cost.py [--env prod] [--date 2026-11-26]
 
@@ -62,10 +65,10 @@ PRICES = Path(__file__).resolve().parent / "prices.json"
 DEMO_MODELS = 30
 TRAIN_PREDICT_MS_PER_SERIES_VCPU = 238.8
 TRAIN_SHARE = 0.986
-EVENT_POOL_MS_PER_SERIES = 0.16
 EVALUATION_SECONDS = 5.4
 EVALUATION_MS_PER_SERIES = 0.046
-PREPROC_US_PER_ROW = 11.0
+PREPROC_US_PER_SERIES_DAY = 4.7  # bench/scale.py --extract-series 10000 100000
+ATHENA_SCANS = 2  # the aggregates' and the counts' queries read the window; names one column
 GET_CLASS_PER_FILE = 3
 DAYS_PER_MONTH = 30
 SCALES = (
@@ -135,8 +138,7 @@ def scaled_steps(demo: DemoRun, series: int, vcpus: int, instances: int, lookbac
     per_instance = series * TRAIN_PREDICT_MS_PER_SERIES_VCPU / 1000 / (vcpus * instances)
     return {
         "Extract": demo.step_seconds.get("Extract", 0.0),
-        "PreProc": series * lookback * PREPROC_US_PER_ROW / 1e6
-        + series * EVENT_POOL_MS_PER_SERIES / 1000,
+        "PreProc": series * lookback * PREPROC_US_PER_SERIES_DAY / 1e6 / instances,
         "Train": per_instance * TRAIN_SHARE,
         "TrainEvaluation": EVALUATION_SECONDS + series * EVALUATION_MS_PER_SERIES / 1000,
         "Predict": per_instance * (1 - TRAIN_SHARE),
@@ -169,7 +171,8 @@ def run_cost(
         * prices["sagemaker_training_storage_gb_month"]
         / (DAYS_PER_MONTH * 24)
     )
-    scanned = max(scenario.source_bytes, prices["athena_min_bytes_per_query"])
+    minimum = prices["athena_min_bytes_per_query"]
+    scanned = ATHENA_SCANS * max(scenario.source_bytes, minimum) + minimum  # names: one column
     puts = scenario.files
     gets = scenario.files * GET_CLASS_PER_FILE
     return {

@@ -308,19 +308,12 @@ def clean(
     execution_date: dt.date,
     min_history_days: int,
     stopped_days: int,
-    missing_days: frozenset[dt.date] = frozenset(),
-    outlier_threshold: float = 20.0,
-    partial_days: frozenset[dt.date] = frozenset(),
+    **days_and_threshold: Any,
 ) -> tuple[pd.DataFrame, Quality]:
-    """`clean_rows` over rows that are the whole run's: fails when no series is left."""
+    """`clean_rows` (the same options) over rows that are the whole run's: fails when no series
+    is left."""
     out, quality = clean_rows(
-        frame,
-        execution_date,
-        min_history_days,
-        stopped_days,
-        missing_days,
-        outlier_threshold,
-        partial_days,
+        frame, execution_date, min_history_days, stopped_days, **days_and_threshold
     )
     check_something_left(
         out["series_id"].nunique(),
