@@ -54,9 +54,10 @@ NAMES_SQL = "extract_names.sql"
 COUNTS_SQL = "extract.sql"
 QUALITY_SQL = "extract_quality.sql"
 ROWS_SQL = "source_rows.sql"
-MAX_QUERY_CHARS = 262144
-"""Athena's StartQueryExecution takes a QueryString of at most this many characters (botocore's
-athena service model; a test reads it there)."""
+MAX_QUERY_BYTES = 262144
+"""Athena's StartQueryExecution takes a QueryString of at most this many bytes of UTF-8
+(https://docs.aws.amazon.com/athena/latest/ug/service-limits.html, "Query string length"; the
+same number is botocore's maximum length of the field, which a test reads)."""
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -161,10 +162,11 @@ def build_query(name: str, source: QuerySource) -> str:
         if name == COUNTS_SQL:
             values["bucket_mask"] = str(shards.BUCKETS - 1)
     sql = render_sql(template, values)
-    if len(sql) > MAX_QUERY_CHARS:
+    size = len(sql.encode("utf-8"))
+    if size > MAX_QUERY_BYTES:
         raise StepError(
             STEP,
-            f"the query {name} is {len(sql)} characters, more than Athena's {MAX_QUERY_CHARS}: "
+            f"the query {name} is {size} bytes, more than Athena's {MAX_QUERY_BYTES}: "
             f"{len(source.variants)} car_model spellings fold into other names and "
             f"{len(source.aware_files)} files mix time zones; clean the source's names",
         )

@@ -67,13 +67,15 @@ def test_unload_writes_fewer_partitions_than_athena_allows() -> None:
 def test_the_query_length_limit_is_athenas() -> None:
     model = botocore.session.get_session().get_service_model("athena")
     shape = model.operation_model("StartQueryExecution").input_shape.members["QueryString"]
-    assert shape.metadata["max"] == extract.MAX_QUERY_CHARS
+    assert shape.metadata["max"] == extract.MAX_QUERY_BYTES
 
 
 def test_too_many_spellings_to_fold_in_one_query_fail_naming_why() -> None:
-    variants = tuple((f"model {i} ", f"model {i}") for i in range(9000))
+    """The limit is in bytes: 4,500 Japanese names pass as characters and fail as bytes."""
+    variants = tuple((f"ヴェゼル{i} ", f"ヴェゼル{i}") for i in range(4500))
     source = extract.QuerySource("db", "applications", START, END, variants=variants)
-    with pytest.raises(StepError, match=r"9000 car_model spellings fold into other names"):
+    assert len(extract._variant_rows(dict(variants))) < extract.MAX_QUERY_BYTES
+    with pytest.raises(StepError, match=r"bytes, more than Athena's 262144: 4500 car_model spel"):
         extract.build_query(extract.COUNTS_SQL, source)
 
 
