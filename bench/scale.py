@@ -25,7 +25,7 @@ PreProc on 1 and on 2 instances over its buckets, then projects 1M series on 16 
 
     .venv/bin/python bench/scale.py                        # 2000 series, N = 1 and 2
     .venv/bin/python bench/scale.py --series 1000 --leader-series 100000 1000000 \
-        --extract-series 10000 100000
+        --extract-series 10000 100000 --extract-days 1095 365
 
 Needs as many cores as the largest N. Timings are noisy on a shared machine: the load average
 is printed at the start and the end.
@@ -438,8 +438,10 @@ def _extract_instance(
 def _preproc_instance(
     rank: int, core: int, lake: str, execution_date: dt.date, count: int, results: mp.Queue
 ) -> None:
-    """PreProc as instance `rank` of `count`: its own buckets of the counts only."""
+    """PreProc as instance `rank` of `count`: its own buckets of the counts only. Its payload is
+    the resident memory before the step, the process's imports."""
     _pin(core)
+    base_mb = _peak_mb()
     started, cpu = time.perf_counter(), time.process_time()
     with redirect_stdout(None):
         out = preproc.run(
@@ -456,7 +458,7 @@ def _preproc_instance(
         )
     seconds = time.perf_counter() - started
     results.put(
-        InstanceResult(rank, len(out), seconds, time.process_time() - cpu, _peak_mb(), None)
+        InstanceResult(rank, len(out), seconds, time.process_time() - cpu, _peak_mb(), base_mb)
     )
 
 
@@ -555,21 +557,35 @@ def print_extract_scale(run: ExtractScale, days: int) -> None:
 ATHENA_DOLLARS_PER_TB = 5.0  # https://aws.amazon.com/athena/pricing/ (SQL queries, per TB)
 
 
-def print_extract_projection(runs: list[ExtractScale], target: int, instances: int) -> None:
-    """Extract + PreProc for `target` series on `instances` instances, by the per-series figures
-    of the largest run: PreProc's time and memory divide by the instances; Athena's scan is
-    paid per byte."""
+def print_extract_projection(
+    runs: list[ExtractScale], target: int, days: int, instances: int, extract_days: list[int]
+) -> None:
+    """Extract + PreProc for `target` series over `days` days on `instances` instances. PreProc's
+    time is fitted as a cost per series plus one per series-day (two runs of other shapes
+    separate them), divided by the instances; its memory is one bucket's rows at a time, so it
+    scales with the series per bucket x days, whatever the instances. Athena's scan is paid per
+    byte, the aggregates' and the counts' queries each reading the window."""
+    shapes = [
+        (r.series, r.series * d, r.preproc[1][0]) for r, d in zip(runs, extract_days, strict=True)
+    ]
+    if len(shapes) > 1:
+        a = np.array([[series, cells] for series, cells, _ in shapes], dtype=float)
+        per_series, per_cell = np.linalg.lstsq(a, [r.seconds for *_, r in shapes], rcond=None)[0]
+    else:
+        per_series, per_cell = 0.0, shapes[0][2].seconds / shapes[0][1]
+    seconds = (target * per_series + target * days * per_cell) / instances
+    _, cells, largest = max(shapes, key=lambda shape: shape[1] / shape[0])
+    base = float(largest.payload)
+    memory = base + (largest.peak_mb - base) * (target * days) / cells
     run = max(runs, key=lambda r: r.series)
-    [pre] = run.preproc[1]
-    scale = target / run.series
-    seconds = pre.seconds * scale / instances
-    memory = pre.peak_mb * scale / instances  # the counts and series of the share dominate
-    scanned = run.scanned * scale * 2.05  # the figures' and the counts' scans, the names' column
+    run_days = extract_days[runs.index(run)]
+    scanned = run.scanned * (target / run.series) * (days / run_days) * 2
     print(
-        f"\n== projection for {target:,} series on {instances} instances, from {run.series:,}: "
-        f"PreProc {seconds / 60:.1f} min and at most {memory:,.0f} MB on each instance; Athena "
-        f"scans about {scanned / 1e9:.0f} GB a run (${scanned / 1e12 * ATHENA_DOLLARS_PER_TB:.2f}"
-        f" at ${ATHENA_DOLLARS_PER_TB:.0f}/TB)"
+        f"\n== projection for {target:,} series x {days} days on {instances} instances: PreProc "
+        f"{per_series * 1000:.2f} ms a series + {per_cell * 1e6:.2f} us a series-day, "
+        f"{seconds / 60:.1f} min on each instance, at most about {memory:,.0f} MB (one bucket "
+        f"of {target // BUCKETS:,} series at a time); Athena scans about {scanned / 1e9:.0f} GB "
+        f"a run (${scanned / 1e12 * ATHENA_DOLLARS_PER_TB:.2f} at ${ATHENA_DOLLARS_PER_TB:.0f}/TB)"
     )
 
 
@@ -627,7 +643,11 @@ def main(argv: list[str] | None = None) -> int:
         "many car models",
     )
     parser.add_argument(
-        "--extract-days", type=int, default=365, help="days of source for --extract-series"
+        "--extract-days",
+        type=int,
+        nargs="*",
+        default=[365],
+        help="days of source for each of --extract-series (the last repeats)",
     )
     parser.add_argument(
         "--leader-series",
