@@ -683,9 +683,16 @@ def main(argv: list[str] | None = None) -> int:
             for target in args.leader_series
         ]
         print_projection(base, pool_seconds, leaders)
-    extracts = [extract_at_scale(count, args.extract_days, [1, 2]) for count in args.extract_series]
+    days = [
+        args.extract_days[min(i, len(args.extract_days) - 1)]
+        for i in range(len(args.extract_series))
+    ]
+    extracts = [
+        extract_at_scale(count, d, [1, 2])
+        for count, d in zip(args.extract_series, days, strict=True)
+    ]
     if extracts:
-        print_extract_projection(extracts, 1_000_000, 16)
+        print_extract_projection(extracts, 1_000_000, 1095, 16, days)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
