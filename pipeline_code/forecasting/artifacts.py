@@ -32,8 +32,8 @@ from pipeline_code.forecasting.selection import SeriesModel
 
 # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket; 6: holiday effects
 # measured against Sundays; 7: break days by position, bridge days, the reference per series,
-# each effect's source (pooled or own)
-FORMAT_VERSION = 7
+# each effect's source (pooled or own); 8: each effect measured with the other reference too
+FORMAT_VERSION = 8
 T = TypeVar("T")
 
 
