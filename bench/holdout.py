@@ -127,9 +127,12 @@ def history_of(lake: Path, date: dt.date) -> dict[str, np.ndarray]:
 
 
 def _mean_scaled(errors: np.ndarray, scales: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over series of the series' mean absolute error on the masked days, scaled."""
+    """Mean over series of the series' mean absolute error on the masked days, scaled (nan: no
+    day masked, as at a date whose horizon holds no event)."""
+    if not mask.any():
+        return float("nan")
     per_series = [np.abs(e[mask]).mean() / s for e, s in zip(errors, scales, strict=True)]
-    return float(np.mean(per_series)) if mask.any() else float("nan")
+    return float(np.mean(per_series))
 
 
 def lake_name(world: World, date: dt.date, seed: int) -> str:
