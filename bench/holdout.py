@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timed_run import run_local
 
-from local_run.cli import LOCAL_PIPELINE_NAME
+from local_run.cli import DEFAULT_ENV, load_local_environment
 from local_run.demo_data import (
     DEFAULT_WORLD,
     WORLDS,
@@ -97,12 +97,14 @@ class Scores:
 
 
 def run_pipeline(lake: Path, date: dt.date, horizon: int, world: World) -> float:
-    """The local run of `date`; a world whose rest day is not Sunday gets a definition built
-    with `calendar.rest_day` set to it, as its environment's configuration would."""
+    """The local run of `date` with the local run's default environment; a world whose rest day
+    is not Sunday gets that environment's definition with `calendar.rest_day` set to it, as its
+    configuration would."""
     options = ["--param", f"Horizon={horizon}", "--no-report"]  # the report is not scored
     if world.rest_day != 6:
-        settings = pipeline_definition.DefinitionSettings(
-            pipeline_name=LOCAL_PIPELINE_NAME, rest_day=REST_DAYS[world.rest_day]
+        config = load_local_environment(DEFAULT_ENV)
+        settings = replace(
+            pipeline_definition.environment_settings(config), rest_day=REST_DAYS[world.rest_day]
         )
         path = lake.parent / f"{lake.name}-definition.json"
         path.write_text(pipeline_definition.build_definition(settings))
@@ -125,9 +127,12 @@ def history_of(lake: Path, date: dt.date) -> dict[str, np.ndarray]:
 
 
 def _mean_scaled(errors: np.ndarray, scales: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over series of the series' mean absolute error on the masked days, scaled."""
+    """Mean over series of the series' mean absolute error on the masked days, scaled (nan: no
+    day masked, as at a date whose horizon holds no event)."""
+    if not mask.any():
+        return float("nan")
     per_series = [np.abs(e[mask]).mean() / s for e, s in zip(errors, scales, strict=True)]
-    return float(np.mean(per_series)) if mask.any() else float("nan")
+    return float(np.mean(per_series))
 
 
 def lake_name(world: World, date: dt.date, seed: int) -> str:

@@ -32,8 +32,9 @@ from pipeline_code.forecasting.selection import SeriesModel
 
 # 2: fitted; 3: event effects, calibration; 4: per kind; 5: per bucket; 6: holiday effects
 # measured against Sundays; 7: break days by position, bridge days, the reference per series,
-# each effect's source (pooled or own); 8: pooled sums count series-days (pools from buckets)
-FORMAT_VERSION = 8
+# each effect's source (pooled or own); 8: each effect measured with the other reference too;
+# 9: pooled sums count series-days (pools from buckets)
+FORMAT_VERSION = 9
 T = TypeVar("T")
 
 

@@ -1,6 +1,7 @@
 """The forecasting path in its phases, as the steps run them over one or many instances:
 
-1. `pool_events` over ALL series (PreProc, once: the prior of every series' event effects);
+1. `pool_events` over ALL series (the prior of every series' event effects; the steps compute the
+   same from per-bucket statistics, `event_pool`);
 2. `train_share`: the per-series work on any share of the series (Train, on every instance);
 3. the interval calibration over ALL backtest points (TrainEvaluation, once: Train summarizes
    each bucket's backtest, `backtest_table.summarize`, and the step counts the points bucket by

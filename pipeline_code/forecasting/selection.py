@@ -26,7 +26,10 @@ partly Poisson; so a weekend day, a holiday at weekend level and a quiet break d
 band of their own size), as empirical
 quantiles (see `metrics.interval_offsets`), then widened by the factors of an
 `IntervalCalibration` fitted on all series' backtests per horizon step and for event days. The
-backtest's own intervals use the errors of the *other* folds only.
+backtest's own intervals use the errors of the *other* folds only. On a working-day holiday the
+two references (rest day, own weekday) may disagree; the data often cannot tell them apart, so
+before calibration the band is widened toward the other reference's forecast by their gap
+(`widened_to_other_reference`), in the backtest and in the forecast alike.
 
 After the choice, the chosen model is fitted once more on the latest window (the same window
 `fit_window` gives a fold whose cutoff is the last observation) and kept in `SeriesModel.fitted`;
@@ -45,6 +48,7 @@ from pipeline_code.forecasting.event_calendar import EventCalendar
 from pipeline_code.forecasting.event_effects import (
     EMPTY_PRIORS,
     REST_DAY,
+    WEEKDAY,
     EffectSource,
     EventDays,
     EventPriors,
@@ -118,6 +122,9 @@ class SeriesModel:
     reference: str = REST_DAY
     # event code: the effect with its pooled and own parts (what a report shows)
     effect_sources: dict[int, EffectSource] = field(default_factory=dict)
+    # event code: its effect measured with the other reference (empty: the references never
+    # differ); widens the intervals of the days where the two references disagree
+    other_reference_effects: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,8 @@ class SeriesEvents:
     pool: PooledEvents
     first_day: int  # ordinal of y[0]
     reference_day: str = REST_DAY  # what a working-day holiday is measured against
+    # The same calendar measured with the other reference (None: the references never differ)
+    alternative: SeriesEvents | None = None
 
     def effects(self, cutoff: int, horizon: int) -> dict[int, float]:
         """Effects of the events up to `cutoff + horizon`, from days before `cutoff` only."""
@@ -229,18 +238,46 @@ def pool_events(series: list[SeriesData], settings: ForecastSettings) -> EventPr
 EFFECTS_AHEAD = 366  # days after the data whose events get an effect stored with the model
 
 
+def other_reference(reference: str) -> str:
+    return WEEKDAY if reference == REST_DAY else REST_DAY
+
+
 def _series_events(
-    series: SeriesData, settings: ForecastSettings, priors: EventPriors, horizon: int
+    series: SeriesData,
+    settings: ForecastSettings,
+    priors: EventPriors,
+    horizon: int,
+    with_alternative: bool = True,
 ) -> SeriesEvents | None:
     """The series' calendar with the reference its history and the pool choose; its codes reach
     a year past the data, so that the effects stored with the model cover every event of any
-    horizon Predict may be asked for within a year."""
+    horizon Predict may be asked for within a year. With `with_alternative`, the calendar
+    measured with the other reference too, where the two differ on some day."""
     own = own_events(series, settings)
     if own is None or series.start is None:
         return None
     reference = chosen_reference(own.preference, priors)
-    days = series_calendar(series, settings, len(series.y) + max(horizon, EFFECTS_AHEAD), reference)
-    assert days is not None
+    length = len(series.y) + max(horizon, EFFECTS_AHEAD)
+    events = _events_with_reference(series, settings, own, priors, length, reference)
+    if not with_alternative:
+        return events
+    other_days = other_reference(reference)
+    other = _events_with_reference(series, settings, own, priors, length, other_days)
+    # The references differ exactly on the days the rest day's offsets move (WEEKDAY: none)
+    rest = events if reference == REST_DAY else other
+    return replace(events, alternative=other) if np.any(rest.offsets) else events
+
+
+def _events_with_reference(
+    series: SeriesData,
+    settings: ForecastSettings,
+    own: OwnEvents,
+    priors: EventPriors,
+    length: int,
+    reference: str,
+) -> SeriesEvents:
+    days = series_calendar(series, settings, length, reference)
+    assert days is not None and series.start is not None
     codes, offsets = days
     return SeriesEvents(
         codes,
@@ -265,10 +302,18 @@ class FoldInput:
     future_factors: np.ndarray  # effect of each forecast day (1: ordinary)
     reference: np.ndarray  # each forecast day's reference day: an index into a candidate's days
     effects: dict[int, float]
+    # (future factors, reference) with the other reference day (None: no day differs)
+    alternative: tuple[np.ndarray, np.ndarray] | None = None
 
     def with_events(self, forecast: np.ndarray) -> np.ndarray:
         """A candidate's event-free forecast with its events, over the horizon."""
         return with_events(forecast, self.future_factors, self.reference)
+
+    def with_other_reference(self, forecast: np.ndarray) -> np.ndarray | None:
+        """The same with the other reference day and its effects (None: no day differs)."""
+        if self.alternative is None:
+            return None
+        return with_events(forecast, *self.alternative)
 
 
 def fold_input(
@@ -280,12 +325,20 @@ def fold_input(
 ) -> FoldInput:
     """The fitting window ending at `cutoff` (event-adjusted) and the event factors after it."""
     first = _window_start(cutoff, settings)
+    alternative = None
     if events:
         reach = forecast_reach(horizon, settings)
         effects = events.effects(cutoff, horizon)
         history = events.window(y, cutoff, effects)
         future = events.future(cutoff, horizon, effects)
         reference = events.reference(cutoff, horizon, reach)
+        if events.alternative is not None:
+            other = events.alternative
+            other_effects = other.effects(cutoff, horizon)
+            alternative = (
+                other.future(cutoff, horizon, other_effects),
+                other.reference(cutoff, horizon, reach),
+            )
     else:
         reach, effects, history = horizon, {}, y[:cutoff]
         future, reference = np.ones(horizon), np.arange(horizon)
@@ -295,7 +348,7 @@ def fold_input(
         season_length=settings.season_length,
         extra_season_lengths=settings.extra_season_lengths,
     )
-    return FoldInput(candidate, y[first:cutoff], future, reference, effects)
+    return FoldInput(candidate, y[first:cutoff], future, reference, effects, alternative)
 
 
 def _postprocess(forecast: np.ndarray, settings: ForecastSettings) -> np.ndarray:
@@ -338,6 +391,8 @@ class _FoldResult:
     forecasts: dict[str, np.ndarray]  # event-aware candidates
     event_free: dict[str, np.ndarray]  # the candidates' own forecasts, over the horizon
     benchmark: np.ndarray  # plain seasonal naive
+    # event-aware candidates with the other reference day (empty: no day differs)
+    other_reference: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _fold_forecasts(
@@ -348,11 +403,13 @@ def _fold_forecasts(
         inp = fold_input(y, int(cutoff), settings.horizon, settings, events)
         forecasts = cand.run_candidates(settings.candidates, inp.candidate)
         benchmark = cand.seasonal_naive(inp.raw_window, settings.horizon, settings.season_length)
+        others = {k: inp.with_other_reference(v) for k, v in forecasts.items()}
         per_fold.append(
             _FoldResult(
                 {k: _postprocess(inp.with_events(v), settings) for k, v in forecasts.items()},
                 {k: v[: settings.horizon] for k, v in forecasts.items()},
                 _postprocess(benchmark, settings),
+                {k: _postprocess(v, settings) for k, v in others.items() if v is not None},
             )
         )
     return per_fold
@@ -445,7 +502,7 @@ def fit_latest(
 ) -> cand.FittedModel | None:
     """Model `name` fitted on the latest window, as Predict forecasts it; None if it cannot fit."""
     y = np.asarray(series.y, dtype=float)
-    events = _series_events(series, settings, pool, settings.horizon)
+    events = _series_events(series, settings, pool, settings.horizon, with_alternative=False)
     inp = fold_input(y, len(y), settings.horizon, settings, events)
     try:
         return cand.fit_candidate(name, inp.candidate.fit_input())
@@ -471,6 +528,25 @@ def _backtest_band(
     return low * scale, high * scale
 
 
+def widened_to_other_reference(
+    low: np.ndarray, high: np.ndarray, gap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval offsets (low <= 0 <= high) widened toward the other reference's forecast.
+
+    Whether a working-day holiday follows the rest day or its own weekday is a choice the data
+    often cannot make (in a business whose weekdays differ little, the two fit past holidays
+    almost equally), and where the two disagree, the day's forecast is as uncertain as their
+    gap: `gap` (the other reference's forecast minus the chosen one's) is added in quadrature
+    on its own side. Days where the references agree (every ordinary day, most Monday
+    holidays) keep their offsets, so the calibration still sees them as they are.
+    """
+    low, high, gap = (np.asarray(a, dtype=float) for a in (low, high, gap))
+    return (
+        -np.hypot(np.minimum(low, 0.0), np.minimum(gap, 0.0)),
+        np.hypot(np.maximum(high, 0.0), np.maximum(gap, 0.0)),
+    )
+
+
 def train_series(
     series: SeriesData, settings: ForecastSettings, pool: EventPriors = EMPTY_PRIORS
 ) -> SeriesTraining:
@@ -484,13 +560,17 @@ def train_series(
     sources = _latest_effects(y, settings, events)
     effects = {code: source.effect for code, source in sources.items()}
     reference = events.reference_day if events is not None else REST_DAY
+    other_effects = {
+        code: source.effect
+        for code, source in _latest_effects(y, settings, events and events.alternative).items()
+    }
     recent = fold_cutoffs(len(y), settings)
     if len(recent) == 0:
         errors = _in_sample_errors(y, settings.season_length)[None, :]
         fitted = fit_latest(series, cand.BENCHMARK, settings, pool)
         model = SeriesModel(
             series.series_id, cand.BENCHMARK, errors, {}, len(y), fitted, effects, reference,
-            sources,
+            sources, other_effects,
         )  # fmt: skip
         return SeriesTraining(model=model, backtest=None)
 
@@ -511,6 +591,10 @@ def train_series(
     event_free = np.stack([fold.event_free[chosen] for fold in per_fold])
     scale = difficulty(forecast, event_free, settings.season_length, settings.nonnegative)
     low, high = _backtest_band(actual, forecast, scale, level, fallback)
+    other = np.stack(
+        [fold.other_reference.get(chosen, fold.forecasts[chosen]) for fold in per_fold]
+    )
+    low, high = widened_to_other_reference(low, high, other - forecast)
     lower, upper = _bounds(forecast, forecast + low, forecast + high, settings)
     bench_low, bench_high = _backtest_band(actual, benchmark, np.ones_like(scale), level, fallback)
     bench_lower, bench_upper = _bounds(
@@ -536,8 +620,9 @@ def train_series(
     finite_scores = {k: v for k, v in scores.items() if np.isfinite(v)}
     fitted = fit_latest(series, chosen, settings, pool)
     model = SeriesModel(
-        series.series_id, chosen, errors, finite_scores, len(y), fitted, effects, reference, sources
-    )
+        series.series_id, chosen, errors, finite_scores, len(y), fitted, effects, reference,
+        sources, other_effects,
+    )  # fmt: skip
     return SeriesTraining(model=model, backtest=backtest)
 
 
@@ -642,11 +727,32 @@ def predict_series(
     low, high = interval_offsets(model.errors, level)
     widen = calibration.factors(np.arange(1, horizon + 1), event_kinds(future_codes, settings))
     event_free = forecast[:horizon]
-    scale = widen * difficulty(yhat, event_free, settings.season_length, settings.nonnegative)
-    lower, upper = _bounds(
-        yhat, yhat + scale * min(low, 0.0), yhat + scale * max(high, 0.0), settings
-    )
+    scale = difficulty(yhat, event_free, settings.season_length, settings.nonnegative)
+    gap = _other_reference_gap(series, model, settings, forecast, yhat, future_codes, reach)
+    low_offset, high_offset = widened_to_other_reference(scale * low, scale * high, gap)
+    lower, upper = _bounds(yhat, yhat + widen * low_offset, yhat + widen * high_offset, settings)
     return SeriesForecast(series.series_id, name, yhat, lower, upper)
+
+
+def _other_reference_gap(
+    series: SeriesData,
+    model: SeriesModel,
+    settings: ForecastSettings,
+    forecast: np.ndarray,
+    yhat: np.ndarray,
+    future_codes: np.ndarray,
+    reach: int,
+) -> np.ndarray:
+    """Per forecast day, the other reference's forecast minus `yhat` (0: none stored)."""
+    if not model.other_reference_effects:
+        return np.zeros(len(yhat))
+    n = len(series.y)
+    days = series_calendar(series, settings, n + len(yhat), other_reference(model.reference))
+    if days is None:
+        return np.zeros(len(yhat))
+    reference = reference_positions(days[1][n:], reach)
+    other = with_events(forecast, factors(future_codes, model.other_reference_effects), reference)
+    return _postprocess(other, settings) - yhat
 
 
 # --- explanation

@@ -11,13 +11,19 @@ Sundays, a fixed spread between series).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from pipeline_code.forecasting import SeriesData, daily_settings, predict_series, train_series
 from pipeline_code.forecasting.event_calendar import EventCalendar
-from pipeline_code.forecasting.selection import pool_events, series_effects
+from pipeline_code.forecasting.selection import (
+    other_reference,
+    pool_events,
+    series_effects,
+    widened_to_other_reference,
+)
 
 PROFILE = np.array([10.0, 8.0, 5.0, 8.0, 10.0, 20.0, 20.0])  # Monday first: quiet mid-week
 START = dt.date(2023, 8, 1)
@@ -130,6 +136,49 @@ def test_holidays_at_the_rest_days_level_keep_the_rest_day_reference() -> None:
         assert forecast.yhat[days.index(day)] == pytest.approx(
             _level(day, 3.0) * 20.0 / PROFILE[day.weekday()], rel=0.15
         )
+
+
+def test_an_interval_widens_toward_the_other_references_forecast_only_where_they_differ() -> None:
+    low, high = np.array([-2.0, -2.0, -2.0]), np.array([3.0, 3.0, 3.0])
+    wide_low, wide_high = widened_to_other_reference(low, high, np.array([0.0, 4.0, -1.5]))
+    np.testing.assert_allclose(wide_low, [-2.0, -2.0, -2.5])
+    np.testing.assert_allclose(wide_high, [3.0, 5.0, 3.0])
+
+
+def test_a_mid_week_holidays_interval_holds_the_forecast_of_either_reference() -> None:
+    """Holidays at the rest day's level: measured against its own weekday, a Wednesday holiday
+    (own level 5) would be forecast at about half of what the rest day (20) gives. Where the two
+    references disagree the interval spans both forecasts; where they agree (ordinary days) it
+    is the interval the chosen reference alone gives."""
+    holidays = EventCalendar()
+
+    def shape(day: dt.date, _: int) -> float:
+        code = holidays.describe(int(holidays.codes(day, 1)[0]))
+        return 20.0 / PROFILE[day.weekday()] if code == "public_holiday" else 1.0
+
+    end = dt.date(2026, 9, 10)
+    series = _series(end, shape)
+    forecast, days, model = _forecast(series, 3, end)
+    assert model.other_reference_effects  # the references differ on working-day holidays
+    other = replace(
+        model,
+        reference=other_reference(model.reference),
+        effects=model.other_reference_effects,
+        other_reference_effects={},
+    )
+    settings = _settings()
+    alone = predict_series(series[3], replace(model, other_reference_effects={}), settings)
+    other_forecast = predict_series(series[3], other, settings).yhat
+    wednesday = days.index(dt.date(2026, 9, 23))
+    assert abs(other_forecast[wednesday] / forecast.yhat[wednesday] - 1.0) > 0.3
+    assert forecast.lower[wednesday] < alone.lower[wednesday]
+    both = np.stack([forecast.yhat, other_forecast])
+    assert (forecast.lower <= both.min(axis=0) + 1e-9).all()
+    assert (forecast.upper >= both.max(axis=0) - 1e-9).all()
+    same = np.isclose(other_forecast, forecast.yhat)
+    assert same.sum() > 20  # every ordinary day
+    np.testing.assert_allclose(forecast.lower[same], alone.lower[same])
+    np.testing.assert_allclose(forecast.upper[same], alone.upper[same])
 
 
 def test_small_series_keep_the_sign_of_their_holidays_when_series_differ() -> None:
