@@ -561,7 +561,7 @@ def print_extract_projection(
     runs: list[ExtractScale], target: int, days: int, instances: int, extract_days: list[int]
 ) -> None:
     """Extract + PreProc for `target` series over `days` days on `instances` instances. PreProc's
-    time is fitted as a cost per series plus one per series-day (two runs of other shapes
+    CPU time is fitted as a cost per series plus one per series-day (two runs of other shapes
     separate them), divided by the instances; its memory is one bucket's rows at a time, so it
     scales with the series per bucket x days, whatever the instances. Athena's scan is paid per
     byte, the aggregates' and the counts' queries each reading the window."""
@@ -570,9 +570,10 @@ def print_extract_projection(
     ]
     if len(shapes) > 1:
         a = np.array([[series, cells] for series, cells, _ in shapes], dtype=float)
-        per_series, per_cell = np.linalg.lstsq(a, [r.seconds for *_, r in shapes], rcond=None)[0]
+        cpu = [r.cpu_seconds for *_, r in shapes]  # CPU time: what load on the machine moves least
+        per_series, per_cell = np.linalg.lstsq(a, cpu, rcond=None)[0]
     else:
-        per_series, per_cell = 0.0, shapes[0][2].seconds / shapes[0][1]
+        per_series, per_cell = 0.0, shapes[0][2].cpu_seconds / shapes[0][1]
     seconds = (target * per_series + target * days * per_cell) / instances
     _, cells, largest = max(shapes, key=lambda shape: shape[1] / shape[0])
     base = float(largest.payload)
