@@ -88,7 +88,7 @@ class RunContext:
         return storage.join(self.data_root, "runs", self.execution_id)
 
     def path(self, *parts: str) -> str:
-        """A file in this run's folder, e.g. ctx.path("extract", "data.parquet")."""
+        """A file in this run's folder, e.g. ctx.path("extract", "counts.json")."""
         return storage.join(self.run_dir, *parts)
 
     @property

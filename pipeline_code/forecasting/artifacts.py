@@ -12,10 +12,10 @@ tied to the library version. A fitted model is a few hundred bytes (about 0.7 MB
 series), and Predict forecasts from it without refitting. The interval calibration is not here:
 it needs every series' backtest, and TrainEvaluation writes it (`evaluation/calibration.json`).
 
-`preproc/event_pool.pkl` (`EventPool`): the calendar events' effects pooled over all series
-(with either reference, the pooled preference for the rest day and the spread between series),
-with the frequency, cycle and calendar they were computed for, so Train can refuse a pool that
-does not match its own settings.
+`preproc/event_statistics/bucket=NNN.pkl` (`EventPool`): one bucket's share of the calendar
+events' pooled effects (`event_pool.EventStatistics`: sums Train adds up over every bucket), with
+the frequency, cycle and calendar they were computed for, so Train can refuse statistics that do
+not match its own settings.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def dump_pool(pool: EventPool) -> bytes:
 
 
 def load_pool(data: bytes) -> EventPool:
-    """Unpickle event_pool.pkl (written by this project's PreProc step: trusted input)."""
-    return _load(data, EventPool, "event_pool.pkl")
+    """Unpickle a bucket's event statistics (written by this project's PreProc step: trusted
+    input)."""
+    return _load(data, EventPool, "an event statistics file")
 
 
 def _load(data: bytes, cls: type[T], what: str) -> T:

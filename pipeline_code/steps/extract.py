@@ -69,7 +69,6 @@ REQUIRED_SOURCE_COLUMNS: dict[str, frozenset[str]] = {
     "applied_at": frozenset({"timestamp", "date"}),
     "dt": frozenset({"string", "varchar"}),
 }
-OUTPUT_COLUMNS = ("series_id", "ds", "y")
 
 
 def lookback_window(execution_date: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
