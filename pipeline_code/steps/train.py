@@ -2,8 +2,9 @@
 series and fit it.
 
 Reads the series' bucket files of this instance's share (`preproc/series/bucket=NNN.parquet`,
-rank r of n owns the buckets b with b % n == r: `shards`) and the calendar events' effects
-PreProc pooled over all series (`preproc/event_pool.pkl`). Writes, per bucket of its share,
+rank r of n owns the buckets b with b % n == r: `shards`) and every bucket's sums of the calendar
+events' effects (`preproc/event_statistics/`), which it adds up into the pool over all series
+(`forecasting.event_pool`: the same on every instance). Writes, per bucket of its share,
 `train/models/bucket=NNN.pkl` (settings, and per series the chosen model fitted on the latest
 window and its backtest errors, see `forecasting.artifacts`) and the summary of its backtest
 (`forecasting.backtest_table`): `train/backtest_scores/bucket=NNN.parquet`, the per-series
