@@ -396,17 +396,7 @@ def write_demo_applications(
     table_path = Path(lake) / tables.APPLICATIONS.name
     if table_path.exists() and any(table_path.iterdir()):
         raise FileExistsError(f"{table_path}: already holds files; demo data goes into a new table")
-    pads.write_dataset(
-        table,
-        table_path,
-        format="parquet",
-        partitioning=pads.partitioning(pa.schema([("dt", pa.string())]), flavor="hive"),
-        basename_template="part-{i}.parquet",
-        max_partitions=len(days) + 1,
-        # Rows are in day order, so each partition is written by one file even past this limit.
-        max_open_files=64,
-        existing_data_behavior="overwrite_or_ignore",
-    )
+    _write_partitions(table, table_path, len(days))
     return DemoSummary(
         table_path=table_path,
         start_date=days[0].date(),
@@ -436,17 +426,24 @@ def write_world_applications(
     table = _application_rows(
         counts, days, [p.name for p in profiles], np.random.default_rng(seed + 1)
     )
+    _write_partitions(table, table_path, len(days))
+    return table_path
+
+
+def _write_partitions(table: pa.Table, table_path: Path, days: int) -> None:
+    """The rows as `dt=YYYY-MM-DD/part-0.parquet` partitions of a table folder that holds no
+    data (the callers check; pyarrow refuses existing data too)."""
     pads.write_dataset(
         table,
         table_path,
         format="parquet",
         partitioning=pads.partitioning(pa.schema([("dt", pa.string())]), flavor="hive"),
         basename_template="part-{i}.parquet",
-        max_partitions=len(days) + 1,
+        max_partitions=days + 1,
+        # Rows are in day order, so each partition is written by one file even past this limit.
         max_open_files=64,
         existing_data_behavior="error",
     )
-    return table_path
 
 
 def write_small_demo_applications(lake: Path, end_date: dt.date, seed: int = 7) -> DemoSummary:
