@@ -67,13 +67,28 @@ def load_local_environment(name: str, cdk_json: Path = DEFAULT_CDK_JSON) -> Envi
     return load_environment(environments, name)
 
 
-def local_definition(config: EnvironmentConfig, instance_count: int | None = None) -> str:
-    """The definition as `cdk synth` builds it for the environment (placeholders included), with
-    `instance_count` instances per job if given (the runner runs each instance as a process)."""
+def local_settings(
+    config: EnvironmentConfig, instance_count: int | None = None, compute: str | None = None
+) -> pipeline_definition.DefinitionSettings:
+    """The environment's definition settings, with `instance_count` instances per job (the
+    runner runs each instance as a process) and `compute` if given; settings that cannot go
+    together (compute lambda on more than one instance) fail naming the option."""
     settings = pipeline_definition.environment_settings(config)
-    if instance_count is not None:
-        settings = dataclasses.replace(settings, instance_count=instance_count)
-    return pipeline_definition.build_definition(settings)
+    changes = {"instance_count": instance_count, "compute": compute}
+    try:
+        return dataclasses.replace(
+            settings, **{key: value for key, value in changes.items() if value is not None}
+        )
+    except ValueError as err:
+        raise DefinitionError("--compute/--instance-count", str(err)) from None
+
+
+def local_definition(
+    config: EnvironmentConfig, instance_count: int | None = None, compute: str | None = None
+) -> str:
+    """The definition as `cdk synth` builds it for the environment (placeholders included),
+    with the local run's overrides (`local_settings`)."""
+    return pipeline_definition.build_definition(local_settings(config, instance_count, compute))
 
 
 def _date(text: str) -> dt.date:
@@ -181,6 +196,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="instances per job of the built definition, each run as a process (default 1)",
     )
     run.add_argument(
+        "--compute",
+        choices=pipeline_definition.COMPUTE_KINDS,
+        default=None,
+        help="run the steps as training jobs or as Lambda steps (default: the environment's"
+        " pipeline.compute)",
+    )
+    run.add_argument(
         "--param",
         type=_parameter,
         action="append",
@@ -219,8 +241,11 @@ def _instance_count(text: str) -> int:
 def _environment(args: argparse.Namespace) -> EnvironmentConfig | None:
     """The chosen environment; None when a definition file is given instead."""
     if args.command == "run" and args.definition is not None:
-        if args.env is not None or args.instance_count is not None:
-            option = "--env" if args.env is not None else "--instance-count"
+        overrides = {"--env": args.env, "--instance-count": args.instance_count}
+        overrides["--compute"] = args.compute
+        given = [option for option, value in overrides.items() if value is not None]
+        if given:
+            option = given[0]
             raise DefinitionError(option, "applies to the built definition, not to --definition")
         return None
     return load_local_environment(args.env or DEFAULT_ENV, args.cdk_json)
@@ -228,7 +253,7 @@ def _environment(args: argparse.Namespace) -> EnvironmentConfig | None:
 
 def _read_definition(args: argparse.Namespace, config: EnvironmentConfig | None) -> dict:
     if config is not None:
-        text = local_definition(config, args.instance_count)
+        text = local_definition(config, args.instance_count, args.compute)
         return load_definition(text, f"the definition of environment {config.name}")
     path = args.definition
     if not path.is_file():
@@ -288,6 +313,13 @@ def _check_lake(path: Path, demo: bool) -> Path:
     return lake
 
 
+def _lambda_timeout(config: EnvironmentConfig | None) -> int:
+    """The Lambda steps' function timeout: the environment's, or the Lambda step's longest."""
+    if config is None:
+        return pipeline_definition.LAMBDA_STEP_MAX_SECONDS
+    return config.pipeline.lambda_timeout_seconds
+
+
 def _pipeline_name(config: EnvironmentConfig | None) -> str:
     return config.pipeline_name if config is not None else "forecast-local"
 
@@ -309,6 +341,7 @@ def run_command(args: argparse.Namespace) -> int:
         start_time=start_datetime(),
         parameter_values=parameter_values,
         pipeline_name=_pipeline_name(config),
+        lambda_timeout_seconds=_lambda_timeout(config),
         on_step=_print_progress,
         on_progress=_print_step_progress,
     )

@@ -2,9 +2,12 @@
 
 Each TrainingStep runs its real entry point, `python -m pipeline_code.steps.<module>` (read from
 the step's ContainerEntrypoint), in a subprocess with the step's resolved ContainerArguments and
-Environment. The working tree's `pipeline_code` and this interpreter's packages stand in for the
-job image's copy of them. The data bucket (whatever `s3://<bucket>` the steps' `--data-root`
-names) maps onto the lake folder, so a `Std:JsonGet` by S3 URI reads the file the step wrote there.
+Environment. Each LambdaStep runs its function's handler (`pipeline_code.lambda_handler`, the job
+image's Lambda entry point) in a subprocess, with the step's resolved inputs as the event and the
+function's timeout; the handler runs the same entry point. The working tree's `pipeline_code`
+and this interpreter's packages stand in for the job image's copy of them. The data bucket
+(whatever `s3://<bucket>` the steps' `--data-root` names) maps onto the lake folder, so a
+`Std:JsonGet` by S3 URI reads the file the step wrote there.
 A job's model artifacts (empty here) and warm pools have no local counterpart.
 
 Steps run in a topological order of their DependsOn and data references. A ConditionStep runs its
@@ -34,6 +37,7 @@ from local_run.expressions import (
     Scope,
     all_conditions_hold,
     referenced_steps,
+    resolve,
     resolve_text,
 )
 from local_run.lake import LakeMapping
@@ -89,6 +93,9 @@ class RunRequest:
     # Looked up when the request is made, so tests can point it at a stand-in package.
     repo_root: Path = field(default_factory=lambda: REPO_ROOT)
     on_step: Callable[[StepRecord], None] = lambda record: None
+    lambda_timeout_seconds: float = 600
+    """A Lambda step's function timeout (`pipeline.lambda_timeout_seconds`): the definition names
+    only the function."""
     on_progress: Callable[[str, str], None] = lambda step, text: None
     """Called with a step's name and its newest progress ('2,400/10,000 series (24%), about 3 min
     left', summed over its instances) while it runs, at most every `progress.EVERY_SECONDS`."""
@@ -219,21 +226,15 @@ class _Execution:
     def _data_bucket(self, definition: Mapping[str, Any]) -> str:
         """The `s3://<bucket>` the steps' --data-root names: that bucket is the lake."""
         for step, where in _job_steps(definition["Steps"], "Steps"):
-            arguments = (
-                step.get("Arguments", {})
-                .get("AlgorithmSpecification", {})
-                .get("ContainerArguments", [])
-            )
+            arguments = [value for _, value in step_arguments(step, where)]
             for i, value in enumerate(arguments[:-1]):
                 if value == "--data-root":
-                    root = resolve_text(
-                        arguments[i + 1], self.scope, f"{where}.ContainerArguments[{i + 1}]"
-                    )
+                    root = resolve_text(arguments[i + 1], self.scope, f"{where} --data-root")
                     match = re.fullmatch(r"(s3://[^/]+)/?", root)
                     if not match:
                         raise DefinitionError(where, f"--data-root {root!r} is not s3://<bucket>")
                     return match.group(1)
-        raise DefinitionError("Steps", "no training step passes --data-root s3://<bucket>")
+        raise DefinitionError("Steps", "no job or Lambda step passes --data-root s3://<bucket>")
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -246,6 +247,7 @@ class _Execution:
         kind = step.get("Type")
         runners: dict[str, Callable[[Mapping[str, Any], str], None]] = {
             "Training": self._run_training,
+            "Lambda": self._run_lambda,
             "Condition": self._run_condition,
             "Fail": self._run_fail,
         }
@@ -290,10 +292,36 @@ class _Execution:
             module,
             *self._arguments(algorithm.get("ContainerArguments", []), where),
         ]
-        record = self._begin(name, "Training")
-        started = time.monotonic()
         count = instance_count(arguments, where)
-        environment = self._environment(arguments, where)
+        self._run_command(name, "Training", command, count, self._environment(arguments, where))
+
+    def _run_lambda(self, step: Mapping[str, Any], where: str) -> None:
+        """A Lambda step: the step's function handler, with the step's resolved inputs as its
+        event and the function's timeout, in a process of its own (the function's sandbox)."""
+        event = {
+            key: self._lambda_input(value, f"{where}.Arguments.{key}")
+            for key, value in step.get("Arguments", {}).items()
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "pipeline_code.lambda_handler",
+            json.dumps(event),
+            "--timeout-seconds",
+            str(self.request.lambda_timeout_seconds),
+        ]
+        self._run_command(step["Name"], "Lambda", command, 1, self._environment({}, where))
+
+    def _lambda_input(self, value: Any, where: str) -> Any:
+        """An input as the service passes it: resolved, a number staying a number."""
+        resolved = resolve(value, self.scope, where)
+        return self.lake.map_argument(resolved) if isinstance(resolved, str) else resolved
+
+    def _run_command(
+        self, name: str, kind: str, command: list[str], count: int, environment: dict[str, str]
+    ) -> None:
+        record = self._begin(name, kind)
+        started = time.monotonic()
         relay = _ProgressRelay(name, count, self.request.on_progress)
         results = run_instances(command, count, environment, self.request.repo_root, relay.read)
         for rank, result in enumerate(results):
@@ -509,10 +537,21 @@ def _tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-_STDERR_TAIL_LINES:])
 
 
+def step_arguments(step: Mapping[str, Any], where: str) -> list[tuple[str, Any]]:
+    """(where, value) of each argument a job or Lambda step passes to its entry point, in order:
+    a job's ContainerArguments, a Lambda step's `arg_NNN` inputs."""
+    arguments = step.get("Arguments", {})
+    if step.get("Type") == "Lambda":
+        keys = sorted(key for key in arguments if re.fullmatch(r"arg_\d{3}", key))
+        return [(f"{where}.Arguments.{key}", arguments[key]) for key in keys]
+    listed = arguments.get("AlgorithmSpecification", {}).get("ContainerArguments", [])
+    return [(f"{where}.ContainerArguments[{i}]", value) for i, value in enumerate(listed)]
+
+
 def _job_steps(steps: list[Any], where: str) -> Iterator[tuple[Mapping[str, Any], str]]:
     for i, step in enumerate(steps):
         step_where = f"{where}[{step.get('Name', i)}]"
-        if step.get("Type") == "Training":
+        if step.get("Type") in ("Training", "Lambda"):
             yield step, step_where
         if step.get("Type") == "Condition":
             for branch in ("IfSteps", "ElseSteps"):

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, GroupedMetadata, Gt, Le
@@ -197,6 +197,13 @@ class PipelineConfig(_Section):
     instance_count: Annotated[int, IntegerIn(1, shards.BUCKETS)] = 1
     # Seconds each step's instance waits in a SageMaker warm pool for the next step; 0 = none.
     keep_alive_seconds: Annotated[int, IntegerIn(0, 3600)] = 300
+    # Where the six steps run: SageMaker training jobs (any size) or Lambda functions from the
+    # same image (starts in seconds; one instance, Lambda's memory and the Lambda step's time).
+    compute: Literal["training", "lambda"] = "training"
+    # With compute lambda: each function's memory (Lambda gives CPU in proportion) and the most
+    # time a step may take (the Lambda step waits at most 600 s; synth refuses more).
+    lambda_memory_mb: Annotated[int, IntegerIn(128, 10240)] = 4096
+    lambda_timeout_seconds: Annotated[int, IntegerIn(1, 900)] = 600
     # The source contract and plausibility checks (README: "Data checks").
     source_timezone: TimeZone = "Asia/Tokyo"
     max_missing_days: Annotated[int, IntegerIn(0, 365)] = 2

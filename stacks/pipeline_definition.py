@@ -56,7 +56,10 @@ PLACEHOLDERS: Mapping[str, str] = {
     "data_bucket": "PLACEHOLDER-DATA-BUCKET",
     "glue_database": "PLACEHOLDER_GLUE_DATABASE",
     "athena_workgroup": "PLACEHOLDER_ATHENA_WORKGROUP",
-}
+    **{f"function_{module}": f"PLACEHOLDER-FUNCTION-{module.upper()}-ARN" for module in (
+        "extract", "preproc", "train", "evaluate", "predict", "postproc"
+    )},
+}  # fmt: skip
 
 JOB_OUTPUT_PREFIX = f"{run_folder.RUNS}/job-output"
 """Where SageMaker uploads each training job's (empty) model archive; steps write the run folder."""
@@ -112,6 +115,11 @@ class DefinitionSettings:
     max_runtime_seconds: int = 3600
     keep_alive_seconds: int = 300
     """How long each job's instance waits in a warm pool for the next step's job; 0 = no pool."""
+    compute: str = "training"
+    """`training`: each step a training job; `lambda`: each step a Lambda step invoking the
+    step's function (the same image), for runs whose work fits one function (`LAMBDA_LIMITS`)."""
+    lambda_memory_mb: int = 4096
+    lambda_timeout_seconds: int = 600
     source_timezone: str = "Asia/Tokyo"
     """The zone the source's naive `applied_at` values are in (Extract's source contract)."""
     max_missing_days: int = 2
@@ -181,10 +189,37 @@ def _setting_problems(settings: DefinitionSettings) -> list[str]:
             _is_company_day(item) for item in settings.company_days
         ),
         "rest_day must be a day's name": settings.rest_day in calendar_spec.REST_DAYS,
+        "compute must be training or lambda": settings.compute in COMPUTE_KINDS,
+        **(_lambda_problems(settings) if settings.compute == "lambda" else {}),
         "calendar_breaks must be known breaks": set(settings.calendar_breaks)
         <= set(calendar_spec.BREAKS),
     }
     return [problem for problem, ok in checks.items() if not ok]
+
+
+COMPUTE_KINDS = ("training", "lambda")
+LAMBDA_STEP_MAX_SECONDS = 600
+"""The longest a Lambda step waits for its function: "a maximum value of 10 minutes"
+(https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-steps-types.html#step-type-lambda,
+"Timeout and stopping behavior"); past it the step fails while the function runs on."""
+LAMBDA_MEMORY_MB = (128, 10240)
+"""Lambda's memory range (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
+
+
+def _lambda_problems(settings: DefinitionSettings) -> dict[str, bool]:
+    """What compute `lambda` cannot do: a function is one machine, and the Lambda step waits at
+    most LAMBDA_STEP_MAX_SECONDS for it."""
+    low, high = LAMBDA_MEMORY_MB
+    return {
+        "compute lambda runs every step in one function: instance_count must be 1 (or set"
+        " compute to training)": settings.instance_count == 1,
+        f"compute lambda: lambda_timeout_seconds must be 1-{LAMBDA_STEP_MAX_SECONDS}, the"
+        " longest a SageMaker Lambda step waits (or set compute to training)": 1
+        <= settings.lambda_timeout_seconds
+        <= LAMBDA_STEP_MAX_SECONDS,
+        f"compute lambda: lambda_memory_mb must be {low}-{high}, Lambda's range (or set compute"
+        " to training)": low <= settings.lambda_memory_mb <= high,
+    }
 
 
 def _is_company_day(item: str) -> bool:
@@ -666,11 +701,64 @@ def _fail_step(parameters: _Parameters) -> Any:
     )
 
 
+LAMBDA_STEP_KEY = "step"
+"""The Lambda step's input naming the step's module; its arguments follow as `arg_NNN` keys,
+because a Lambda step's inputs are one flat mapping of primitive values (the step-types page,
+"Inputs and outputs"), so the argument list is spread over numbered keys, in order."""
+
+
+def lambda_inputs(module: str, arguments: list[Any]) -> dict[str, Any]:
+    """The Lambda step's inputs: the step's module and its arguments, one key each, in order.
+    A numeric parameter goes as itself (the function turns every value into text), not as the
+    `Std:Join` a job argument needs, so every input is a primitive or a variable."""
+    from sagemaker.workflow.functions import Join
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Join) and value.on == "" and len(value.values) == 1:
+            return value.values[0]
+        return value
+
+    return {
+        LAMBDA_STEP_KEY: module,
+        **{f"arg_{i:03d}": plain(value) for i, value in enumerate(arguments)},
+    }
+
+
+def _lambda_step(
+    settings: DefinitionSettings,
+    parameters: _Parameters,
+    session: Any,
+    step_name: str,
+    depends_on: list[Any] | None = None,
+) -> Any:
+    """The step as a Lambda step invoking its function with the job's very arguments. Lambda
+    steps take no retry policy (the schema has none); Pipelines itself retries a throttled or
+    faulted invocation (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry-policy.html),
+    and a Lambda function has no instance capacity to wait for."""
+    from sagemaker.lambda_helper import Lambda
+    from sagemaker.workflow.lambda_step import LambdaStep
+
+    module = STEP_MODULES[step_name]
+    arguments = (
+        _common_arguments(settings, parameters) + _step_arguments(settings, parameters)[step_name]
+    )
+    return LambdaStep(
+        name=step_name,
+        # With an ARN and no code the helper only names the function: nothing is created.
+        lambda_func=Lambda(function_arn=PLACEHOLDERS[f"function_{module}"], session=session),
+        description=_STEP_DESCRIPTIONS[step_name],
+        inputs=lambda_inputs(module, arguments),
+        depends_on=depends_on,
+    )
+
+
 def _build_steps(settings: DefinitionSettings, parameters: _Parameters, session: Any) -> list[Any]:
     from sagemaker.workflow.condition_step import ConditionStep
 
     def step(name: str, after: Any = None) -> Any:
         depends_on = [after] if after is not None else None
+        if settings.compute == "lambda":
+            return _lambda_step(settings, parameters, session, name, depends_on)
         return _job_step(settings, parameters, session, name, depends_on)
 
     # Steps share files through the run folder, not step properties, so the order is explicit.
