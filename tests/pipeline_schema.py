@@ -57,7 +57,11 @@ def extended_schema(schema: dict[str, Any]) -> dict[str, Any]:
     and `ContainerArguments`, `Environment`, `ProfilerConfig` and the warm pool's
     `ResourceConfig.KeepAlivePeriodInSeconds` (all CreateTrainingJob members, which
     tests/infra/test_api_contract.py checks against the API model), and a retry policy's
-    `ExceptionType` as a list (the API's form). Everything else is validated as published.
+    `ExceptionType` as a list (the API's form), and a Lambda step among a condition's branch
+    steps (AWS's own example runs one there: aws/amazon-sagemaker-examples,
+    sagemaker-pipelines/tabular/lambda-step/sagemaker-pipelines-lambda-step.ipynb,
+    `if_steps=[step_create_model, step_deploy_lambda]`). Everything else is validated as
+    published; a Lambda step itself is validated as the schema defines it.
     """
     schema = copy.deepcopy(schema)
     definitions = schema["definitions"]
@@ -78,6 +82,9 @@ def extended_schema(schema: dict[str, Any]) -> dict[str, Any]:
         "properties": {"DisableProfiler": {"type": "boolean"}},
         "additionalProperties": False,
     }
+    condition = definitions["ConditionStep"]["properties"]["Arguments"]["properties"]
+    for branch in ("IfSteps", "ElseSteps"):
+        condition[branch]["items"]["oneOf"].append({"$ref": "#/definitions/LambdaStep"})
     exception_type = definitions["RetryPolicy"]["properties"]["ExceptionType"]
     definitions["RetryPolicy"]["properties"]["ExceptionType"] = {
         "type": "array",

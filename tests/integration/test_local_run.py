@@ -56,6 +56,12 @@ def content(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
 
 
+def last_execution_id(stdout: str) -> str:
+    return next(
+        line.split()[-1] for line in stdout.splitlines() if line.startswith("execution id")
+    )
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake with demo data up to the later date and that date's forecasts published."""
@@ -129,10 +135,14 @@ def test_the_report_lists_every_series_and_the_total_under_a_title_with_the_date
     assert f"forecast for {first} .. {last}, from data up to {LATER_DATE}" in parser.title
 
 
-def test_the_same_date_twice_gives_the_same_partition(lake: Path) -> None:
+def test_the_same_date_again_as_lambda_steps_gives_the_same_partition(lake: Path) -> None:
+    """Re-running a date replaces its partition with the same rows, also when the steps run as
+    Lambda steps (`pipeline.compute: lambda`) instead of training jobs."""
     before = {t: read_partition(lake, t, LATER_DATE) for t in ("forecasts", "forecast_metrics")}
-    result = run_local(lake, LATER_DATE)
+    result = run_local(lake, LATER_DATE, "--compute", "lambda")
     assert result.returncode == 0, result.stdout + result.stderr
+    logs = next(lake.glob(f"runs/{last_execution_id(result.stdout)}/logs"))
+    assert '"step": "train"' in (logs / "Train.log").read_text(), "ran through the handler"
     for table, frame in before.items():
         after = read_partition(lake, table, LATER_DATE)
         pd.testing.assert_frame_equal(content(after), content(frame))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib
 import io
 import json
@@ -332,14 +333,28 @@ def test_fail_message_carries_the_metrics_and_thresholds(definition: dict[str, A
 # --- placeholders --------------------------------------------------------------------------------
 
 
-def test_every_placeholder_appears_and_none_contains_another(definition_json: str) -> None:
+@pytest.fixture(scope="module")
+def lambda_definition_json() -> str:
+    return build_definition(dataclasses.replace(SETTINGS, compute="lambda"))
+
+
+def test_every_placeholder_appears_and_none_contains_another(
+    definition_json: str, lambda_definition_json: str
+) -> None:
+    """The jobs' role and image in the training definition, the functions in the Lambda one."""
     for name, placeholder in PLACEHOLDERS.items():
-        assert placeholder in definition_json, name
+        where = lambda_definition_json if name.startswith("function_") else definition_json
+        assert placeholder in where, name
         others = [p for other, p in PLACEHOLDERS.items() if other != name]
         assert not any(placeholder in other for other in others), name
 
 
-def test_placeholders_sit_where_a_string_replacement_is_safe(definition: dict[str, Any]) -> None:
+@pytest.mark.parametrize("compute", ["training", "lambda"])
+def test_placeholders_sit_where_a_string_replacement_is_safe(
+    compute: str, definition: dict[str, Any], lambda_definition_json: str
+) -> None:
+    if compute == "lambda":
+        definition = json.loads(lambda_definition_json)
     strings: list[str] = []
 
     def collect(node: Any) -> None:
