@@ -57,9 +57,7 @@ def content(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def last_execution_id(stdout: str) -> str:
-    return next(
-        line.split()[-1] for line in stdout.splitlines() if line.startswith("execution id")
-    )
+    return next(line.split()[-1] for line in stdout.splitlines() if line.startswith("execution id"))
 
 
 @pytest.fixture(scope="module")
