@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_code import lambda_handler
 from stacks.pipeline_definition import STEP_MODULES, DefinitionSettings, build_definition
 
 CONTEXT = Path(__file__).resolve().parents[2] / "pipeline_code"
@@ -112,6 +113,28 @@ def test_each_step_entry_command_runs_in_the_image_layout(tmp_path: Path, step: 
         check=True,
     )
     assert loaded.stdout.strip().startswith(str(python_path)), "ran the image's copy"
+
+
+def test_the_lambda_entry_runs_a_step_in_the_image_layout(tmp_path: Path) -> None:
+    """A function from the image starts the runtime interface client with the handler, which
+    runs the step's module from the image's copy of the package."""
+    python_path = build_layout(tmp_path / "image") / environment_value("PYTHONPATH").lstrip("/")
+    environment = {**os.environ, "PYTHONPATH": str(python_path)}
+    module, _, function = lambda_handler.HANDLER.rpartition(".")
+    entry = lambda_handler.LAMBDA_ENTRYPOINT
+    resolved = subprocess.run(
+        [sys.executable, "-c", f"import {entry[-1]}, {module} as m; print(m.{function}.__module__,"
+         f" m.__file__)"],
+        env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert resolved.stdout.split() == [module, str(python_path / "pipeline_code/lambda_handler.py")]
+    event = {"step": "extract", "arg_000": "--help"}
+    invoked = subprocess.run(
+        [sys.executable, "-m", module, json.dumps(event), "--timeout-seconds", "120"],
+        env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert invoked.returncode == 0, invoked.stderr
+    assert "--execution-id" in invoked.stdout and '"step": "extract"' in invoked.stdout
 
 
 def test_the_image_copies_exactly_the_job_package() -> None:
