@@ -58,6 +58,7 @@ class FailedStep:
     reason: str
     job_name: str
     logs_url: str
+    log_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,12 @@ def build_report(
         failed_steps=failed_steps,
         failure_reason=failure_reason,
         execution_url=studio_execution_url(settings.studio_domain_id, region, pipeline, exec_id),
-        # The steps run as training jobs named pipelines-<execution id>-<step>-<suffix>, so one
-        # stream-name prefix lists the logs of every job of this execution.
+        # Training jobs are named pipelines-<execution id>-<step>-<suffix>, so one stream-name
+        # prefix lists the logs of every job of this execution; Lambda steps (compute lambda)
+        # log per function, which each failed step links to.
         execution_logs_url=(
             logs_url(region, "/aws/sagemaker/TrainingJobs", f"pipelines-{exec_id}")
-            if exec_id and region
+            if exec_id and region and not _ran_as_functions(failed_steps)
             else ""
         ),
         rerun_command=rerun_command(
@@ -227,17 +229,43 @@ def _failed_step(step: dict[str, Any], region: str) -> FailedStep:
         name=str(step.get("StepDisplayName") or step.get("StepName") or "?"),
         reason=str(reason),
         job_name=job_name,
-        logs_url=logs_url(region, log_group, f"{job_name}/") if job_name and region else "",
+        logs_url=(
+            logs_url(region, log_group, _stream_prefix(log_group, job_name, step))
+            if job_name and region
+            else ""
+        ),
+        log_group=log_group,
     )
 
 
+def _stream_prefix(log_group: str, job_name: str, step: dict[str, Any]) -> str:
+    """A job's streams start with its name; a function's with the UTC day it ran
+    (`YYYY/MM/DD/[version]...`), which narrows the list to the failing run's day."""
+    if not log_group.startswith("/aws/lambda/"):
+        return f"{job_name}/"
+    started = step.get("StartTime")
+    if isinstance(started, dt.datetime):
+        return started.astimezone(dt.UTC).strftime("%Y/%m/%d/")
+    return ""
+
+
 def _job_of(metadata: dict[str, Any]) -> tuple[str, str]:
-    """(job name, log group) of the job behind a step, or ("", "") for steps without one."""
+    """(job or function name, log group) behind a step, or ("", "") for steps without one. A
+    Lambda step's function logs to Lambda's default group, `/aws/lambda/<function name>`
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html)."""
     for key, (arn_marker, log_group) in _JOB_LOG_GROUPS.items():
         arn = str((metadata.get(key) or {}).get("Arn") or "")
         if arn_marker in arn:
             return arn.split(arn_marker, 1)[1], log_group
+    function_arn = str((metadata.get("Lambda") or {}).get("Arn") or "")
+    if ":function:" in function_arn:
+        name = function_arn.split(":function:", 1)[1].split(":", 1)[0]
+        return name, f"/aws/lambda/{name}"
     return "", ""
+
+
+def _ran_as_functions(failed_steps: tuple[FailedStep, ...]) -> bool:
+    return any(step.log_group.startswith("/aws/lambda/") for step in failed_steps)
 
 
 def read_execution_failure_reason(sagemaker: SageMakerReader, execution_arn: str) -> str:

@@ -104,7 +104,8 @@ def _failed_step_text(step: FailedStep) -> str:
     reason = step.reason or "(no reason given by SageMaker)"
     text = f"*Failed step:* `{_escape(step.name)}`"
     if step.job_name:
-        text += f"  (job `{_escape(step.job_name)}`)"
+        kind = "function" if step.log_group.startswith("/aws/lambda/") else "job"
+        text += f"  ({kind} `{_escape(step.job_name)}`)"
     return f"{text}\n*Reason*\n{_code(_truncate(reason, _REASON_MAX))}"
 
 

@@ -504,6 +504,36 @@ def test_gate_failure_reason_comes_from_the_fail_step(harness: Harness) -> None:
     assert "mase 1.31 &gt; max_mase 1.2" in text  # Slack's control characters escaped
 
 
+def test_a_failed_lambda_step_links_its_functions_log_of_that_day(harness: Harness) -> None:
+    """With compute lambda a step is a function: its reason is the handler's line, its logs are
+    the function's log group, narrowed to the day the step ran (UTC)."""
+    import datetime as dt
+
+    function = "forecast-prod-train"
+    harness.sagemaker = StepsStub(
+        steps=[
+            {
+                "StepName": "Train",
+                "StepStatus": "Failed",
+                "StartTime": dt.datetime(2024, 5, 1, 18, 3, tzinfo=dt.UTC),
+                "FailureReason": "ERROR train: stopped after 585 s, near the Lambda function's"
+                " 600 s limit; ... set pipeline.compute to training",
+                "Metadata": {
+                    "Lambda": {
+                        "Arn": f"arn:aws:lambda:ap-northeast-1:123456789012:function:{function}"
+                    }
+                },
+            }
+        ]
+    )
+    harness.run(sns_envelope(execution_event("Failed")))
+    text = harness.posted_text()
+    assert "*Failed step:* `Train`" in text and f"(function `{function}`)" in text
+    assert "set pipeline.compute to training" in text
+    assert f"$252Faws$252Flambda$252F{function}$3FlogStreamNameFilter$3D2024$252F05$252F01" in text
+    assert "TrainingJobs" not in text, "no link to training-job logs nobody wrote"
+
+
 def test_execution_failure_without_a_failed_step_uses_the_execution_reason(
     harness: Harness,
 ) -> None:
