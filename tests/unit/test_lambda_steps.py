@@ -329,3 +329,16 @@ def test_the_local_runner_fails_the_run_with_the_functions_error(tmp_path: Path)
     outcome = run(lambda_definition("--no-such-option"), tmp_path)
     assert outcome.failed_step == "Extract"
     assert "ERROR extract: exited with code 2" in (outcome.failure or "")
+
+
+def test_the_local_run_refuses_lambda_steps_on_several_instances(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local_run.cli import main
+
+    arguments = ["run", "--lake", str(tmp_path), "--date", "2026-11-30"]
+    code = main([*arguments, "--compute", "lambda", "--instance-count", "2"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "instance_count must be 1" in error and "--compute" in error
+    assert not any(tmp_path.iterdir()), "refused before any work"
