@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -113,12 +115,15 @@ def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     call = step_call(event)
     budget = context.get_remaining_time_in_millis() / 1000 - STOP_MARGIN_SECONDS
     started = time.monotonic()
-    process = subprocess.Popen(call.command, stderr=subprocess.PIPE, text=True)
+    # A session of its own, so that stopping the step stops its worker processes too.
+    process = subprocess.Popen(
+        call.command, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     errors = _ErrorLines(process.stderr, sys.stderr)
     try:
         process.wait(timeout=max(budget, 0))
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise StepTimedOut(_timed_out(call.module, time.monotonic() - started, context)) from None
     finally:

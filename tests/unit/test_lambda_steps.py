@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing.synchronize
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +233,32 @@ def test_a_step_near_the_functions_timeout_is_stopped_and_says_to_switch_to_trai
     assert message.startswith("ERROR train: stopped after 1 s")
     assert "set pipeline.compute to training" in message and "\n" not in message
     assert context.get_remaining_time_in_millis() > 5000, "stopped before Lambda would have"
+
+
+def test_stopping_a_step_stops_its_worker_processes_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    marker = tmp_path / "worker.pid"
+    fake_step(
+        monkeypatch,
+        "import subprocess, sys, time;"
+        " worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+        " stderr=subprocess.DEVNULL);"
+        f" open({str(marker)!r}, 'w').write(str(worker.pid)); time.sleep(60)",
+    )
+    with pytest.raises(StepTimedOut):
+        handle(event("train"), LocalContext(lambda_handler.STOP_MARGIN_SECONDS + 2))
+    worker = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        if Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
+            break  # killed, waiting for its parent to reap it
+        time.sleep(0.1)
+    stat = Path(f"/proc/{worker}/stat")
+    alive = stat.exists() and stat.read_text().split()[2] != "Z"
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker ran on after its step was stopped"
 
 
 def test_a_step_near_the_functions_memory_warns(capsys: pytest.CaptureFixture[str]) -> None:
