@@ -428,10 +428,10 @@ def test_an_unsupported_step_type_is_a_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     definition = gated_definition()
-    definition["Steps"].append({"Name": "Notify", "Type": "Lambda", "Arguments": {}})
+    definition["Steps"].append({"Name": "Notify", "Type": "Callback", "Arguments": {}})
     code = run_cli(definition, tmp_path / "lake", stand_in_repo, monkeypatch=monkeypatch)
     assert code == cli.EXIT_BAD_INPUT
-    assert "Steps[Notify]: step type 'Lambda' is not supported" in capsys.readouterr().err
+    assert "Steps[Notify]: step type 'Callback' is not supported" in capsys.readouterr().err
 
 
 def test_dependency_cycles_and_unknown_dependencies_are_named(
@@ -461,7 +461,7 @@ def test_a_definition_without_a_data_root_is_refused(tmp_path: Path) -> None:
     request = RunRequest(
         definition=definition, lake=tmp_path, execution_id="e", start_time="", parameter_values={}
     )
-    with pytest.raises(DefinitionError, match="no training step passes --data-root"):
+    with pytest.raises(DefinitionError, match="no job or Lambda step passes --data-root"):
         execute(request)
 
 
