@@ -15,11 +15,12 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks import pipeline_definition as definition
+from stacks.config import ConfigError
 from stacks.python_function import LOG_RETENTION
 from stacks.step_functions import EPHEMERAL_STORAGE_MIB, HANDLER
 from tests.infra.api_contract import job_steps
 from tests.infra.cfn import deployed_definition_body, resolve, resource_types
-from tests.infra.conftest import SynthesizedApp, environment, synth_stacks
+from tests.infra.conftest import SynthesizedApp, environment
 
 LAMBDA_RESERVED_KEYS = frozenset(
     {
@@ -262,16 +263,33 @@ def test_the_pipeline_waits_for_the_roles_policy(template: Template) -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"instance_count": 2}, r"compute lambda runs every step in one function: instance_count"),
-        ({"lambda_timeout_seconds": 700}, r"lambda_timeout_seconds must be 1-600"),
+        (
+            {"instance_count": 2},
+            "environments.prod.pipeline.instance_count: expected 1 with compute lambda (one"
+            " function runs each step), or compute training, got 2",
+        ),
+        (
+            {"lambda_timeout_seconds": 700},
+            "environments.prod.pipeline.lambda_timeout_seconds: expected at most 600 with compute"
+            " lambda (the longest a SageMaker Lambda step waits), or compute training, got 700",
+        ),
     ],
 )
 def test_synth_refuses_what_a_lambda_step_cannot_run(
     overrides: dict[str, Any], expected: str
 ) -> None:
-    config = environment("prod", pipeline={"compute": "lambda", **overrides})
-    with pytest.raises(ValueError, match=expected):
-        synth_stacks(config)
+    """Refused while the configuration is read (app.py prints the one line), before any stack;
+    the same settings under compute training are fine."""
+    with pytest.raises(ConfigError) as refused:
+        environment("prod", pipeline={"compute": "lambda", **overrides})
+    assert str(refused.value) == expected
+    environment("prod", pipeline={"compute": "training", **overrides})
+
+
+def test_the_definition_refuses_them_too() -> None:
+    """A second guard for what builds settings without the configuration."""
+    with pytest.raises(ValueError, match=r"instance_count must be 1"):
+        definition.DefinitionSettings(pipeline_name="p", compute="lambda", instance_count=2)
 
 
 def test_cdk_nag_reports_no_finding(prod_lambda: SynthesizedApp) -> None:
