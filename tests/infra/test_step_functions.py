@@ -20,7 +20,7 @@ from stacks.python_function import LOG_RETENTION
 from stacks.step_functions import EPHEMERAL_STORAGE_MIB, HANDLER
 from tests.infra.api_contract import job_steps
 from tests.infra.cfn import deployed_definition_body, resolve, resource_types
-from tests.infra.conftest import SynthesizedApp, environment
+from tests.infra.conftest import REPO, SynthesizedApp, environment
 
 LAMBDA_RESERVED_KEYS = frozenset(
     {
@@ -113,7 +113,8 @@ def test_functions_run_the_job_image_with_the_handler(
     pipeline = prod_lambda.stacks["pipeline"]
     image_uri = _resolved(template, pipeline.resolve(pipeline.image.image_uri))  # type: ignore[attr-defined]
     manifest = json.loads((prod_lambda.assembly / "Forecast-prod-Pipeline.assets.json").read_text())
-    assert len(manifest["dockerImages"]) == 1
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["platform"] == "linux/amd64"
     for function in functions.values():
         properties = function["Properties"]
         assert properties["PackageType"] == "Image"
@@ -124,6 +125,21 @@ def test_functions_run_the_job_image_with_the_handler(
             "Command": [HANDLER],
         }
         assert "Runtime" not in properties and "Handler" not in properties
+
+
+def test_the_image_has_what_the_entry_point_names() -> None:
+    """The official Python image keeps its interpreter at /usr/local/bin (the entry point is an
+    absolute path, as Lambda asks), and the job image's pins include the runtime interface
+    client."""
+    job_image = REPO / "pipeline_code"
+    (base,) = [
+        line.split()[1]
+        for line in (job_image / "Dockerfile").read_text().splitlines()
+        if line.startswith("FROM ")
+    ]
+    assert base.startswith("public.ecr.aws/docker/library/python:"), base
+    pins = (job_image / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("awslambdaric==") for line in pins)
 
 
 def test_the_handler_named_is_the_images_handler() -> None:
