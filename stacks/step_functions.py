@@ -86,8 +86,15 @@ class StepFunctions(Construct):
 
     def _function(self, step: str, module: str) -> lambda_.DockerImageFunction:
         config = self._config
+        name = function_name(config, module)
         log_group = logs.LogGroup(
-            self, f"{step}Logs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY
+            self,
+            f"{step}Logs",
+            # Lambda's own naming, so that an operator (or a message linking to a failed step's
+            # log) finds the group from the function's name.
+            log_group_name=f"/aws/lambda/{name}",
+            retention=LOG_RETENTION,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         role = role_writing_to(
             self,
@@ -115,7 +122,7 @@ class StepFunctions(Construct):
         function = lambda_.DockerImageFunction(
             self,
             step,
-            function_name=function_name(config, module),
+            function_name=name,
             description=(
                 f"{config.pipeline_name} {step}: python -m pipeline_code.steps.{module} in the"
                 " job image"

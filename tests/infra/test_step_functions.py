@@ -176,6 +176,10 @@ def test_each_function_logs_to_its_own_group_kept_as_the_others(
     assert len(set(used)) == 6 and set(used) <= set(groups)
     days = {"THREE_MONTHS": 90}[LOG_RETENTION.name]
     assert all(groups[g]["Properties"]["RetentionInDays"] == days for g in used)
+    for function in functions.values():
+        group = groups[function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
+        name = function["Properties"]["FunctionName"]
+        assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{name}"
 
 
 # -- the roles -----------------------------------------------------------------------------------
