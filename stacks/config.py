@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pipeline_code import calendar_spec, shards
+from stacks.pipeline_definition import LAMBDA_STEP_MAX_SECONDS
 
 PROJECT = "forecast"
 
@@ -170,6 +171,16 @@ class _MissingKey(ValueError):
         self.key = key
 
 
+class _InvalidKey(ValueError):
+    """Raised by a model validator for a key whose value another key rules out."""
+
+    def __init__(self, key: str, expected: str, value: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.expected = expected
+        self.value = value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -217,6 +228,27 @@ class PipelineConfig(_Section):
     accuracy_max_mase_ratio: Annotated[float, NumberIn(100.0)] = 1.5
     accuracy_coverage_band: Annotated[float, NumberIn(0.5)] = 0.1
     accuracy_min_points: Annotated[int, IntegerIn(1, 10000)] = 14
+
+    @model_validator(mode="after")
+    def _fits_a_lambda_step(self) -> PipelineConfig:
+        """What compute lambda cannot run is refused here, naming the key, before any synth
+        (the definition's settings check the same: `pipeline_definition._lambda_problems`)."""
+        if self.compute != "lambda":
+            return self
+        if self.instance_count != 1:
+            raise _InvalidKey(
+                "instance_count",
+                "1 with compute lambda (one function runs each step), or compute training",
+                self.instance_count,
+            )
+        if self.lambda_timeout_seconds > LAMBDA_STEP_MAX_SECONDS:
+            raise _InvalidKey(
+                "lambda_timeout_seconds",
+                f"at most {LAMBDA_STEP_MAX_SECONDS} with compute lambda (the longest a SageMaker"
+                " Lambda step waits), or compute training",
+                self.lambda_timeout_seconds,
+            )
+        return self
 
 
 class CompanyDaysConfig(_Section):
@@ -364,6 +396,10 @@ def _message(root: str, error: Any) -> str:
         return f"{_key_path(root, loc)}: expected a mapping, got {type(value).__name__}"
     if kind == "value_error" and isinstance(error.get("ctx", {}).get("error"), _MissingKey):
         return f"{_key_path(root, (*loc, error['ctx']['error'].key))}: missing"
+    if kind == "value_error" and isinstance(error.get("ctx", {}).get("error"), _InvalidKey):
+        invalid = error["ctx"]["error"]
+        where = _key_path(root, (*loc, invalid.key))
+        return f"{where}: expected {invalid.expected}, got {invalid.value!r}"
     return f"{_key_path(root, loc)}: {error['msg']}, got {value!r}"
 
 

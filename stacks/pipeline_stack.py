@@ -1,7 +1,8 @@
 """Pipeline stack, the wiring of four parts: the job image (built by `cdk deploy` from
 `pipeline_code/Dockerfile`), the least-privilege role (`stacks.pipeline_role`), the SageMaker
 Pipeline built from `stacks.pipeline_definition`, and the daily schedule that starts it
-(`stacks.daily_schedule`)."""
+(`stacks.daily_schedule`). With `pipeline.compute: lambda`, a fifth: the six step functions from
+the same image (`stacks.step_functions`), which the definition's Lambda steps invoke."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from stacks.config import EnvironmentConfig
 from stacks.daily_schedule import DailySchedule
 from stacks.data_stack import DataStack
 from stacks.pipeline_role import PipelineRole
+from stacks.step_functions import StepFunctions
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
@@ -45,6 +47,18 @@ class PipelineStack(cdk.Stack):
             # SageMaker's ml.* instances of the configured families are x86_64.
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
+        self.step_functions = (
+            StepFunctions(
+                self,
+                "StepFunctions",
+                config=config,
+                data=data,
+                bucket_name=self.bucket_name,
+                image=self.image,
+            )
+            if config.pipeline.compute == "lambda"
+            else None
+        )
         self.role = PipelineRole(
             self,
             "PipelineRole",
@@ -52,6 +66,7 @@ class PipelineStack(cdk.Stack):
             data=data,
             bucket_name=self.bucket_name,
             image_repository_arn=self.image.repository.repository_arn,
+            step_function_arns=list(self._functions_by_module().values()),
         )
         self.definition_body = self._definition_body()
         self.pipeline = sagemaker.CfnPipeline(
@@ -70,6 +85,15 @@ class PipelineStack(cdk.Stack):
         self.schedule = DailySchedule(self, "Schedule", config=config, key=data.key)
         cdk.CfnOutput(self, "PipelineName", value=config.pipeline_name)
 
+    def _functions_by_module(self) -> dict[str, str]:
+        """The step functions' ARNs by step module; none with compute training."""
+        if self.step_functions is None:
+            return {}
+        return {
+            module: function.function_arn
+            for module, function in self.step_functions.functions.items()
+        }
+
     def _definition_body(self) -> str:
         built = pipeline_definition.build_definition(
             pipeline_definition.environment_settings(self.config)
@@ -85,5 +109,8 @@ class PipelineStack(cdk.Stack):
                 "data_bucket": self.bucket_name,
                 "glue_database": self.data.database_name,
                 "athena_workgroup": self.data.workgroup.name or "",
+                **{
+                    f"function_{module}": arn for module, arn in self._functions_by_module().items()
+                },
             },
         )

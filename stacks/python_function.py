@@ -58,7 +58,7 @@ class PythonFunction(lambda_.Function):
             retention=LOG_RETENTION,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-        role = _role_writing_to(scope, f"{prefix}Role", role_description, log_group)
+        role = role_writing_to(scope, f"{prefix}Role", role_description, log_group)
         for statement in statements:
             role.add_to_policy(statement)
         super().__init__(
@@ -91,18 +91,23 @@ class PythonFunction(lambda_.Function):
         """Make the function wait for the policies its first invocation needs, and drop its
         DependsOn on the role: the role's GetAtt already orders that (cfn-lint W3005), while a
         separate iam.Policy would otherwise not be waited for."""
-        cfn_function = self.node.default_child
-        assert isinstance(cfn_function, cdk.CfnResource)
-        stack = cdk.Stack.of(self)
-        logical_ids = []
-        for policy in [self.default_policy, *extra_policies]:
-            cfn_policy = policy.node.default_child
-            assert isinstance(cfn_policy, cdk.CfnResource)
-            logical_ids.append(stack.get_logical_id(cfn_policy))
-        cfn_function.add_override("DependsOn", logical_ids)
+        depend_only_on(self, [self.default_policy, *extra_policies])
 
 
-def _role_writing_to(
+def depend_only_on(function: lambda_.Function, policies: Sequence[IConstruct]) -> None:
+    """Set the function's DependsOn to exactly these policies (see `depend_only_on_policies`)."""
+    cfn_function = function.node.default_child
+    assert isinstance(cfn_function, cdk.CfnResource)
+    stack = cdk.Stack.of(function)
+    logical_ids = []
+    for policy in policies:
+        cfn_policy = policy.node.default_child
+        assert isinstance(cfn_policy, cdk.CfnResource)
+        logical_ids.append(stack.get_logical_id(cfn_policy))
+    cfn_function.add_override("DependsOn", logical_ids)
+
+
+def role_writing_to(
     scope: Construct, construct_id: str, description: str, log_group: logs.ILogGroup
 ) -> iam.Role:
     role = iam.Role(

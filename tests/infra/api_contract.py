@@ -11,6 +11,7 @@ SageMaker at run time and skipped here.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -160,15 +161,87 @@ def job_steps(steps: list[Any], where: str = "Steps") -> Iterator[tuple[Mapping[
 
 
 def definition_violations(definition: Mapping[str, Any]) -> list[str]:
-    """Every job step's Arguments against its create call, as SageMaker will send them."""
+    """Every job step's Arguments against its create call, and every Lambda step's invocation
+    against Lambda's Invoke, as SageMaker will send them."""
     problems = []
     for step, where in job_steps(definition.get("Steps", [])):
+        if step.get("Type") == "Lambda":
+            problems += lambda_step_violations(step, where)
+            continue
         if step.get("Type") not in JOB_OPERATIONS:
             problems.append(f"{where}: no API model known for step type {step.get('Type')!r}")
             continue
         operation, job_name = JOB_OPERATIONS[step["Type"]]
         request = {job_name: SERVICE_JOB_NAME, **step["Arguments"]}
         problems += violations(input_shape("sagemaker", operation), request, f"{where}.Arguments")
+    return problems
+
+
+# -- Lambda steps -------------------------------------------------------------------------------
+
+LAMBDA_FUNCTION_NAME_MAX = 64
+"""Invoke's FunctionName: the model's length limit is the full ARN's; "if you specify only the
+function name, it is limited to 64 characters in length"
+(https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html)."""
+LAMBDA_PAYLOAD_MAX_BYTES = {"RequestResponse": 6_000_000, "Event": 1_000_000}
+"""Invoke's payload limit by invocation type, 6 MB synchronous and 1 MB asynchronous
+(https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html,
+https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), in decimal
+megabytes to be safe. botocore's model gives the Payload blob no maximum, so the limit is
+written here. SageMaker does not document which type its Lambda step uses; both must hold."""
+EXPRESSION_MAX_CHARS = 1024
+"""The longest text a pipeline expression in a Lambda step's inputs can become: a pipeline
+parameter's value (StartPipelineExecution's Parameter.Value is at most 1024 characters in
+botocore's model); the execution variables used (execution id, start time) are far shorter."""
+_PRIMITIVES = (str, int, float)
+
+
+def _function_name(function_arn: str) -> str:
+    """The name inside `arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]`."""
+    parts = function_arn.split(":")
+    return parts[6] if len(parts) >= 7 and parts[5] == "function" else function_arn
+
+
+def lambda_payload_bytes(inputs: Mapping[str, Any]) -> int:
+    """The largest the step's event can be: its inputs as JSON, every pipeline expression
+    taken at EXPRESSION_MAX_CHARS characters."""
+    widest = {
+        key: "x" * EXPRESSION_MAX_CHARS if is_pipeline_expression(value) else value
+        for key, value in inputs.items()
+    }
+    return len(json.dumps(widest).encode())
+
+
+def lambda_step_violations(step: Mapping[str, Any], where: str) -> list[str]:
+    """A Lambda step's invocation against Lambda's Invoke: the function ARN (botocore's
+    FunctionName pattern and length, and the name's own limit), the inputs (flat primitives,
+    the step-types page's "Inputs and outputs") and the payload size."""
+    function_arn = step.get("FunctionArn")
+    if not isinstance(function_arn, str):
+        return [f"{where}.FunctionArn: expected the function's ARN, got {function_arn!r}"]
+    inputs = step.get("Arguments") or {}
+    payload = lambda_payload_bytes(inputs)
+    problems = [
+        f"{where}.Arguments: up to {payload} bytes, over the {kind} payload limit of {limit}"
+        for kind, limit in LAMBDA_PAYLOAD_MAX_BYTES.items()
+        if payload > limit
+    ]
+    return problems + _invoke_violations(function_arn, inputs, where)
+
+
+def _invoke_violations(function_arn: str, inputs: Mapping[str, Any], where: str) -> list[str]:
+    request = {"FunctionName": function_arn, "Payload": b"{}"}
+    problems = violations(input_shape("lambda", "Invoke"), request, f"{where}.Invoke")
+    name = _function_name(function_arn)
+    if len(name) > LAMBDA_FUNCTION_NAME_MAX:
+        problems.append(
+            f"{where}.FunctionArn: the name {name!r} has {len(name)} characters,"
+            f" at most {LAMBDA_FUNCTION_NAME_MAX} allowed"
+        )
+    for key, value in inputs.items():
+        flat = isinstance(value, _PRIMITIVES) and not isinstance(value, bool)
+        if not (flat or is_pipeline_expression(value)):
+            problems.append(f"{where}.Arguments.{key}: {value!r} is not a primitive value")
     return problems
 
 

@@ -15,6 +15,7 @@ _ARN_FORMATS = {
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
     "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
 }
 """How an `Fn::GetAtt [X, Arn]` looks for a resource of these types; others get a generic ARN."""
 

@@ -1,11 +1,14 @@
-"""The pipeline role allows every AWS call the steps make, and everything SageMaker itself does
-with it.
+"""The roles that run the steps allow every AWS call the steps make, and the pipeline role
+everything SageMaker itself does with it.
 
 The six steps run in order against moto with the prod definition's own arguments (deployed
 names: bucket, Glue database, Athena workgroup); every request that reaches the server is
 recorded, mapped to the IAM action and resource AWS authorizes it against (`iam_policy`), and
-checked against the synthesized role policy. What SageMaker does with the role is listed in
-`SERVICE_USES`, each with the documentation page it comes from (docs/iam.md shows the same table).
+checked against the synthesized role policy: the pipeline role with compute training, and each
+step function's role with compute lambda (the same recorded calls: the Lambda steps pass the
+jobs' very arguments, which a test here checks). What SageMaker does with the pipeline role is
+listed in `service_uses` and `lambda_service_uses`, each with the documentation page it comes
+from (docs/iam.md shows the same tables).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +27,21 @@ import pandas as pd
 import pytest
 from aws_cdk.assertions import Template
 
-from local_run.expressions import Scope, resolve_text
+from local_run.expressions import Scope, resolve, resolve_text
 from local_run.runner import typed_parameters
-from pipeline_code import storage, tables
+from pipeline_code import lambda_handler, run_folder, storage, tables
 from pipeline_code.errors import run_entry_point
 from stacks.data_stack import ATHENA_RESULTS_PREFIX
+from stacks.pipeline_definition import STEP_MODULES
 from tests.infra.api_contract import SERVICE_JOB_NAME, job_steps
 from tests.infra.cfn import (
     FAKE_ACCOUNT,
     deployed_definition_body,
     exported_values,
-    resolve,
     resource_types,
 )
-from tests.infra.conftest import environment, synth_stacks
+from tests.infra.cfn import resolve as resolve_cfn
+from tests.infra.conftest import SynthesizedApp, environment, synth_stacks
 from tests.infra.iam_policy import (
     Names,
     Permission,
@@ -71,14 +75,14 @@ def role_statements(prod: dict[str, cdk.Stack]) -> list[dict[str, Any]]:
     (policy,) = [p for k, p in policies.items() if k.startswith("PipelineRole")]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     exports = exported_values(Template.from_stack(prod["data"]), REGION)
-    return resolve(statements, {}, REGION, resource_types(template), exports)
+    return resolve_cfn(statements, {}, REGION, resource_types(template), exports)
 
 
 @pytest.fixture(scope="module")
 def names(prod: dict[str, cdk.Stack]) -> Names:
     data = prod["data"]
     types = resource_types(Template.from_stack(data))
-    data_key = resolve(data.resolve(data.key.key_arn), {}, REGION, types)
+    data_key = resolve_cfn(data.resolve(data.key.key_arn), {}, REGION, types)
     return Names(
         partition="aws",
         region=REGION,
@@ -95,7 +99,7 @@ def names(prod: dict[str, cdk.Stack]) -> Names:
 @pytest.fixture(scope="module")
 def prod_definition(prod: dict[str, cdk.Stack]) -> dict[str, Any]:
     return json.loads(
-        resolve(deployed_definition_body(Template.from_stack(prod["pipeline"])), {}, REGION)
+        resolve_cfn(deployed_definition_body(Template.from_stack(prod["pipeline"])), {}, REGION)
     )
 
 
@@ -164,18 +168,18 @@ def _scope(definition: dict[str, Any]) -> Scope:
     )
 
 
-def _run_job(step: dict[str, Any], scope: Scope) -> None:
-    """What the job does: its entry point with its arguments, then SageMaker's upload of the
-    job's model archive (empty here) to its output path, made with the same role."""
-    arguments = step["Arguments"]
-    algorithm = arguments["AlgorithmSpecification"]
-    module = algorithm["ContainerEntrypoint"][-1]
-    argv = [resolve_text(value, scope, step["Name"]) for value in algorithm["ContainerArguments"]]
+def _job_argv(step: Mapping[str, Any], scope: Scope) -> list[str]:
+    algorithm = step["Arguments"]["AlgorithmSpecification"]
+    return [resolve_text(value, scope, step["Name"]) for value in algorithm["ContainerArguments"]]
+
+
+def _run_job(step: Mapping[str, Any], scope: Scope) -> None:
+    """What the step's code does in its job: its entry point with its arguments. (SageMaker's
+    own upload of the job's empty model archive, made with the pipeline role, is in
+    `service_uses`: a step function makes none.)"""
+    module = step["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"][-1]
+    argv = _job_argv(step, scope)
     assert run_entry_point(importlib.import_module(module).main, argv) == 0, step["Name"]
-    output = arguments["OutputDataConfig"]["S3OutputPath"]
-    bucket, _, prefix = output.removeprefix("s3://").partition("/")
-    key = f"{prefix}/{SERVICE_JOB_NAME}/output/model.tar.gz"
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"")
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +274,108 @@ def test_a_resource_outside_the_grant_is_caught(
     ]
 
 
+# -- compute lambda: each step function's role, checked against the same calls -------------------
+
+
+@pytest.fixture(scope="module")
+def lambda_template(prod_lambda: SynthesizedApp) -> Template:
+    return Template.from_stack(prod_lambda.stacks["pipeline"])
+
+
+@pytest.fixture(scope="module")
+def function_role_statements(
+    prod_lambda: SynthesizedApp, lambda_template: Template
+) -> dict[str, list[dict[str, Any]]]:
+    """Each step function's role policy, resolved, by function name."""
+    exports = exported_values(Template.from_stack(prod_lambda.stacks["data"]), REGION)
+    types = resource_types(lambda_template)
+    policies = lambda_template.find_resources("AWS::IAM::Policy").values()
+    by_function = {}
+    for function in lambda_template.find_resources("AWS::Lambda::Function").values():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        (policy,) = [p for p in policies if p["Properties"]["Roles"] == [{"Ref": role}]]
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        name = function["Properties"]["FunctionName"]
+        by_function[name] = resolve_cfn(statements, {}, REGION, types, exports)
+    assert len(by_function) == 6
+    return by_function
+
+
+@pytest.fixture(scope="module")
+def lambda_definition(lambda_template: Template) -> dict[str, Any]:
+    return json.loads(resolve_cfn(deployed_definition_body(lambda_template), {}, REGION))
+
+
+def test_the_lambda_steps_pass_the_jobs_very_arguments(
+    prod_definition: dict[str, Any], lambda_definition: dict[str, Any]
+) -> None:
+    """What each step function's handler runs (its own reading of the resolved event) is the
+    command line of the step's job, so the calls recorded from the jobs' arguments are the
+    functions' calls too."""
+    scope = _scope(prod_definition)
+    jobs = {step["Name"]: step for step, _ in job_steps(prod_definition["Steps"])}
+    lambdas = [step for step, _ in job_steps(lambda_definition["Steps"])]
+    assert [step["Name"] for step in lambdas] == list(jobs) == list(STEP_MODULES)
+    for step in lambdas:
+        event = {k: resolve(v, scope, step["Name"]) for k, v in step["Arguments"].items()}
+        call = lambda_handler.step_call(event)
+        job = jobs[step["Name"]]
+        assert call.module == STEP_MODULES[step["Name"]]
+        assert job["Arguments"]["AlgorithmSpecification"]["ContainerEntrypoint"][-1] == (
+            f"pipeline_code.steps.{call.module}"
+        )
+        assert call.arguments == _job_argv(job, scope), step["Name"]
+
+
+def test_each_function_role_allows_every_call_the_steps_make(
+    step_calls: list[AwsCall],
+    names: Names,
+    function_role_statements: dict[str, list[dict[str, Any]]],
+) -> None:
+    for name, statements in function_role_statements.items():
+        assert denied(statements, step_calls, names) == [], name
+
+
+def test_function_roles_hold_the_pipeline_roles_data_statements_and_no_more(
+    role_statements: list[dict[str, Any]],
+    function_role_statements: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The very statements the training-mode pipeline role gives the jobs for the data, built
+    once (`StepDataAccess`); PutMetricData only in the environment's namespace, and writing to
+    the function's own log group."""
+    data_sids = {
+        "ListOwnPrefixes",
+        "ReadSource",
+        "ReadWriteRunsResultsAndStoredVersions",
+        "ReadAndReplacePublicationsAndRunHistory",
+        "UseDataKey",
+        "QueryInOwnWorkgroup",
+        "ReadSourceAndRegisterPublishedPartitions",
+        "DropSupersededVersions",
+    }
+    jobs = [s for s in role_statements if s["Sid"] in data_sids]
+    assert {s["Sid"] for s in jobs} == data_sids
+    for name, statements in function_role_statements.items():
+        by_sid = {s["Sid"]: s for s in statements}
+        assert set(by_sid) == data_sids | {"PublishGateMetrics", "WriteOwnLogs"}, name
+        assert [by_sid[s["Sid"]] for s in jobs] == jobs, name
+        metrics = by_sid["PublishGateMetrics"]
+        assert _actions(metrics) == ["cloudwatch:PutMetricData"]
+        namespaces = metrics["Condition"]["StringEquals"]["cloudwatch:namespace"]
+        assert namespaces == ["Forecast/forecast-prod-daily"], name
+        assert _actions(by_sid["WriteOwnLogs"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+def test_a_function_role_without_a_data_permission_is_caught(
+    step_calls: list[AwsCall],
+    names: Names,
+    function_role_statements: dict[str, list[dict[str, Any]]],
+) -> None:
+    statements = next(iter(function_role_statements.values()))
+    found = denied(_without(statements, "glue:BatchDeletePartition"), step_calls, names)
+    assert found and all(line.startswith("glue:BatchDeletePartition on ") for line in found)
+
+
 # -- what SageMaker itself does with the role ------------------------------------------------------
 
 ROLES_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html"
@@ -334,3 +440,72 @@ def test_a_log_group_arn_without_the_stream_wildcard_is_denied() -> None:
     statements = [{"Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": [group]}]
     permission: Permission = ("logs:CreateLogGroup", f"{group}:*")
     assert not allows(statements, permission)
+
+
+# -- what SageMaker does with the pipeline role with compute lambda --------------------------------
+
+PIPELINES_MANAGED_POLICIES_PAGE = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/security-iam-awsmanpol-pipelines.html"
+)
+S3_KMS_PAGE = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"
+
+
+def lambda_service_uses(definition: dict[str, Any], names: Names) -> list[tuple[str, str, str]]:
+    """(action, resource, documentation page) for what SageMaker does with the pipeline role
+    when every step is a Lambda step: invoke each step's function, and read this execution's
+    evaluation.json for the gate's JsonGet (an SSE-KMS object: decrypting it with the data
+    key). docs/iam.md holds the same table."""
+    functions = [step["FunctionArn"] for step, _ in job_steps(definition["Steps"])]
+    evaluation = (
+        f"arn:aws:s3:::{names.data_bucket}/{run_folder.RUNS}/{EXECUTION_ID}/"
+        f"{run_folder.relative(run_folder.EVALUATION)}"
+    )
+    return [
+        *(("lambda:InvokeFunction", arn, PIPELINES_MANAGED_POLICIES_PAGE) for arn in functions),
+        ("s3:GetObject", evaluation, PIPELINES_ACCESS_PAGE),
+        ("kms:Decrypt", names.data_key_arn, S3_KMS_PAGE),
+    ]
+
+
+@pytest.fixture(scope="module")
+def lambda_role_statements(
+    prod_lambda: SynthesizedApp, lambda_template: Template
+) -> list[dict[str, Any]]:
+    (pipeline,) = lambda_template.find_resources("AWS::SageMaker::Pipeline").values()
+    role = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    policies = lambda_template.find_resources("AWS::IAM::Policy").values()
+    (policy,) = [p for p in policies if p["Properties"]["Roles"] == [{"Ref": role}]]
+    exports = exported_values(Template.from_stack(prod_lambda.stacks["data"]), REGION)
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    return resolve_cfn(statements, {}, REGION, resource_types(lambda_template), exports)
+
+
+def test_the_lambda_mode_pipeline_role_allows_what_sagemaker_does_and_nothing_else(
+    lambda_definition: dict[str, Any], names: Names, lambda_role_statements: list[dict[str, Any]]
+) -> None:
+    uses = lambda_service_uses(lambda_definition, names)
+    assert [(a, r) for a, r, _ in uses if not allows(lambda_role_statements, (a, r))] == []
+    granted = {(a, r) for s in lambda_role_statements for a in _actions(s) for r in _as_list(s)}
+    needed = {(a, r) for a, r, _ in uses}
+    # Every grant serves a use: the functions exactly, the evaluation file of any execution.
+    assert {(a, r) for a, r in granted if "*" not in r} <= needed
+    assert {(a, r) for a, r in granted if "*" in r} == {
+        (
+            "s3:GetObject",
+            f"arn:aws:s3:::{names.data_bucket}/runs/*/evaluation/evaluation.json",
+        )
+    }
+
+
+def test_docs_list_every_lambda_mode_service_use_with_its_page(
+    lambda_definition: dict[str, Any], names: Names
+) -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "iam.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    for action, _, page in lambda_service_uses(lambda_definition, names):
+        assert any(f"`{action}`" in row and page in row for row in rows), action
+
+
+def _as_list(statement: dict[str, Any]) -> list[str]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
