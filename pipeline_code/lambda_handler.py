@@ -37,10 +37,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-LAMBDA_ENTRYPOINT = ("python3", "-m", "awslambdaric")
+LAMBDA_ENTRYPOINT = ("/usr/local/bin/python3", "-m", "awslambdaric")
 HANDLER = "pipeline_code.lambda_handler.handle"
 """How a function from the job image starts: the runtime interface client, given this handler
-(the stack sets both as the function's image configuration)."""
+(the stack sets both as the function's image configuration). Lambda wants the entry point's
+absolute path (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html, "Container image
+settings"); the image's base, the official python:3.11-slim, keeps its interpreter there."""
 STEP_KEY = "step"
 _ARGUMENT_KEY = re.compile(r"arg_(\d{3})")
 _MODULE = re.compile(r"[a-z][a-z_]*")

@@ -1,4 +1,7 @@
-"""The SageMaker pipeline definition: six training-job steps, a quality gate and a fail step.
+"""The SageMaker pipeline definition: six steps, a quality gate and a fail step. The steps are
+training jobs (`pipeline.compute: training`, the default, described below) or Lambda steps
+invoking one function each from the same image (`compute: lambda`, `_lambda_step`): the same
+arguments either way.
 
 Each step is a SageMaker training job, not a processing job: training jobs can reuse the previous
 job's instance from a managed warm pool (`keep_alive_seconds`), so a daily run pays one instance

@@ -6,7 +6,7 @@ the Athena workgroup, the Glue tables, PutMetricData in the environment's namesp
 runs. With `pipeline.compute: training` the pipeline role is both the role SageMaker Pipelines
 assumes and the role of the jobs it starts, so it holds those statements and the jobs' own needs
 (image, logs, training jobs). With `pipeline.compute: lambda` each step function has its own role
-with the same data statements (`stacks.step_functions`), and the pipeline role may only invoke
+with the same data statements (`stacks.step_lambdas`), and the pipeline role may only invoke
 those six functions and read the gate's evaluation file.
 
 Every AWS call the steps make is checked against these policies in
@@ -253,7 +253,7 @@ class PipelineRole(iam.Role):
         the step's function, and read evaluation.json for the gate (docs/iam.md)."""
         return [
             iam.PolicyStatement(
-                sid="InvokeStepFunctions",
+                sid="InvokeStepLambdas",
                 actions=["lambda:InvokeFunction"],
                 resources=list(function_arns),
             ),

@@ -2,7 +2,7 @@
 `pipeline_code/Dockerfile`), the least-privilege role (`stacks.pipeline_role`), the SageMaker
 Pipeline built from `stacks.pipeline_definition`, and the daily schedule that starts it
 (`stacks.daily_schedule`). With `pipeline.compute: lambda`, a fifth: the six step functions from
-the same image (`stacks.step_functions`), which the definition's Lambda steps invoke."""
+the same image (`stacks.step_lambdas`), which the definition's Lambda steps invoke."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from stacks.config import EnvironmentConfig
 from stacks.daily_schedule import DailySchedule
 from stacks.data_stack import DataStack
 from stacks.pipeline_role import PipelineRole
-from stacks.step_functions import StepFunctions
+from stacks.step_lambdas import StepLambdas
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_IMAGE_CONTEXT = REPO / "pipeline_code"
@@ -47,10 +47,10 @@ class PipelineStack(cdk.Stack):
             # SageMaker's ml.* instances of the configured families are x86_64.
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
-        self.step_functions = (
-            StepFunctions(
+        self.step_lambdas = (
+            StepLambdas(
                 self,
-                "StepFunctions",
+                "StepLambdas",
                 config=config,
                 data=data,
                 bucket_name=self.bucket_name,
@@ -87,11 +87,11 @@ class PipelineStack(cdk.Stack):
 
     def _functions_by_module(self) -> dict[str, str]:
         """The step functions' ARNs by step module; none with compute training."""
-        if self.step_functions is None:
+        if self.step_lambdas is None:
             return {}
         return {
             module: function.function_arn
-            for module, function in self.step_functions.functions.items()
+            for module, function in self.step_lambdas.functions.items()
         }
 
     def _definition_body(self) -> str:

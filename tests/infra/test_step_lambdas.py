@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 from stacks import pipeline_definition as definition
 from stacks.config import ConfigError
 from stacks.python_function import LOG_RETENTION
-from stacks.step_functions import EPHEMERAL_STORAGE_MIB, HANDLER
+from stacks.step_lambdas import EPHEMERAL_STORAGE_MIB, HANDLER
 from tests.infra.api_contract import job_steps
 from tests.infra.cfn import deployed_definition_body, resolve, resource_types
 from tests.infra.conftest import REPO, SynthesizedApp, environment
@@ -228,7 +228,7 @@ def test_the_pipeline_role_keeps_only_the_gates_read_and_no_job_permission(
     """No training jobs, no role to pass, no image to pull: SageMaker invokes the functions
     and reads evaluation.json for the gate's JsonGet (docs/iam.md), nothing else."""
     statements = {s["Sid"]: s for s in _policy_of(template, _pipeline_role_id(template))}
-    assert set(statements) == {"InvokeStepFunctions", "ReadGateEvaluation", "DecryptGateEvaluation"}
+    assert set(statements) == {"InvokeStepLambdas", "ReadGateEvaluation", "DecryptGateEvaluation"}
     read = statements["ReadGateEvaluation"]
     assert _actions(read) == ["s3:GetObject"]
     assert _resolved(template, read["Resource"]) == (

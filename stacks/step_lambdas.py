@@ -24,6 +24,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline_code import lambda_handler
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge_wildcard_resources
@@ -34,11 +35,9 @@ from stacks.python_function import LOG_RETENTION, depend_only_on, role_writing_t
 # The job image is built for linux/amd64 (the training instances' architecture); the functions
 # run the same image, so they run on x86_64 too.
 ARCHITECTURE = lambda_.Architecture.X86_64
-# Lambda wants the entry point's absolute path
-# (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html, "Container image settings");
-# the image's base (the official python:3.11-slim) keeps its interpreter there.
-ENTRYPOINT = ["/usr/local/bin/python3", "-m", "awslambdaric"]
-HANDLER = "pipeline_code.lambda_handler.handle"
+# The image's own statement of how a function starts (`pipeline_code.lambda_handler`).
+ENTRYPOINT = list(lambda_handler.LAMBDA_ENTRYPOINT)
+HANDLER = lambda_handler.HANDLER
 EPHEMERAL_STORAGE_MIB = 1024
 """/tmp of each function. The steps keep their tables in memory and write only to the run folder
 in S3, so /tmp holds no data: only what libraries cache under HOME and any temporary file they
@@ -63,7 +62,7 @@ def function_name(config: EnvironmentConfig, module: str) -> str:
     return name
 
 
-class StepFunctions(Construct):
+class StepLambdas(Construct):
     """One function per step, by step module (`functions["extract"]`, ...)."""
 
     def __init__(
