@@ -35,9 +35,10 @@ buckets).
 
 With `pipeline.compute: lambda` the same run costs the six functions instead of the instances:
 each step's billed duration (its Lambda start, counted as billed, an upper bound: only the
-init phase of a start is billed, and its compute, measured in a local run of the lambda
-definition) x the function's memory (`pipeline.lambda_memory_mb`) at the x86 price per
-GB-second (the image is linux/amd64), one request per step, and ephemeral storage beyond the
+init phase of a start is billed; and its compute, the step's CPU time in a local run of the
+lambda definition on the function's vCPUs, as bench/wall_time.py models it) x the function's
+memory (`pipeline.lambda_memory_mb`) at the x86 price per GB-second (the image is
+linux/amd64), one request per step, and ephemeral storage beyond the
 free 512 MB (`--lambda-ephemeral-mb`, 512 by default: none configured); Athena, S3, KMS and
 CloudWatch as above (the same queries and files). Priced only at the scales `lambda` serves
 (`LAMBDA_SCALES`, within the largest size bench/lambda_fit.py prints for the function's
@@ -67,7 +68,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import pyarrow.parquet as pq  # noqa: E402
-from lambda_fit import lambda_cores, lambda_vcpus  # noqa: E402
+from lambda_fit import Sampler, lambda_cores, lambda_vcpus, sample_seconds  # noqa: E402
 from wall_time import (  # noqa: E402
     COLD_START_MINUTES,
     LAMBDA_COLD_START_SECONDS,
@@ -123,11 +124,13 @@ class Scenario:
     files: float
 
 
-def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> DemoRun:
+def measure_demo(
+    definition_text: str, date: dt.date, lookback_days: int, on_step: Any = None
+) -> DemoRun:
     """A local run of the definition on the demo data: step times, source bytes, files."""
     with tempfile.TemporaryDirectory(prefix="cost-") as folder:
         lake = Path(folder)
-        step_seconds = run_demo(lake, definition_text, date, DEMO_MODELS)
+        step_seconds = run_demo(lake, definition_text, date, DEMO_MODELS, on_step)
         first = date - dt.timedelta(days=lookback_days - 1)
         source = [
             path
@@ -311,7 +314,17 @@ def main() -> None:
     lambda_definition = json.loads(lambda_text)
     print(f"load average before the demo runs: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     demo = measure_demo(text, args.date, settings.lookback_days)
-    lambda_demo = measure_demo(lambda_text, args.date, settings.lookback_days)
+    sampler = Sampler()
+    with sampler:
+        lambda_demo = measure_demo(lambda_text, args.date, settings.lookback_days, sampler.on_step)
+    # The function's own vCPUs: its steps' CPU time, not this shared machine's wall time.
+    lambda_demo = dataclasses.replace(
+        lambda_demo,
+        step_seconds={
+            name: sample_seconds(step, settings.lambda_memory_mb)
+            for name, step in sampler.steps.items()
+        },
+    )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     scenarios = [

@@ -101,6 +101,21 @@ def lambda_cores(memory_mb: int) -> int:
     return CORES_BY_MEMORY[-1][1]
 
 
+def function_seconds(serial_cpu: float, worker_cpu: float, parallel: bool, memory_mb: int) -> float:
+    """A step's time on a function of `memory_mb` from its CPU time: the serial part on one
+    vCPU at most, the workers' part spread over the function's vCPUs (at most its cores)."""
+    vcpus = lambda_vcpus(memory_mb)
+    serial = max(serial_cpu, 0.0) / min(1.0, vcpus)
+    share = min(vcpus, lambda_cores(memory_mb)) if parallel else min(1.0, vcpus)
+    return serial + max(worker_cpu, 0.0) / share
+
+
+def sample_seconds(sample: StepSample, memory_mb: int) -> float:
+    """One measured step's time on a function of `memory_mb`."""
+    serial = min(sample.serial_cpu, sample.cpu_seconds)
+    return function_seconds(serial, sample.cpu_seconds - serial, sample.workers > 0, memory_mb)
+
+
 @dataclass(frozen=True)
 class Line:
     """a + b x series."""
@@ -134,12 +149,9 @@ class StepModel:
     parallel: bool  # it ran workers
 
     def seconds(self, series: float, memory_mb: int) -> float:
-        vcpus = lambda_vcpus(memory_mb)
-        serial = max(self.serial_cpu.at(series), 0.0) / min(1.0, vcpus)
-        if not self.parallel:
-            return serial + max(self.worker_cpu.at(series), 0.0) / min(1.0, vcpus)
-        workers = min(vcpus, lambda_cores(memory_mb))
-        return serial + max(self.worker_cpu.at(series), 0.0) / workers
+        return function_seconds(
+            self.serial_cpu.at(series), self.worker_cpu.at(series), self.parallel, memory_mb
+        )
 
     def memory_mb(self, series: float, memory_mb: int) -> float:
         workers = lambda_cores(memory_mb) if self.parallel else 0

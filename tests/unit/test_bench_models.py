@@ -124,3 +124,10 @@ def test_athena_steps_are_not_judged_against_the_function() -> None:
 def test_fit_line_through_measured_points() -> None:
     fitted = lambda_fit.fit_line([30, 300, 3000], [3.0 + 0.01 * n for n in (30, 300, 3000)])
     assert fitted.a == pytest.approx(3.0) and fitted.b == pytest.approx(0.01)
+
+
+def test_a_measured_steps_cpu_time_on_a_function() -> None:
+    step = lambda_fit.StepSample(cpu_seconds=10.0, serial_cpu=4.0, workers=2)
+    assert lambda_fit.sample_seconds(step, 4096) == pytest.approx(4.0 + 6.0 / (4096 / 1769))
+    alone = lambda_fit.StepSample(cpu_seconds=3.0, serial_cpu=3.0, workers=0)
+    assert lambda_fit.sample_seconds(alone, 10240) == pytest.approx(3.0)
