@@ -31,7 +31,7 @@ the cores a function sees at each memory size, measured by https://github.com/rw
 (2 up to 3,008 MB, 3 to 5,307, 4 to 7,076, 5 to 8,845, 6 above); the Lambda step waits at most
 600 s (`stacks.pipeline_definition.LAMBDA_STEP_MAX_SECONDS`).
 
-    nice -n 5 .venv/bin/python bench/lambda_fit.py [--env prod] [--sizes 30 300 3000] \
+    nice -n 5 .venv/bin/python bench/lambda_fit.py [--env prod] [--sizes 30 300 1000 3000] \
         [--save runs.json]                    # --replay runs.json: project again, no runs
 
 Extract runs DuckDB locally where Athena does the counting on AWS: its local time and memory are
@@ -435,7 +435,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="prod", help="environment in cdk.json")
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 26))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 300, 3000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 300, 1000, 3000])
     parser.add_argument("--time-share", type=float, default=0.8)
     parser.add_argument("--memory-share", type=float, default=0.8)
     parser.add_argument(
