@@ -28,8 +28,11 @@ SageMaker Lambda step invoking its own function, built from the job image. A ste
   Brooker et al., On-demand Container Loading in AWS Lambda, USENIX ATC 2023,
   https://arxiv.org/abs/2305.13162, and
   https://aws.amazon.com/blogs/compute/optimizing-lambda-functions-packaged-as-container-images/);
-  third-party measurements of Python images with a few hundred MB of libraries give about 1-3 s
-  (https://aaronstuyvenberg.com/posts/containers-on-lambda). The figure covers the handler's
+  third-party benchmarks find container images start no slower than zip packages once the
+  libraries are large, NumPy and pandas among them
+  (https://fourtheorem.com/optimise-python-data-science-aws-lambda/,
+  https://aaronstuyvenberg.com/posts/containers-on-lambda). The 5 s is this model's own
+  assumption, not a published figure; it covers the handler's
   runtime start and the first reads of the lazily loaded libraries; a warm start (the next date
   of a back-to-back backfill) is taken as 0;
 - the SageMaker Lambda step's own overhead (scheduling the step, invoking the function, seeing
