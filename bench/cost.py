@@ -33,6 +33,18 @@ pool's sums included); Extract (Athena does the counting) and PostProc keep thei
 (their growth is not modelled). Bytes scanned and files grow with the series (files up to the
 buckets).
 
+With `pipeline.compute: lambda` the same run costs the six functions instead of the instances:
+each step's billed duration (its Lambda start, counted as billed, an upper bound: only the
+init phase of a start is billed; and its compute, the step's CPU time in a local run of the
+lambda definition on the function's vCPUs, as bench/wall_time.py models it) x the function's
+memory (`pipeline.lambda_memory_mb`) at the x86 price per GB-second (the image is
+linux/amd64), one request per step, and ephemeral storage beyond the
+free 512 MB (`--lambda-ephemeral-mb`, 512 by default: none configured); Athena, S3, KMS and
+CloudWatch as above (the same queries and files). Priced only at the scales `lambda` serves
+(`LAMBDA_SCALES`, within the largest size bench/lambda_fit.py prints for the function's
+memory); their compute follows the same measured rates as the training rows, on the function's
+vCPUs (memory / 1,769 MB, at most the cores it sees), beside the training rows of the same size.
+
     .venv/bin/python bench/cost.py [--env prod] [--date 2026-11-26]
 
 Prices: bench/prices.json, with their source pages and the date they were entered.
@@ -41,6 +53,7 @@ Prices: bench/prices.json, with their source pages and the date they were entere
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -55,7 +68,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import pyarrow.parquet as pq  # noqa: E402
-from wall_time import COLD_START_MINUTES, WARM_START_MINUTES, run_demo, starts  # noqa: E402
+from lambda_fit import Sampler, lambda_cores, lambda_vcpus, sample_seconds  # noqa: E402
+from wall_time import (  # noqa: E402
+    COLD_START_MINUTES,
+    LAMBDA_COLD_START_SECONDS,
+    WARM_START_MINUTES,
+    lambda_seconds,
+    run_demo,
+    starts,
+)
 
 from pipeline_code import run_folder, shards, tables  # noqa: E402
 from stacks.config import load_environment  # noqa: E402
@@ -77,6 +98,9 @@ SCALES = (
     (100_000, "ml.m5.4xlarge", 4),
     (1_000_000, "ml.c5.9xlarge", 16),
 )
+LAMBDA_SCALES = (1_000,)
+"""Sizes priced in both modes: within what 4,096 MB functions serve (bench/lambda_fit.py)."""
+FREE_EPHEMERAL_MB = 512
 
 
 @dataclass(frozen=True)
@@ -100,11 +124,13 @@ class Scenario:
     files: float
 
 
-def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> DemoRun:
+def measure_demo(
+    definition_text: str, date: dt.date, lookback_days: int, on_step: Any = None
+) -> DemoRun:
     """A local run of the definition on the demo data: step times, source bytes, files."""
     with tempfile.TemporaryDirectory(prefix="cost-") as folder:
         lake = Path(folder)
-        step_seconds = run_demo(lake, definition_text, date, DEMO_MODELS)
+        step_seconds = run_demo(lake, definition_text, date, DEMO_MODELS, on_step)
         first = date - dt.timedelta(days=lookback_days - 1)
         source = [
             path
@@ -133,7 +159,9 @@ def measure_demo(definition_text: str, date: dt.date, lookback_days: int) -> Dem
         )
 
 
-def scaled_steps(demo: DemoRun, series: int, vcpus: int, instances: int, lookback: int) -> dict:
+def scaled_steps(
+    demo: DemoRun, series: int, vcpus: float, instances: int, lookback: int
+) -> dict[str, float]:
     """Each job's compute seconds at `series`, by the README's measured rates."""
     per_instance = series * TRAIN_PREDICT_MS_PER_SERIES_VCPU / 1000 / (vcpus * instances)
     return {
@@ -171,20 +199,48 @@ def run_cost(
         * prices["sagemaker_training_storage_gb_month"]
         / (DAYS_PER_MONTH * 24)
     )
-    minimum = prices["athena_min_bytes_per_query"]
-    scanned = ATHENA_SCANS * max(scenario.source_bytes, minimum) + minimum  # names: one column
-    puts = scenario.files
-    gets = scenario.files * GET_CLASS_PER_FILE
     return {
         "wall_minutes": job_seconds / 60,
         "instance_hours": instance_hours,
         "instances": instance_hours * hourly,
         "ml_storage": storage,
+        **data_costs(scenario, prices),
+    }
+
+
+def data_costs(scenario: Scenario, prices: dict[str, Any]) -> dict[str, float]:
+    """What a run costs beyond its compute, the same in both modes: Athena, S3, KMS, metrics."""
+    minimum = prices["athena_min_bytes_per_query"]
+    scanned = ATHENA_SCANS * max(scenario.source_bytes, minimum) + minimum  # names: one column
+    puts = scenario.files
+    gets = scenario.files * GET_CLASS_PER_FILE
+    return {
         "athena": scanned / 1e12 * prices["athena_per_tb_scanned"],
         "s3_requests": puts / 1000 * prices["s3_put_per_1000"]
         + gets / 1000 * prices["s3_get_per_1000"],
         "kms_requests": (puts + gets) / 10_000 * prices["kms_per_10000_requests"],
         "cloudwatch": 1 / 1000 * prices["cloudwatch_put_metric_data_per_1000"],
+    }
+
+
+def lambda_run_cost(
+    scenario: Scenario,
+    definition: dict[str, Any],
+    memory_mb: int,
+    ephemeral_mb: int,
+    prices: dict[str, Any],
+) -> dict[str, float]:
+    """Dollars of one run with compute lambda, by part."""
+    wall = lambda_seconds(definition, scenario.step_seconds)
+    billed = sum(LAMBDA_COLD_START_SECONDS + scenario.step_seconds.get(name, 0.0) for name in wall)
+    extra_storage_gb = max(ephemeral_mb - FREE_EPHEMERAL_MB, 0) / 1024
+    return {
+        "wall_minutes": sum(wall.values()) / 60,
+        "gb_seconds": billed * memory_mb / 1024,
+        "lambda_duration": billed * memory_mb / 1024 * prices["lambda_per_gb_second_x86"],
+        "lambda_requests": len(wall) / 1e6 * prices["lambda_per_million_requests"],
+        "lambda_ephemeral": billed * extra_storage_gb * prices["lambda_ephemeral_per_gb_second"],
+        **data_costs(scenario, prices),
     }
 
 
@@ -215,10 +271,33 @@ def print_table(rows: list[tuple[Scenario, dict[str, float]]]) -> None:
         )
 
 
+def print_lambda_table(rows: list[tuple[Scenario, dict[str, float]]], memory_mb: int) -> None:
+    print(
+        "| series | function | wall min | GB-s | duration $ | requests $ | ephemeral $ | Athena $"
+        " | S3 $ | KMS $ | **total $** |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for scenario, cost in rows:
+        total = sum(v for k, v in cost.items() if k not in ("wall_minutes", "gb_seconds"))
+        print(
+            f"| {scenario.label} | {memory_mb} MB x6 | {cost['wall_minutes']:.1f}"
+            f" | {cost['gb_seconds']:.0f} | {cost['lambda_duration']:.4f}"
+            f" | {cost['lambda_requests']:.6f} | {cost['lambda_ephemeral']:.5f}"
+            f" | {cost['athena']:.5f} | {cost['s3_requests']:.5f} | {cost['kms_requests']:.5f}"
+            f" | **{total:.3f}** |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="prod", help="environment in cdk.json")
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 26))
+    parser.add_argument(
+        "--lambda-ephemeral-mb",
+        type=int,
+        default=FREE_EPHEMERAL_MB,
+        help="the functions' ephemeral storage (/tmp), MB; beyond 512 it is billed",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -228,10 +307,25 @@ def main() -> None:
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     config = load_environment(context["environments"], args.env)
     prices = catalogue["regions"][config.region]
-    settings = environment_settings(config)
+    settings = dataclasses.replace(environment_settings(config), compute="training")
     text = build_definition(settings)
     definition = json.loads(text)
+    lambda_text = build_definition(dataclasses.replace(settings, compute="lambda"))
+    lambda_definition = json.loads(lambda_text)
+    print(f"load average before the demo runs: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     demo = measure_demo(text, args.date, settings.lookback_days)
+    sampler = Sampler()
+    with sampler:
+        lambda_demo = measure_demo(lambda_text, args.date, settings.lookback_days, sampler.on_step)
+    # The function's own vCPUs: its steps' CPU time, not this shared machine's wall time.
+    lambda_demo = dataclasses.replace(
+        lambda_demo,
+        step_seconds={
+            name: sample_seconds(step, settings.lambda_memory_mb)
+            for name, step in sampler.steps.items()
+        },
+    )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     scenarios = [
         Scenario(
@@ -244,7 +338,8 @@ def main() -> None:
             demo.files,
         )
     ]
-    for series, instance_type, instances in SCALES:
+    scales = [(n, settings.instance_type, 1) for n in LAMBDA_SCALES] + list(SCALES)
+    for series, instance_type, instances in scales:
         ratio = series / demo.series
         scenarios.append(
             Scenario(
@@ -272,6 +367,45 @@ def main() -> None:
     )
     print()
     print_table([(s, run_cost(s, definition, settings, prices)) for s in scenarios])
+    memory = settings.lambda_memory_mb
+    vcpus = min(lambda_vcpus(memory), lambda_cores(memory))
+    lambda_scenarios = [
+        Scenario(
+            f"demo ({lambda_demo.series})",
+            lambda_demo.series,
+            "lambda",
+            1,
+            lambda_demo.step_seconds,
+            lambda_demo.source_bytes,
+            lambda_demo.files,
+        )
+    ] + [
+        Scenario(
+            f"{series:,}",
+            series,
+            "lambda",
+            1,
+            scaled_steps(lambda_demo, series, vcpus, 1, settings.lookback_days),
+            lambda_demo.source_bytes * series / lambda_demo.series,
+            scaled_files(lambda_demo, series),
+        )
+        for series in LAMBDA_SCALES
+    ]
+    print(
+        f"\ncompute lambda: six functions of {memory} MB ({vcpus:.2f} vCPUs for Train and Predict),"
+        f" ephemeral storage {args.lambda_ephemeral_mb} MB; demo measured with the lambda"
+        f" definition: steps {', '.join(f'{k} {v:.1f} s' for k, v in lambda_demo.step_seconds.items())}"  # noqa: E501
+    )
+    print_lambda_table(
+        [
+            (
+                s,
+                lambda_run_cost(s, lambda_definition, memory, args.lambda_ephemeral_mb, prices),
+            )
+            for s in lambda_scenarios
+        ],
+        memory,
+    )
     print()
     monthly = fixed_monthly(prices)
     print(
