@@ -39,7 +39,7 @@ init phase of a start is billed; and its compute, the step's CPU time in a local
 lambda definition on the function's vCPUs, as bench/wall_time.py models it) x the function's
 memory (`pipeline.lambda_memory_mb`) at the x86 price per GB-second (the image is
 linux/amd64), one request per step, and ephemeral storage beyond the
-free 512 MB (`--lambda-ephemeral-mb`, 512 by default: none configured); Athena, S3, KMS and
+free 512 MB (the functions' `stacks.step_lambdas.EPHEMERAL_STORAGE_MIB`); Athena, S3, KMS and
 CloudWatch as above (the same queries and files). Priced only at the scales `lambda` serves
 (`LAMBDA_SCALES`, within the largest size bench/lambda_fit.py prints for the function's
 memory); their compute follows the same measured rates as the training rows, on the function's
@@ -81,6 +81,7 @@ from wall_time import (  # noqa: E402
 from pipeline_code import run_folder, shards, tables  # noqa: E402
 from stacks.config import load_environment  # noqa: E402
 from stacks.pipeline_definition import build_definition  # noqa: E402
+from stacks.step_lambdas import EPHEMERAL_STORAGE_MIB  # noqa: E402
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 DEMO_MODELS = 30
@@ -292,12 +293,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="prod", help="environment in cdk.json")
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 26))
-    parser.add_argument(
-        "--lambda-ephemeral-mb",
-        type=int,
-        default=FREE_EPHEMERAL_MB,
-        help="the functions' ephemeral storage (/tmp), MB; beyond 512 it is billed",
-    )
     args = parser.parse_args()
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -393,14 +388,14 @@ def main() -> None:
     ]
     print(
         f"\ncompute lambda: six functions of {memory} MB ({vcpus:.2f} vCPUs for Train and Predict),"
-        f" ephemeral storage {args.lambda_ephemeral_mb} MB; demo measured with the lambda"
+        f" ephemeral storage {EPHEMERAL_STORAGE_MIB} MB; demo measured with the lambda"
         f" definition: steps {', '.join(f'{k} {v:.1f} s' for k, v in lambda_demo.step_seconds.items())}"  # noqa: E501
     )
     print_lambda_table(
         [
             (
                 s,
-                lambda_run_cost(s, lambda_definition, memory, args.lambda_ephemeral_mb, prices),
+                lambda_run_cost(s, lambda_definition, memory, EPHEMERAL_STORAGE_MIB, prices),
             )
             for s in lambda_scenarios
         ],
