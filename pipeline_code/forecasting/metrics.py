@@ -163,25 +163,37 @@ def _blend(own: float, prior: np.ndarray, weight: float) -> np.ndarray:
     return np.power(own, weight) * np.power(prior, 1.0 - weight)
 
 
-def occurrence_weight(own: float, prior: float, left_out: list[float]) -> float:
-    """How far a class's factor `own` is trusted against its `prior`, in log space, from the
-    factors the class gets with each of its occurrences left out in turn (`left_out`).
+def occurrence_weight(own: float, prior: float, variance: float | None) -> float:
+    """How far a class's factor `own` is trusted against its `prior`, in log space, given the
+    variance of log `own`.
 
-    The jackknife over occurrences estimates the variance of log `own` (an occurrence's days
-    share its errors: the event's effect is estimated once for all series, so its days are one
-    draw, not as many as their points); the shift from the prior beyond that noise is the
-    class's own (method of moments: tau**2 = shift**2 - variance) and the weight is
-    tau**2 / (tau**2 + variance). One occurrence, or an occurrence whose absence leaves no
-    factor, says nothing about the noise: weight 0.
+    The shift from the prior beyond the factor's noise is the class's own (method of moments:
+    tau**2 = shift**2 - variance) and the weight is tau**2 / (tau**2 + variance): 0 where the
+    shift is within the noise, near 1 where it is far beyond it. Where the noise cannot be
+    measured (None: fewer than two occurrences with enough points each) the factor stands, as
+    the class's minimum of days and points allowed it.
     """
-    if len(left_out) < 2 or not all(f > 0 and math.isfinite(f) for f in [own, prior, *left_out]):
+    if variance is None:
+        return 1.0
+    if not (own > 0 and prior > 0):
         return 0.0
-    logs = np.log(left_out)
-    variance = (len(logs) - 1) / len(logs) * float(np.sum((logs - logs.mean()) ** 2))
     shift = math.log(own) - math.log(prior)
     if shift**2 <= variance:
         return 0.0
     return 1.0 - variance / shift**2
+
+
+def occurrences(days: set[int]) -> list[list[int]]:
+    """Runs of consecutive calendar days: an event's occurrences (a break, a holiday, a long
+    weekend), each one estimate of its effect, shared by all its days."""
+    ordered = sorted(days)
+    runs: list[list[int]] = []
+    for day in ordered:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 NO_CALIBRATION = IntervalCalibration()
@@ -237,7 +249,7 @@ class CalibrationCounts:
     with them: per horizon step of ordinary days and per event kind, the count of needed factors
     in each bin and the largest finite one; per event kind and calendar day, the same counts
     (event days are few: a backtest's windows hold some tens of them), so an event class's
-    factor can be measured with each of its occurrences left out.
+    factor can be measured on each of its occurrences alone.
 
     Built from any split of the points (`add`, `merge`), it gives the same `calibration`: the
     factor of a class is the upper edge of the bin that holds its split-conformal quantile, at
@@ -336,14 +348,18 @@ class CalibrationCounts:
         if event_factor is None:
             return IntervalCalibration(step_factors)
         ordinary = self._factor([(ORDINARY, s) for s in range(1, self.horizon + 1)]) or 1.0
-        event_weight = occurrence_weight(event_factor, ordinary, self._left_out(kinds))
+        noise = self._occurrence_variance(kinds)
+        event_weight = occurrence_weight(
+            event_factor, ordinary, self._variance_of_class(noise, kinds)
+        )
         events = event_factor**event_weight * ordinary ** (1.0 - event_weight)
         kind_factors, kind_weights = {}, {}
         for kind in kinds:
             factor = self._event_factor([kind])
             if factor is not None:
                 kind_factors[kind] = factor
-                kind_weights[kind] = occurrence_weight(factor, events, self._left_out([kind]))
+                variance = self._variance_of_class(noise, [kind])
+                kind_weights[kind] = occurrence_weight(factor, events, variance)
         return IntervalCalibration(
             step_factors, event_factor, kind_factors, event_weight, kind_weights
         )
@@ -362,39 +378,48 @@ class CalibrationCounts:
             return None
         return self._factor([(kind, 0) for kind in kinds])
 
-    def _left_out(self, kinds: list[int]) -> list[float]:
-        """The factor of event days of `kinds` with each occurrence left out in turn; an
-        occurrence is a run of consecutive calendar days (a break, a holiday, a long weekend:
-        one estimate of the event's effect, shared by all its days). Empty where leaving one
-        out leaves too few points."""
-        days = sorted(set().union(*(self.days.get(kind, set()) for kind in kinds)))
-        runs = np.split(np.array(days), np.flatnonzero(np.diff(days) > 1) + 1) if days else []
-        out = []
-        for run in runs:
-            dropped = [
-                self.day_counts[(kind, day)]
-                for kind in kinds
-                for day in run.tolist()
-                if (kind, day) in self.day_counts
-            ]
-            factor = self._factor([(kind, 0) for kind in kinds], np.sum(dropped, axis=0))
-            if factor is None:
-                return []
-            out.append(factor)
-        return out
+    def _occurrence_logs(self, kind: int) -> np.ndarray:
+        """The log factor of each occurrence of `kind`, from its own points (an occurrence with
+        too few points is left out)."""
+        logs = []
+        for run in occurrences(self.days.get(kind, set())):
+            counts = np.sum([self.day_counts[(kind, day)] for day in run], axis=0)
+            factor = self._factor([(kind, 0)], counts)
+            if factor is not None and factor > 0:
+                logs.append(math.log(factor))
+        return np.array(logs)
+
+    def _occurrence_variance(self, kinds: list[int]) -> float | None:
+        """The variance of one occurrence's log factor about its kind's: pooled over the kinds
+        seen more than once (a kind seen once still has this noise); with none, about the mean
+        of all occurrences; None with fewer than two occurrences."""
+        logs = [self._occurrence_logs(kind) for kind in kinds]
+        repeated = [kind_logs for kind_logs in logs if len(kind_logs) >= 2]
+        if repeated:
+            squares = sum(float(np.sum((v - v.mean()) ** 2)) for v in repeated)
+            return squares / sum(len(v) - 1 for v in repeated)
+        every = np.concatenate(logs) if logs else np.zeros(0)
+        return float(np.var(every, ddof=1)) if len(every) >= 2 else None
+
+    def _variance_of_class(self, noise: float | None, kinds: list[int]) -> float | None:
+        """The variance of the log factor of event days of `kinds`: one occurrence's over the
+        number of their occurrences."""
+        if noise is None:
+            return None
+        days = set().union(*(self.days.get(kind, set()) for kind in kinds))
+        return noise / max(len(occurrences(days)), 1)
 
     def _factor(
-        self, keys: list[tuple[int, int]], without: np.ndarray | None = None
+        self, keys: list[tuple[int, int]], counts: np.ndarray | None = None
     ) -> float | None:
-        """The split-conformal quantile of the classes' points (less the counts `without`),
+        """The split-conformal quantile of the classes' points (or of `counts`, some of them),
         rounded up to its bin's upper edge; None with fewer than MIN_CALIBRATION_POINTS
         points."""
         present = [key for key in keys if key in self.counts]
         if not present:
             return None
-        counts = np.sum([self.counts[key] for key in present], axis=0)
-        if without is not None:
-            counts = counts - without
+        if counts is None:
+            counts = np.sum([self.counts[key] for key in present], axis=0)
         n = int(counts.sum())
         if n < MIN_CALIBRATION_POINTS:
             return None

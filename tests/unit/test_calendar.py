@@ -399,6 +399,27 @@ def test_an_event_factor_the_occurrences_agree_on_is_kept() -> None:
     assert widen == pytest.approx(calibration.event_factor, rel=0.05)
 
 
+def test_a_kind_seen_once_leans_on_all_event_days_as_far_as_other_occurrences_stray() -> None:
+    # A six-day break seen once, forecast well: on its own, its factor is well below the others.
+    # Holidays on six days of their own: alike (0.9 each) or each its own (0.5 to 2.0). Their
+    # spread is the noise of one occurrence, so the break's factor, one draw, is trusted less.
+    break_days = list(range(100, 106))
+    alike = _occurrence_sample(
+        [break_days, *([d] for d in range(200, 800, 100))], [0.4] + [0.9] * 6
+    )
+    unlike = _occurrence_sample(
+        [break_days, *([d] for d in range(200, 800, 100))], [0.4, 0.5, 2.0, 0.6, 1.8, 0.5, 2.0]
+    )
+    weights = []
+    for steps, kinds, days, needed in (alike, unlike):
+        kinds = np.where(np.isin(days, break_days), BREAK_DAY, kinds)
+        calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+        assert calibration.kind_factors[BREAK_DAY] < 0.75 * calibration.event_factor
+        weights.append(calibration.kind_weights[BREAK_DAY])
+    assert weights[0] > 0.6
+    assert weights[1] < 0.3
+
+
 def test_the_calibration_round_trips_through_json_with_its_weights() -> None:
     occurrences = [[100, 101, 102, 103], [200], [300]]
     steps, kinds, days, needed = _occurrence_sample(occurrences, [0.4, 1.6, 1.6])
