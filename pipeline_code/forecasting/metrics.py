@@ -108,11 +108,18 @@ class IntervalCalibration:
     Event days are calibrated per kind (a break, a single public holiday, a company day: their
     errors differ in more than their level); a kind with too few days takes the factor of all
     event days, and with too few of those, the ordinary factor of its step.
+
+    An event class's factor is learned from few occurrences (a backtest may hold one Obon and
+    two holidays), so it is trusted only as far as it is stable across them: on a day of the
+    class the factor is its own to the power of its weight times its prior's (all event days
+    for a kind, the ordinary step for all event days) to the rest (`occurrence_weight`).
     """
 
     step_factors: tuple[float, ...] = (1.0,)  # step 1, 2, ...; the last one holds beyond
     event_factor: float | None = None  # all event days together; None: too few days
     kind_factors: dict[int, float] = field(default_factory=dict)  # event kind: its own factor
+    event_weight: float = 1.0  # the event factor's weight against the ordinary step's
+    kind_weights: dict[int, float] = field(default_factory=dict)  # against all event days'; 1
 
     def factors(self, steps: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         """The factor of each forecast day: `steps` are 1-based, `kinds` its event kinds."""
@@ -120,9 +127,11 @@ class IntervalCalibration:
         by_step = np.asarray(self.step_factors, dtype=float)
         out = by_step[np.minimum(np.asarray(steps) - 1, len(by_step) - 1)]
         if self.event_factor is not None:
-            out = np.where(kinds != 0, self.event_factor, out)
+            events = _blend(self.event_factor, out, self.event_weight)
+            out = np.where(kinds != 0, events, out)
         for kind, factor in self.kind_factors.items():
-            out = np.where(kinds == kind, factor, out)
+            own = _blend(factor, out, self.kind_weights.get(kind, 1.0))
+            out = np.where(kinds == kind, own, out)
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -131,15 +140,60 @@ class IntervalCalibration:
             "step_factors": list(self.step_factors),
             "event_factor": self.event_factor,
             "kind_factors": {str(kind): factor for kind, factor in self.kind_factors.items()},
+            "event_weight": self.event_weight,
+            "kind_weights": {str(kind): weight for kind, weight in self.kind_weights.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict) -> IntervalCalibration:
+        """From `to_json`; a file written before the weights existed has full weights."""
         return cls(
             step_factors=tuple(float(f) for f in data["step_factors"]),
             event_factor=None if data["event_factor"] is None else float(data["event_factor"]),
             kind_factors={int(k): float(v) for k, v in data["kind_factors"].items()},
+            event_weight=float(data.get("event_weight", 1.0)),
+            kind_weights={int(k): float(v) for k, v in data.get("kind_weights", {}).items()},
         )
+
+
+def _blend(own: float, prior: np.ndarray, weight: float) -> np.ndarray:
+    """own**weight * prior**(1 - weight): the weighted mean in log space (a zero stays zero)."""
+    if weight >= 1.0:
+        return np.full(np.shape(prior), own)
+    return np.power(own, weight) * np.power(prior, 1.0 - weight)
+
+
+def occurrence_weight(own: float, prior: float, variance: float | None) -> float:
+    """How far a class's factor `own` is trusted against its `prior`, in log space, given the
+    variance of log `own`.
+
+    The shift from the prior beyond the factor's noise is the class's own (method of moments:
+    tau**2 = shift**2 - variance) and the weight is tau**2 / (tau**2 + variance): 0 where the
+    shift is within the noise, near 1 where it is far beyond it. Where the noise cannot be
+    measured (None: fewer than two occurrences with enough points each) the factor stands, as
+    the class's minimum of days and points allowed it.
+    """
+    if variance is None:
+        return 1.0
+    if not (own > 0 and prior > 0):
+        return 0.0
+    shift = math.log(own) - math.log(prior)
+    if shift**2 <= variance:
+        return 0.0
+    return 1.0 - variance / shift**2
+
+
+def occurrences(days: set[int]) -> list[list[int]]:
+    """Runs of consecutive calendar days: an event's occurrences (a break, a holiday, a long
+    weekend), each one estimate of its effect, shared by all its days."""
+    ordered = sorted(days)
+    runs: list[list[int]] = []
+    for day in ordered:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 NO_CALIBRATION = IntervalCalibration()
@@ -193,7 +247,9 @@ def bin_upper_edge(bin_: int) -> float:
 class CalibrationCounts:
     """What the interval calibration needs of the backtest points, in a size that does not grow
     with them: per horizon step of ordinary days and per event kind, the count of needed factors
-    in each bin and the largest finite one; per event kind, its distinct calendar days.
+    in each bin and the largest finite one; per event kind and calendar day, the same counts
+    (event days are few: a backtest's windows hold some tens of them), so an event class's
+    factor can be measured on each of its occurrences alone.
 
     Built from any split of the points (`add`, `merge`), it gives the same `calibration`: the
     factor of a class is the upper edge of the bin that holds its split-conformal quantile, at
@@ -205,6 +261,7 @@ class CalibrationCounts:
     counts: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (kind, step)
     largest: dict[tuple[int, int], float] = field(default_factory=dict)
     days: dict[int, set[int]] = field(default_factory=dict)  # event kind: its days
+    day_counts: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (kind, day)
 
     def add(
         self,
@@ -234,9 +291,7 @@ class CalibrationCounts:
         ).reshape(classes.size, N_BINS)
         largest = np.full(classes.size, -np.inf)
         np.maximum.at(largest, inverse, np.where(np.isfinite(needed), needed, -np.inf))
-        event_days = np.unique(np.stack([kinds, days], axis=1)[kinds != ORDINARY], axis=0)
-        for kind, day in event_days.tolist():
-            self.days.setdefault(int(kind), set()).add(int(day))
+        self._add_event_days(kinds, days, needed)
         for i, code in enumerate(classes.tolist()):
             key = divmod(code, self.horizon + 1)  # (kind, step)
             self.counts[key] = (
@@ -256,6 +311,32 @@ class CalibrationCounts:
             self.largest[key] = max(self.largest.get(key, -np.inf), other.largest[key])
         for kind, days in other.days.items():
             self.days.setdefault(kind, set()).update(days)
+        for key, counts in other.day_counts.items():
+            self._add_day_counts(key, counts)
+
+    def _add_event_days(self, kinds: np.ndarray, days: np.ndarray, needed: np.ndarray) -> None:
+        """Count the event points by kind and calendar day."""
+        event = kinds != ORDINARY
+        if not event.any():
+            return
+        keys, inverse = np.unique(
+            np.stack([kinds[event], days[event]], axis=1).astype(np.int64),
+            axis=0,
+            return_inverse=True,
+        )
+        inverse = inverse.ravel()
+        table = np.bincount(
+            inverse * N_BINS + factor_bins(needed[event]), minlength=len(keys) * N_BINS
+        ).reshape(len(keys), N_BINS)
+        for i, (kind, day) in enumerate(keys.tolist()):
+            self.days.setdefault(int(kind), set()).add(int(day))
+            self._add_day_counts((int(kind), int(day)), table[i])
+
+    def _add_day_counts(self, key: tuple[int, int], counts: np.ndarray) -> None:
+        if key in self.day_counts:
+            self.day_counts[key] = self.day_counts[key] + counts
+        else:
+            self.day_counts[key] = counts.copy()
 
     def calibration(self) -> IntervalCalibration:
         """Factors per step of ordinary days, for all event days and per kind of event day."""
@@ -264,12 +345,24 @@ class CalibrationCounts:
         kinds = sorted({kind for kind, _ in self.counts if kind != ORDINARY})
         step_factors = tuple(self._step_factor(step) for step in range(1, self.horizon + 1))
         event_factor = self._event_factor(kinds)
-        kind_factors = {}
+        if event_factor is None:
+            return IntervalCalibration(step_factors)
+        ordinary = self._factor([(ORDINARY, s) for s in range(1, self.horizon + 1)]) or 1.0
+        noise = self._occurrence_variance(kinds)
+        event_weight = occurrence_weight(
+            event_factor, ordinary, self._variance_of_class(noise, kinds)
+        )
+        events = event_factor**event_weight * ordinary ** (1.0 - event_weight)
+        kind_factors, kind_weights = {}, {}
         for kind in kinds:
             factor = self._event_factor([kind])
             if factor is not None:
                 kind_factors[kind] = factor
-        return IntervalCalibration(step_factors, event_factor, kind_factors)
+                variance = self._variance_of_class(noise, [kind])
+                kind_weights[kind] = occurrence_weight(factor, events, variance)
+        return IntervalCalibration(
+            step_factors, event_factor, kind_factors, event_weight, kind_weights
+        )
 
     def _step_factor(self, step: int) -> float:
         """An ordinary day's factor, from the points of the steps up to the reach either side;
@@ -285,13 +378,48 @@ class CalibrationCounts:
             return None
         return self._factor([(kind, 0) for kind in kinds])
 
-    def _factor(self, keys: list[tuple[int, int]]) -> float | None:
-        """The split-conformal quantile of the classes' points, rounded up to its bin's upper
-        edge; None with fewer than MIN_CALIBRATION_POINTS points."""
+    def _occurrence_logs(self, kind: int) -> np.ndarray:
+        """The log factor of each occurrence of `kind`, from its own points (an occurrence with
+        too few points is left out)."""
+        logs = []
+        for run in occurrences(self.days.get(kind, set())):
+            counts = np.sum([self.day_counts[(kind, day)] for day in run], axis=0)
+            factor = self._factor([(kind, 0)], counts)
+            if factor is not None and factor > 0:
+                logs.append(math.log(factor))
+        return np.array(logs)
+
+    def _occurrence_variance(self, kinds: list[int]) -> float | None:
+        """The variance of one occurrence's log factor about its kind's: pooled over the kinds
+        seen more than once (a kind seen once still has this noise); with none, about the mean
+        of all occurrences; None with fewer than two occurrences."""
+        logs = [self._occurrence_logs(kind) for kind in kinds]
+        repeated = [kind_logs for kind_logs in logs if len(kind_logs) >= 2]
+        if repeated:
+            squares = sum(float(np.sum((v - v.mean()) ** 2)) for v in repeated)
+            return squares / sum(len(v) - 1 for v in repeated)
+        every = np.concatenate(logs) if logs else np.zeros(0)
+        return float(np.var(every, ddof=1)) if len(every) >= 2 else None
+
+    def _variance_of_class(self, noise: float | None, kinds: list[int]) -> float | None:
+        """The variance of the log factor of event days of `kinds`: one occurrence's over the
+        number of their occurrences."""
+        if noise is None:
+            return None
+        days = set().union(*(self.days.get(kind, set()) for kind in kinds))
+        return noise / max(len(occurrences(days)), 1)
+
+    def _factor(
+        self, keys: list[tuple[int, int]], counts: np.ndarray | None = None
+    ) -> float | None:
+        """The split-conformal quantile of the classes' points (or of `counts`, some of them),
+        rounded up to its bin's upper edge; None with fewer than MIN_CALIBRATION_POINTS
+        points."""
         present = [key for key in keys if key in self.counts]
         if not present:
             return None
-        counts = np.sum([self.counts[key] for key in present], axis=0)
+        if counts is None:
+            counts = np.sum([self.counts[key] for key in present], axis=0)
         n = int(counts.sum())
         if n < MIN_CALIBRATION_POINTS:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -26,7 +27,11 @@ from pipeline_code.forecasting.event_effects import (
     shrunk_effects,
     weekday_baseline,
 )
-from pipeline_code.forecasting.metrics import calibrate_intervals, needed_factors
+from pipeline_code.forecasting.metrics import (
+    IntervalCalibration,
+    calibrate_intervals,
+    needed_factors,
+)
 from pipeline_code.forecasting.selection import (
     DIFFICULTY_POWER,
     LEVEL_PSEUDO_COUNT,
@@ -305,14 +310,15 @@ def _calibration_sample(
     """Backtest points: steps, kinds, days, errors, needed factors of 80% unit-normal offsets.
 
     Ordinary errors widen with the step (sd 1 + step/28); holidays err twice as wide, breaks
-    half as wide, company days like ordinary days; each kind's points fall on `kind_days` days.
+    half as wide, company days like ordinary days; each kind's points fall on `kind_days` days,
+    a week apart (each day its own occurrence).
     """
     rng = np.random.default_rng(seed)
     steps = rng.integers(1, 29, n)
     kinds = rng.choice([0, HOLIDAY, BREAK_DAY, COMPANY_DAY], size=n, p=[0.75, 0.12, 0.08, 0.05])
     days = rng.integers(0, 10_000, n)  # ordinary days: many
     for kind, count in kind_days.items():
-        days = np.where(kinds == kind, 20_000 + 100 * kind + rng.integers(0, count, n), days)
+        days = np.where(kinds == kind, 20_000 + 1000 * kind + 7 * rng.integers(0, count, n), days)
     spread = np.select(
         [kinds == HOLIDAY, kinds == BREAK_DAY, kinds == COMPANY_DAY],
         [2.0, 0.5, 1.0],
@@ -345,7 +351,83 @@ def test_a_kind_with_too_few_days_takes_the_factor_of_all_event_days() -> None:
     assert calibration.event_factor is not None
     assert 0.5 < calibration.event_factor < 2.0  # all kinds together
     widen = calibration.factors(steps, kinds)
-    assert (widen[kinds == COMPANY_DAY] == calibration.event_factor).all()
+    by_step = np.asarray(calibration.step_factors)[steps - 1]
+    weight = calibration.event_weight
+    all_event_days = calibration.event_factor**weight * by_step ** (1 - weight)
+    company = kinds == COMPANY_DAY
+    np.testing.assert_allclose(widen[company], all_event_days[company])
+
+
+def _occurrence_sample(event_days: list[list[int]], spreads: list[float], seed: int = 0):
+    """Backtest points of 27 series: 28 steps of ordinary days (unit-normal errors) and the
+    event days of each occurrence (consecutive calendar days), all of one kind, whose errors
+    have that occurrence's spread; needed factors of 80% unit-normal offsets."""
+    rng = np.random.default_rng(seed)
+    ordinary_days = np.arange(1000, 1280)
+    days = np.concatenate([np.repeat(ordinary_days, 27), *(np.repeat(d, 27) for d in event_days)])
+    kinds = np.where(days < 1000, HOLIDAY, 0)
+    steps = np.where(kinds == 0, (days - 1000) % 28 + 1, 5)
+    spread = np.ones(len(days))
+    start = 27 * len(ordinary_days)
+    for occurrence, sd in zip(event_days, spreads, strict=True):
+        spread[start : start + 27 * len(occurrence)] = sd
+        start += 27 * len(occurrence)
+    errors = rng.normal(0.0, spread)
+    low, high = np.full(len(days), -1.2816), np.full(len(days), 1.2816)
+    return steps, kinds, days, needed_factors(errors, low, high)
+
+
+def test_an_event_factor_the_occurrences_disagree_on_leans_on_the_ordinary_days() -> None:
+    # One four-day break forecast well (errors 0.4 wide) and two holidays forecast badly (1.6):
+    # all event days together need less than ordinary days, but only because of the one break.
+    occurrences = [[100, 101, 102, 103], [200], [300]]
+    steps, kinds, days, needed = _occurrence_sample(occurrences, [0.4, 1.6, 1.6])
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    ordinary = np.asarray(calibration.step_factors)[4]
+    assert calibration.event_factor < 0.85 * ordinary  # what the points alone say
+    widen = calibration.factors(np.array([5]), np.array([HOLIDAY]))[0]
+    assert widen == pytest.approx(ordinary, rel=0.05)
+
+
+def test_an_event_factor_the_occurrences_agree_on_is_kept() -> None:
+    # Six holidays on their own days, each forecast well: their factor is theirs.
+    occurrences = [[100], [200], [300], [400], [500], [600]]
+    steps, kinds, days, needed = _occurrence_sample(occurrences, [0.5] * 6)
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    assert calibration.event_factor < 0.7
+    widen = calibration.factors(np.array([5]), np.array([HOLIDAY]))[0]
+    assert widen == pytest.approx(calibration.event_factor, rel=0.05)
+
+
+def test_a_kind_seen_once_leans_on_all_event_days_as_far_as_other_occurrences_stray() -> None:
+    # A six-day break seen once, forecast well: on its own, its factor is well below the others.
+    # Holidays on six days of their own: alike (0.9 each) or each its own (0.5 to 2.0). Their
+    # spread is the noise of one occurrence, so the break's factor, one draw, is trusted less.
+    break_days = list(range(100, 106))
+    alike = _occurrence_sample(
+        [break_days, *([d] for d in range(200, 800, 100))], [0.4] + [0.9] * 6
+    )
+    unlike = _occurrence_sample(
+        [break_days, *([d] for d in range(200, 800, 100))], [0.4, 0.5, 2.0, 0.6, 1.8, 0.5, 2.0]
+    )
+    weights = []
+    for steps, kinds, days, needed in (alike, unlike):
+        kinds = np.where(np.isin(days, break_days), BREAK_DAY, kinds)
+        calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+        assert calibration.kind_factors[BREAK_DAY] < 0.75 * calibration.event_factor
+        weights.append(calibration.kind_weights[BREAK_DAY])
+    assert weights[0] > 0.6
+    assert weights[1] < 0.3
+
+
+def test_the_calibration_round_trips_through_json_with_its_weights() -> None:
+    occurrences = [[100, 101, 102, 103], [200], [300]]
+    steps, kinds, days, needed = _occurrence_sample(occurrences, [0.4, 1.6, 1.6])
+    calibration = calibrate_intervals(steps, kinds, days, needed, 0.8, 28)
+    assert calibration.event_weight < 1.0
+    assert (
+        IntervalCalibration.from_json(json.loads(json.dumps(calibration.to_json()))) == calibration
+    )
 
 
 def test_event_days_too_few_for_any_factor_take_the_ordinary_factor_of_their_step() -> None:
