@@ -41,7 +41,7 @@ from local_run.expressions import (
     resolve_text,
 )
 from local_run.lake import LakeMapping
-from pipeline_code import progress, shards
+from pipeline_code import lambda_handler, progress, shards
 from stacks import pipeline_definition
 
 REPO_ROOT = Path(pipeline_definition.__file__).resolve().parent.parent
@@ -542,7 +542,7 @@ def step_arguments(step: Mapping[str, Any], where: str) -> list[tuple[str, Any]]
     a job's ContainerArguments, a Lambda step's `arg_NNN` inputs."""
     arguments = step.get("Arguments", {})
     if step.get("Type") == "Lambda":
-        keys = sorted(key for key in arguments if re.fullmatch(r"arg_\d{3}", key))
+        keys = sorted(key for key in arguments if lambda_handler.ARGUMENT_KEY.fullmatch(key))
         return [(f"{where}.Arguments.{key}", arguments[key]) for key in keys]
     listed = arguments.get("AlgorithmSpecification", {}).get("ContainerArguments", [])
     return [(f"{where}.ContainerArguments[{i}]", value) for i, value in enumerate(listed)]

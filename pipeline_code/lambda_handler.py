@@ -44,7 +44,14 @@ HANDLER = "pipeline_code.lambda_handler.handle"
 absolute path (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html, "Container image
 settings"); the image's base, the official python:3.11-slim, keeps its interpreter there."""
 STEP_KEY = "step"
-_ARGUMENT_KEY = re.compile(r"arg_(\d{3})")
+ARGUMENT_KEY = re.compile(r"arg_(\d{3})")
+"""The event's argument keys, `arg_000` onwards in order (`argument_key`)."""
+
+
+def argument_key(index: int) -> str:
+    return f"arg_{index:03d}"
+
+
 _MODULE = re.compile(r"[a-z][a-z_]*")
 STOP_MARGIN_SECONDS = 15
 """Time kept back from the function's limit to stop the step and report why (the function must
@@ -91,11 +98,11 @@ def step_call(event: Mapping[str, Any]) -> StepCall:
         raise EventError(f"event.{STEP_KEY}: expected a step module name, got {module!r}")
     if importlib.util.find_spec(f"pipeline_code.steps.{module}") is None:
         raise EventError(f"event.{STEP_KEY}: no step pipeline_code.steps.{module} in this image")
-    unknown = sorted(key for key in event if key != STEP_KEY and not _ARGUMENT_KEY.fullmatch(key))
+    unknown = sorted(key for key in event if key != STEP_KEY and not ARGUMENT_KEY.fullmatch(key))
     if unknown:
         raise EventError(f"event: unknown keys {unknown}; expected {STEP_KEY} and arg_NNN")
     keys = sorted(key for key in event if key != STEP_KEY)
-    expected = [f"arg_{i:03d}" for i in range(len(keys))]
+    expected = [argument_key(i) for i in range(len(keys))]
     if keys != expected:
         missing = sorted(set(expected) - set(keys))
         raise EventError(

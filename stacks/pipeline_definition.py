@@ -47,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline_code import calendar_spec, run_folder, shards
+from pipeline_code import calendar_spec, lambda_handler, run_folder, shards
 
 if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig
@@ -704,14 +704,11 @@ def _fail_step(parameters: _Parameters) -> Any:
     )
 
 
-LAMBDA_STEP_KEY = "step"
-"""The Lambda step's input naming the step's module; its arguments follow as `arg_NNN` keys,
-because a Lambda step's inputs are one flat mapping of primitive values (the step-types page,
-"Inputs and outputs"), so the argument list is spread over numbered keys, in order."""
-
-
 def lambda_inputs(module: str, arguments: list[Any]) -> dict[str, Any]:
-    """The Lambda step's inputs: the step's module and its arguments, one key each, in order.
+    """The Lambda step's inputs: the step's module and its arguments, one key each, in order
+    (`pipeline_code.lambda_handler` reads them back). A Lambda step's inputs are one flat mapping
+    of primitive values (the step-types page, "Inputs and outputs"), so the argument list is
+    spread over numbered keys.
     A numeric parameter goes as itself (the function turns every value into text), not as the
     `Std:Join` a job argument needs, so every input is a primitive or a variable."""
     from sagemaker.workflow.functions import Join
@@ -722,8 +719,8 @@ def lambda_inputs(module: str, arguments: list[Any]) -> dict[str, Any]:
         return value
 
     return {
-        LAMBDA_STEP_KEY: module,
-        **{f"arg_{i:03d}": plain(value) for i, value in enumerate(arguments)},
+        lambda_handler.STEP_KEY: module,
+        **{lambda_handler.argument_key(i): plain(value) for i, value in enumerate(arguments)},
     }
 
 

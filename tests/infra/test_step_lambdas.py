@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from pipeline_code import lambda_handler
 from stacks import pipeline_definition as definition
 from stacks.config import ConfigError
 from stacks.python_function import LOG_RETENTION
@@ -261,7 +262,7 @@ def test_the_definition_has_six_lambda_steps_invoking_their_own_function(
     for step in steps:
         module = definition.STEP_MODULES[step["Name"]]
         assert by_arn[step["FunctionArn"]] == f"forecast-prod-step-{module}"
-        assert step["Arguments"][definition.LAMBDA_STEP_KEY] == module
+        assert step["Arguments"][lambda_handler.STEP_KEY] == module
     text = json.dumps(steps)
     assert [p for p in definition.PLACEHOLDERS.values() if p in text] == []
 
